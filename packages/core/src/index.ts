@@ -1,0 +1,7 @@
+export * from './bytes.ts'
+export * from './codec.ts'
+export * from './domain.ts'
+export * from './errors.ts'
+export * from './log.ts'
+export * from './metrics.ts'
+export * from './rng.ts'

@@ -1,0 +1,5 @@
+export * from './bls.ts'
+export * from './dh.ts'
+export * from './scalar.ts'
+export * from './sha256.ts'
+export * from './vrf.ts'

@@ -1,1 +1,59 @@
-console.log("cli main", process.version, process.argv.slice(2).join(" "))
+/**
+ * `bbnp`: one binary for every role. Dispatches to packages/cli/src/commands/<name>.ts, each of
+ * which exports `run(argv): Promise<number>` (the exit code). A UsageError becomes one line on
+ * stderr and its exit code (2); anything else is a bug and prints its stack.
+ */
+import { isBbnpError, UsageError } from '@bbnp/core'
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }> = {
+  setup: { summary: 'the trusted authority: write genesis.json and one key file per entity', load: () => import('./commands/setup.ts') },
+  start: { summary: 'run one role: consensus, gateway or meter', load: () => import('./commands/start.ts') },
+  devnet: { summary: 'set up and run a whole network as local processes', load: () => import('./commands/devnet.ts') },
+  simulate: { summary: "reproduce the paper's reputation and selection experiments", load: () => import('./commands/simulate.ts') },
+  bench: { summary: 'measure the crypto, aggregation and consensus costs', load: () => import('./commands/bench.ts') }
+}
+
+export const USAGE = `usage: bbnp <command> [flags]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`)
+  .join('\n')}
+
+Run "bbnp <command> --help" for the flags of one command.`
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return name === undefined ? 2 : 0
+  }
+  const cmd = COMMANDS[name]
+  if (!cmd) throw new UsageError('USAGE', `unknown command "${name}" (try: ${Object.keys(COMMANDS).join(', ')})`)
+  const mod = await cmd.load()
+  return mod.run(rest)
+}
+
+export function reportFatal(e: unknown): number {
+  if (e instanceof UsageError) {
+    process.stderr.write(`bbnp: ${e.message}\n`)
+    return e.exitCode
+  }
+  if (isBbnpError(e) && ['GENESIS', 'KEY', 'CONFIG', 'IO', 'SETUP', 'USAGE'].includes(e.code)) {
+    process.stderr.write(`bbnp: ${e.message}\n`)
+    return 2
+  }
+  process.stderr.write(`bbnp: internal error: ${(e as Error)?.stack ?? String(e)}\n`)
+  return 1
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.exitCode = reportFatal(e)
+    }
+  )
+}

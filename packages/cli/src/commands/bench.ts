@@ -1,0 +1,5 @@
+import { UsageError } from '@bbnp/core'
+
+export async function run(_argv: string[]): Promise<number> {
+  throw new UsageError('USAGE', '"bench" is not built yet')
+}

@@ -1,0 +1,124 @@
+/**
+ * The trusted authority's output (paper IV-A, PROTOCOL section 1): `createNetwork` makes every
+ * secret and the public genesis; `writeNetwork` puts them on disk (genesis.json, keys/ with mode
+ * 0600) and refuses to overwrite an existing network unless told to.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { BbnpError, cryptoRng, type Rng, SeededRng, toHex } from '@bbnp/core'
+import { generateNetworkSecrets } from '@bbnp/aggregation'
+import { scalarToBytes } from '@bbnp/crypto'
+import { type GenesisJson, genesisHash, GENESIS_VERSION } from './genesis.ts'
+import { type KeyFileJson, keyFilePath, libp2pKeyHex, writeKeyFile } from './keys.ts'
+
+export interface NetworkOptions {
+  meters: number
+  consensus: number
+  periodMs: number
+  host: string
+  basePort: number
+  seed?: string
+  devnet: boolean
+  genesisTimeMs: number
+  skewMs?: number
+  candidates?: number
+  extraPartners?: number
+  reputation: Record<string, number>
+  onProgress?: (msg: string) => void
+}
+
+export interface Network {
+  genesis: GenesisJson
+  keys: KeyFileJson[]
+}
+
+async function libp2pIdentity(rng: Rng) {
+  const key = await generateKeyPairFromSeed('Ed25519', rng.bytes(32))
+  return { key, peerId: peerIdFromPrivateKey(key).toString() }
+}
+
+export function tcpAddr(host: string, port: number): string {
+  const proto = host.includes(':') ? 'ip6' : 'ip4'
+  return `/${proto}/${host}/tcp/${port}`
+}
+
+export async function createNetwork(opts: NetworkOptions): Promise<Network> {
+  // With a seed every key is reproducible (devnets, tests); without one they come from the OS.
+  const rng: Rng = opts.seed !== undefined ? new SeededRng(`setup/${opts.seed}`) : cryptoRng
+  if (opts.basePort + opts.consensus > 65535) throw new BbnpError('SETUP', `--base-port ${opts.basePort} leaves no room for ${opts.consensus} consensus ports`)
+  const secrets = generateNetworkSecrets({
+    meters: opts.meters,
+    consensus: opts.consensus,
+    rng,
+    onProgress: (done, total) => opts.onProgress?.(`keys ${done}/${total}`)
+  })
+  const keys: KeyFileJson[] = []
+  const gwId = await libp2pIdentity(rng)
+  type Identity = Awaited<ReturnType<typeof libp2pIdentity>>
+  const meterIds: Identity[] = []
+  for (const m of secrets.meters) meterIds.push(await libp2pIdentity(rng))
+  const cnIds: Identity[] = []
+  for (const _c of secrets.consensus) cnIds.push(await libp2pIdentity(rng))
+
+  const body: Omit<GenesisJson, 'hash'> = {
+    version: GENESIS_VERSION,
+    chainId: `bbnp-${toHex(rng.bytes(6))}`,
+    devnet: opts.devnet,
+    genesisTimeMs: opts.genesisTimeMs,
+    periodMs: opts.periodMs,
+    skewMs: opts.skewMs ?? Math.max(200, Math.floor(opts.periodMs / 2)),
+    aggregation: { candidates: opts.candidates ?? 8, extraPartners: opts.extraPartners ?? 2 },
+    reputation: opts.reputation,
+    gateway: {
+      id: secrets.gateway.id,
+      publicKey: toHex(secrets.gateway.publicKey),
+      pop: toHex(secrets.gateway.pop),
+      peerId: gwId.peerId,
+      listen: tcpAddr(opts.host, opts.basePort)
+    },
+    meters: secrets.meters.map((m, k) => ({ id: m.id, publicKey: toHex(m.publicKey), peerId: meterIds[k].peerId })),
+    consensus: secrets.consensus.map((c, k) => ({
+      id: c.id,
+      publicKey: toHex(c.publicKey),
+      c: toHex(scalarToBytes(c.c)),
+      verificationKey: toHex(c.verificationKey),
+      pop: toHex(c.pop),
+      peerId: cnIds[k].peerId,
+      listen: tcpAddr(opts.host, opts.basePort + c.index)
+    }))
+  }
+  const hash = toHex(genesisHash(body))
+  const genesis: GenesisJson = { ...body, hash }
+  keys.push({ id: secrets.gateway.id, role: 'gateway', genesis: hash, secret: toHex(scalarToBytes(secrets.gateway.secret)), libp2pKey: libp2pKeyHex(gwId.key) })
+  secrets.meters.forEach((m, k) => {
+    keys.push({ id: m.id, role: 'meter', genesis: hash, secret: toHex(scalarToBytes(m.secret)), libp2pKey: libp2pKeyHex(meterIds[k].key) })
+  })
+  secrets.consensus.forEach((c, k) => {
+    keys.push({ id: c.id, role: 'consensus', genesis: hash, secret: toHex(scalarToBytes(c.alpha)), libp2pKey: libp2pKeyHex(cnIds[k].key) })
+  })
+  return { genesis, keys }
+}
+
+/** Refuse to overwrite an existing network unless forced (checked before any key is made). */
+export function checkNetworkTarget(dir: string, opts: { force: boolean }): void {
+  const keysDir = join(dir, 'keys')
+  if (existsSync(join(dir, 'genesis.json')) || (existsSync(keysDir) && readdirSync(keysDir).length > 0)) {
+    if (!opts.force) throw new BbnpError('SETUP', `${dir} already holds a network (genesis.json or keys/); pass --force to replace it`)
+  }
+}
+
+export function writeNetwork(dir: string, net: Network, opts: { force: boolean }): void {
+  checkNetworkTarget(dir, opts)
+  const genesisPath = join(dir, 'genesis.json')
+  const keysDir = join(dir, 'keys')
+  try {
+    rmSync(keysDir, { recursive: true, force: true })
+    mkdirSync(keysDir, { recursive: true, mode: 0o700 })
+    for (const k of net.keys) writeKeyFile(keyFilePath(dir, k.id), k)
+    writeFileSync(genesisPath, `${JSON.stringify(net.genesis, null, 2)}\n`)
+  } catch (e) {
+    throw new BbnpError('IO', `cannot write the network to ${dir}: ${(e as Error).message}`)
+  }
+}

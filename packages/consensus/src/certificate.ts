@@ -1,0 +1,64 @@
+/**
+ * Vote payloads and commit certificates (PROTOCOL 4.2, 4.3). A prepare or commit signs
+ * (height, view, Bd) under its own domain tag; a certificate is 2f+1 of those signatures
+ * aggregated, with a bitmap naming the signers, verified with one fast-aggregate check against
+ * the signers' genesis keys.
+ */
+import { concatBytes, DOMAIN, u64be } from '@bbnp/core'
+import { aggregateSignatures, fastAggregateVerify, type PublicKey } from '@bbnp/crypto'
+import { bitmapFromIndices, type CommitCertificate, indicesFromBitmap } from './block.ts'
+
+export type VotePhase = 'prepare' | 'commit'
+
+export function voteDomain(phase: VotePhase): string {
+  return phase === 'prepare' ? DOMAIN.prepare : DOMAIN.commit
+}
+
+/** The bytes a prepare or commit signs: u64 height || u64 view || Bd. */
+export function votePayload(height: number, view: number, digest: Uint8Array): Uint8Array {
+  return concatBytes(u64be(height), u64be(view), digest)
+}
+
+export function makeCertificate(height: number, view: number, votes: { node: number; signature: Uint8Array }[], m: number): CommitCertificate {
+  const sorted = [...votes].sort((a, b) => a.node - b.node)
+  return {
+    height,
+    view,
+    signers: bitmapFromIndices(
+      sorted.map((v) => v.node),
+      m
+    ),
+    signature: aggregateSignatures(sorted.map((v) => v.signature))
+  }
+}
+
+export type CertificateError = 'MALFORMED' | 'WRONG_HEIGHT' | 'TOO_FEW_SIGNERS' | 'BAD_SIGNATURE'
+
+/**
+ * Check a certificate for block `digest` at `height`: at least `quorum` distinct known signers
+ * and one valid aggregate signature. Returns null when valid, else the reason.
+ */
+export function checkCertificate(
+  cert: CommitCertificate,
+  height: number,
+  digest: Uint8Array,
+  keys: PublicKey[],
+  quorum: number,
+  phase: VotePhase = 'commit'
+): CertificateError | null {
+  if (cert.height !== height) return 'WRONG_HEIGHT'
+  let signers: number[]
+  try {
+    signers = indicesFromBitmap(cert.signers, keys.length)
+  } catch {
+    return 'MALFORMED'
+  }
+  if (signers.length < quorum) return 'TOO_FEW_SIGNERS'
+  const ok = fastAggregateVerify(
+    signers.map((i) => keys[i - 1]),
+    voteDomain(phase),
+    votePayload(height, cert.view, digest),
+    cert.signature
+  )
+  return ok ? null : 'BAD_SIGNATURE'
+}

@@ -1,0 +1,7 @@
+export * from './block.ts'
+export * from './certificate.ts'
+export * from './messages.ts'
+export * from './replica.ts'
+export * from './rules.ts'
+export * from './sigcache.ts'
+export * from './validate.ts'

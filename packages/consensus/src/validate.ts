@@ -1,0 +1,151 @@
+/**
+ * Everything a replica checks on a proposed block before it prepares it (PROTOCOL 4.2 step 3),
+ * as one pure function returning a reason code, or null when the block is valid:
+ * height and parent, the parent's commit certificate, a strictly increasing slot that is not in
+ * the future, the gateway's signature on the aggregate and its consistency, the election proof
+ * and that the proposer is the rightful primary of the block's view, and the reputation vector
+ * recomputed from the signed opinions (4.4).
+ */
+import { bytesEqual, DOMAIN } from '@bbnp/core'
+import { type PublicKey, vrfMessage, vrfOutput } from '@bbnp/crypto'
+import { aggregatePayload, type Block, type CommitCertificate, indicesFromBitmap } from './block.ts'
+import { checkCertificate } from './certificate.ts'
+import type { ConsensusRules } from './rules.ts'
+import type { SignatureCache } from './sigcache.ts'
+
+export interface ChainHead {
+  height: number
+  /** The head block's hash (the genesis hash at height 0): the seed of the next election. */
+  hash: Uint8Array
+  /** The head block's slot (-1 at genesis). */
+  slot: number
+  /** Fixed-point reputation vector after the head block. */
+  reputation: number[]
+  /** The opinion height the head's vector comes from (0 at genesis). */
+  opinionHeight: number
+  /** The head block's commit certificate (null at genesis). */
+  cert: CommitCertificate | null
+}
+
+export interface ValidationContext {
+  head: ChainHead
+  keys: PublicKey[]
+  gatewayKey: PublicKey
+  meters: number
+  quorum: number
+  /** The slot of the validator's clock now; a block for a later slot than currentSlot + 1 is refused. */
+  currentSlot: number
+  rules: ConsensusRules
+  cache: SignatureCache
+}
+
+export type BlockError =
+  | 'WRONG_HEIGHT'
+  | 'WRONG_PARENT'
+  | 'BAD_PARENT_CERTIFICATE'
+  | 'SLOT_NOT_INCREASING'
+  | 'SLOT_IN_FUTURE'
+  | 'BAD_AGGREGATE_SIGNATURE'
+  | 'BAD_AGGREGATE'
+  | 'BAD_ELECTION_PROOF'
+  | 'WRONG_PRIMARY'
+  | 'BAD_REPUTATION'
+  | 'BAD_OPINIONS'
+
+/** Verify the election proof's signatures and return the draws (X by node) and Theta. */
+export function openElection(
+  proof: Block['election'],
+  height: number,
+  seed: Uint8Array,
+  keys: PublicKey[],
+  gatewayKey: PublicKey,
+  cache: SignatureCache
+): { draws: Map<number, bigint>; theta: bigint } | null {
+  const msg = vrfMessage(height, seed)
+  if (!cache.verify('gateway', gatewayKey, DOMAIN.threshold, msg, proof.theta)) return null
+  const draws = new Map<number, bigint>()
+  let last = 0
+  for (const d of proof.draws) {
+    if (d.node <= last || d.node > keys.length) return null // sorted, unique, known
+    last = d.node
+    if (!cache.verify(`cn-${d.node}`, keys[d.node - 1], DOMAIN.election, msg, d.signature)) return null
+    draws.set(d.node, vrfOutput(d.signature))
+  }
+  return { draws, theta: vrfOutput(proof.theta) }
+}
+
+export function rightfulPrimary(order: number[], view: number): number | null {
+  return order.length === 0 ? null : order[view % order.length]
+}
+
+export function checkAggregate(block: Block, ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'cache'>): BlockError | null {
+  const a = block.aggregate
+  if (!ctx.cache.verify('gateway', ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature)) return 'BAD_AGGREGATE_SIGNATURE'
+  if (a.status === 'complete') {
+    if (a.count !== ctx.meters || a.missing.length !== 0) return 'BAD_AGGREGATE'
+  } else {
+    let missing: number[]
+    try {
+      missing = indicesFromBitmap(a.missing, ctx.meters)
+    } catch {
+      return 'BAD_AGGREGATE'
+    }
+    if (missing.length === 0 || a.count !== ctx.meters - missing.length || a.sum !== 0n) return 'BAD_AGGREGATE'
+  }
+  return null
+}
+
+export function validateBlock(block: Block, ctx: ValidationContext): BlockError | null {
+  const { head } = ctx
+  if (block.height !== head.height + 1) return 'WRONG_HEIGHT'
+  if (!bytesEqual(block.prevHash, head.hash)) return 'WRONG_PARENT'
+  if (block.height === 1) {
+    if (block.prevCert !== null) return 'BAD_PARENT_CERTIFICATE'
+  } else if (block.prevCert === null || checkCertificate(block.prevCert, head.height, head.hash, ctx.keys, ctx.quorum) !== null) {
+    return 'BAD_PARENT_CERTIFICATE'
+  }
+  if (block.slot <= head.slot) return 'SLOT_NOT_INCREASING'
+  if (block.slot > ctx.currentSlot + 1) return 'SLOT_IN_FUTURE'
+  const aggErr = checkAggregate(block, ctx)
+  if (aggErr) return aggErr
+
+  // PROTOCOL 4.1: the proposer must be the rightful primary of its view, recomputed from the
+  // signed draws and Theta it carries.
+  const election = openElection(block.election, block.height, head.hash, ctx.keys, ctx.gatewayKey, ctx.cache)
+  if (!election) return 'BAD_ELECTION_PROOF'
+  const order = ctx.rules.electionOrder(head.reputation, election.draws, election.theta)
+  if (rightfulPrimary(order, block.view) !== block.primary) return 'WRONG_PRIMARY'
+
+  // PROTOCOL 4.4: the reputation vector is the parent's, or recomputed from >= 2f+1 signed
+  // opinion vectors of one later height.
+  const rep = block.reputation
+  if (rep.vector.length !== ctx.keys.length) return 'BAD_REPUTATION'
+  if (block.opinions.length === 0) {
+    if (rep.opinionHeight !== head.opinionHeight || !sameVector(rep.vector, head.reputation)) return 'BAD_REPUTATION'
+    return null
+  }
+  if (rep.opinionHeight <= head.opinionHeight || rep.opinionHeight >= block.height) return 'BAD_OPINIONS'
+  if (block.opinions.length < ctx.quorum) return 'BAD_OPINIONS'
+  let lastNode = 0
+  for (const enc of block.opinions) {
+    let opened: { height: number; node: number }
+    try {
+      opened = ctx.rules.openOpinion(enc)
+    } catch {
+      return 'BAD_OPINIONS'
+    }
+    if (opened.height !== rep.opinionHeight || opened.node <= lastNode) return 'BAD_OPINIONS'
+    lastNode = opened.node
+  }
+  let expected: number[]
+  try {
+    expected = ctx.rules.combineOpinions(block.opinions, head.reputation)
+  } catch {
+    return 'BAD_OPINIONS'
+  }
+  return sameVector(expected, rep.vector) ? null : 'BAD_REPUTATION'
+}
+
+export function sameVector(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}

@@ -58,7 +58,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
   const gwId = await libp2pIdentity(rng)
   type Identity = Awaited<ReturnType<typeof libp2pIdentity>>
   const meterIds: Identity[] = []
-  for (const m of secrets.meters) meterIds.push(await libp2pIdentity(rng))
+  for (const _m of secrets.meters) meterIds.push(await libp2pIdentity(rng))
   const cnIds: Identity[] = []
   for (const _c of secrets.consensus) cnIds.push(await libp2pIdentity(rng))
 

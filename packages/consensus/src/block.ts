@@ -19,7 +19,6 @@ import {
   readBigInt,
   readBytes,
   readObject,
-  readOptional,
   readString,
   readUint,
   utf8
@@ -125,7 +124,7 @@ export function aggregateFromCbor(v: unknown): SignedAggregate {
     missing: readBytes(o.missing, 'aggregate.missing', undefined, Math.ceil(MAX_METERS / 8)),
     signature: readBytes(o.sig, 'aggregate.sig', SIG_BYTES)
   }
-  if (status === 'complete' && (a.missing.length !== 0 || a.sum === undefined)) fail('a complete aggregate has no missing meters')
+  if (status === 'complete' && a.missing.length !== 0) fail('a complete aggregate has no missing meters')
   if (status === 'incomplete' && a.sum !== 0n) fail('an incomplete aggregate carries no sum')
   return a
 }
@@ -210,6 +209,8 @@ export function encodeBlock(b: Block): Uint8Array {
 
 export function blockFromCbor(v: unknown): Block {
   const o = readObject(v, 'block', ['height', 'prev', 'slot', 'agg', 'primary', 'view', 'election', 'rep', 'opinions', 'prevCert', 'time'])
+  // Every field must be present, so that a block has exactly one encoding.
+  for (const k of ['height', 'prev', 'slot', 'agg', 'primary', 'view', 'election', 'rep', 'opinions', 'prevCert', 'time']) if (!(k in o)) fail(`block.${k} missing`)
   const election = readObject(o.election, 'block.election', ['theta', 'draws'])
   const rep = readObject(o.rep, 'block.rep', ['vector', 'from'])
   const block: Block = {
@@ -231,7 +232,7 @@ export function blockFromCbor(v: unknown): Block {
       opinionHeight: readUint(rep.from, 'block.rep.from')
     },
     opinions: readArray(o.opinions, 'block.opinions', MAX_CONSENSUS, (x) => readBytes(x, 'opinion', undefined, 64 * 1024)),
-    prevCert: readOptional(o.prevCert, certificateFromCbor) ?? null,
+    prevCert: o.prevCert === null ? null : certificateFromCbor(o.prevCert),
     timestampMs: readUint(o.time, 'block.time')
   }
   if (block.height < 1) fail('block height starts at 1')

@@ -1,0 +1,41 @@
+/**
+ * @bbnp/chain: the LevelDB block store (one atomic, fsynced batch per block; a block is never
+ * stored without a valid commit certificate) and the block sync logic of PROTOCOL 4.6.
+ */
+export { BUCKET, SCHEMA_VERSION } from './buckets.ts'
+export type { Bucket } from './buckets.ts'
+export { BlockStore, isCommitRefusal, MAX_RANGE, reputationStateOf, StoreError } from './store.ts'
+export type {
+  CommitRefusalCode,
+  ReputationState,
+  SlotEntry,
+  StoredBlock,
+  StoreErrorCode,
+  StoreFailureCode,
+  StoreHead,
+  StoreOptions,
+  VerifyReport
+} from './store.ts'
+export {
+  BLOCKS_PROTOCOL,
+  decodeBlockFrame,
+  decodeBlocksRequest,
+  decodeStatus,
+  encodeBlockFrame,
+  encodeBlocksRequest,
+  encodeStatus,
+  MAX_BLOCKS_REQUEST_BYTES,
+  MAX_STATUS_BYTES,
+  MAX_SYNC_COUNT,
+  maxBlockFrameBytes,
+  nextBlocksRequest,
+  STATUS_PROTOCOL,
+  serveBlocks,
+  statusOf,
+  verifySyncedBlocks
+} from './sync.ts'
+export type { BlocksRequest, ChainStatus, SyncErrorCode, SyncFailure, SyncResult, VerifiedBlock } from './sync.ts'
+// The block format lives in @bbnp/consensus (the replica builds and checks blocks); re-exported
+// here so users of the store need one import.
+export { blockHash, decodeBlock, decodeCertificate, encodeBlock, encodeCertificate, hashEncodedBlock, maxBlockBytes } from '@bbnp/consensus'
+export type { Block, ChainHead, CommitCertificate, SignedAggregate, SignedRecord } from '@bbnp/consensus'

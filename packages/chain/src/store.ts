@@ -1,0 +1,608 @@
+/**
+ * The block store: a thin adapter over one LevelDB per peer (DESIGN "storage"; layout in
+ * buckets.ts).
+ *
+ * The one write that matters, `commit`, stores a block only on top of the head and only with a
+ * valid commit certificate (PROTOCOL 4.2 step 5, 4.6: "a block is never stored without a valid
+ * certificate"), and writes the block, its indexes, its certificate, the reputation state and the
+ * new head in one atomic batch, fsynced before it returns: after a kill -9 or a power loss the
+ * store holds either the whole block or none of it, and never loses one that was reported stored.
+ * A refused block writes nothing; a failed write leaves the store as it was.
+ */
+import {
+  BbnpError,
+  bytesEqual,
+  decodeCanonical,
+  encodeCanonical,
+  errorMessage,
+  readArray,
+  readBytes,
+  readObject,
+  readString,
+  readU32be,
+  readU64be,
+  readUint,
+  toHex,
+  u32be,
+  u64be
+} from '@bbnp/core'
+import type { PublicKey } from '@bbnp/crypto'
+import {
+  type Block,
+  type ChainHead,
+  type CommitCertificate,
+  checkCertificate,
+  decodeBlock,
+  decodeCertificate,
+  encodeBlock,
+  encodeCertificate,
+  HASH_BYTES,
+  hashEncodedBlock,
+  MAX_CONSENSUS,
+  type SignedPhase,
+  type SignedRecord
+} from '@bbnp/consensus'
+import { Level } from 'level'
+import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
+
+/** Refusals of `commit`: the block is wrong, nothing was written, the store is fine. */
+export type CommitRefusalCode =
+  | 'WRONG_HEIGHT'
+  | 'WRONG_PARENT'
+  | 'SLOT_NOT_INCREASING'
+  | 'OVERSIZED'
+  | 'MALFORMED'
+  | 'BAD_CERTIFICATE'
+  | 'BAD_REPUTATION_STATE'
+
+/** Problems with the store itself: the node cannot go on with it and stops with the message. */
+export type StoreFailureCode = 'SCHEMA_MISMATCH' | 'GENESIS_MISMATCH' | 'STORE_CORRUPT' | 'STORE_LOCKED' | 'STORE_IO' | 'STORE_CLOSED'
+
+export type StoreErrorCode = CommitRefusalCode | StoreFailureCode
+
+export class StoreError extends BbnpError<StoreErrorCode> {
+  constructor(code: StoreErrorCode, message: string, meta: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, meta, options)
+    this.name = 'StoreError'
+  }
+}
+
+const REFUSALS: ReadonlySet<string> = new Set<CommitRefusalCode>([
+  'WRONG_HEIGHT',
+  'WRONG_PARENT',
+  'SLOT_NOT_INCREASING',
+  'OVERSIZED',
+  'MALFORMED',
+  'BAD_CERTIFICATE',
+  'BAD_REPUTATION_STATE'
+])
+
+/** True for a refused block (the block is at fault, the store is intact), false for a store failure. */
+export function isCommitRefusal(e: unknown): e is StoreError & { code: CommitRefusalCode } {
+  return e instanceof StoreError && REFUSALS.has(e.code)
+}
+
+/** Range reads return at most this many blocks per call (the HTTP API and block sync page). */
+export const MAX_RANGE = 64
+
+export interface StoreOptions {
+  /** The genesis this store belongs to; a store of another genesis is refused. */
+  genesisHash: Uint8Array
+  /** Consensus verification keys, index j-1 for cn-j. */
+  keys: PublicKey[]
+  /** 2f+1 */
+  quorum: number
+  /** Blocks whose encoding is larger are refused. */
+  maxBlockBytes: number
+}
+
+export interface StoreHead {
+  /** 0 while only the genesis exists. */
+  height: number
+  /** The head block's hash; the genesis hash at height 0. */
+  hash: Uint8Array
+  /** The head block's slot; -1 at height 0. */
+  slot: number
+}
+
+/** The reputation vector after block `height` (fixed point), from the opinions of `opinionHeight`. */
+export interface ReputationState {
+  height: number
+  vector: number[]
+  opinionHeight: number
+}
+
+export interface StoredBlock {
+  height: number
+  block: Block
+  /** The canonical bytes hashed to `hash`, as stored and as served by block sync. */
+  encoded: Uint8Array
+  hash: Uint8Array
+  cert: CommitCertificate
+}
+
+export interface SlotEntry {
+  slot: number
+  height: number
+}
+
+export interface VerifyReport {
+  height: number
+  blocks: number
+}
+
+const SIGNED_PHASES: readonly SignedPhase[] = ['preprepare', 'prepare', 'commit', 'viewchange', 'newview']
+
+/** The reputation state a block carries: the vector after it (PROTOCOL 4.4). */
+export function reputationStateOf(block: Block): ReputationState {
+  return { height: block.height, vector: block.reputation.vector, opinionHeight: block.reputation.opinionHeight }
+}
+
+function plain(b: Uint8Array): Uint8Array {
+  // classic-level hands back Buffers; callers compare and re-encode plain Uint8Arrays.
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
+
+/** A caller's page size, clamped to 0..MAX_RANGE. */
+function pageSize(limit: number): number {
+  return Number.isFinite(limit) ? Math.min(Math.max(0, Math.floor(limit)), MAX_RANGE) : MAX_RANGE
+}
+
+function checkIndex(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer, got ${n}`)
+}
+
+// ---- record encodings (canonical CBOR) ----
+
+function encodeHead(h: StoreHead): Uint8Array {
+  return encodeCanonical({ height: h.height, hash: h.hash, slot: h.slot })
+}
+
+function decodeHead(b: Uint8Array): StoreHead {
+  const o = readObject(decodeCanonical(b, { maxBytes: 128 }), 'head', ['height', 'hash', 'slot'])
+  return { height: readUint(o.height, 'head.height'), hash: readBytes(o.hash, 'head.hash', HASH_BYTES), slot: readUint(o.slot, 'head.slot') }
+}
+
+function encodeReputation(r: ReputationState): Uint8Array {
+  return encodeCanonical({ height: r.height, vector: r.vector, from: r.opinionHeight })
+}
+
+function decodeReputation(b: Uint8Array): ReputationState {
+  const o = readObject(decodeCanonical(b, { maxBytes: 16 * MAX_CONSENSUS }), 'reputation', ['height', 'vector', 'from'])
+  return {
+    height: readUint(o.height, 'reputation.height'),
+    vector: readArray(o.vector, 'reputation.vector', MAX_CONSENSUS, (x) => readUint(x, 'reputation')),
+    opinionHeight: readUint(o.from, 'reputation.from')
+  }
+}
+
+function encodeSignedRecord(r: SignedRecord): Uint8Array {
+  return encodeCanonical({ height: r.height, view: r.view, phase: r.phase, digest: r.digest })
+}
+
+function decodeSignedRecord(b: Uint8Array): SignedRecord {
+  const o = readObject(decodeCanonical(b, { maxBytes: 256 }), 'consensus log', ['height', 'view', 'phase', 'digest'])
+  const phase = readString(o.phase, 'consensus log phase', 16) as SignedPhase
+  if (!SIGNED_PHASES.includes(phase)) throw new BbnpError('MALFORMED', `consensus log: unknown phase ${phase}`)
+  return {
+    height: readUint(o.height, 'consensus log height'),
+    view: readUint(o.view, 'consensus log view'),
+    phase,
+    digest: o.digest === null ? null : readBytes(o.digest, 'consensus log digest', HASH_BYTES)
+  }
+}
+
+function firstKeyOf(bucket: Bucket): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: new Uint8Array([bucket]), lt: new Uint8Array([bucket + 1]) }
+}
+
+type Db = Level<Uint8Array, Uint8Array>
+type Op = { type: 'put'; key: Uint8Array; value: Uint8Array }
+
+function openFailure(dir: string, e: unknown): StoreError {
+  const err = e as { code?: string; cause?: { code?: string; message?: string } }
+  const code = err.cause?.code ?? err.code
+  const detail = err.cause?.message ?? errorMessage(e)
+  if (code === 'LEVEL_LOCKED') return new StoreError('STORE_LOCKED', `block store ${dir} is in use by another process`, { dir }, { cause: e })
+  if (code === 'LEVEL_CORRUPTION') return new StoreError('STORE_CORRUPT', `block store ${dir} is corrupt: ${detail}`, { dir }, { cause: e })
+  return new StoreError('STORE_IO', `cannot open block store ${dir}: ${detail}`, { dir }, { cause: e })
+}
+
+export class BlockStore {
+  readonly dir: string
+  private readonly db: Db
+  private readonly opts: StoreOptions
+  private current: StoreHead
+  /** Writes run one at a time: a commit checks the head it builds on. */
+  private queue: Promise<unknown> = Promise.resolve()
+  private closing: Promise<void> | null = null
+
+  private constructor(dir: string, db: Db, opts: StoreOptions, head: StoreHead) {
+    this.dir = dir
+    this.db = db
+    this.opts = opts
+    this.current = head
+  }
+
+  /**
+   * Open (or create) the store in `dir`. A new store gets schema version and genesis hash; an
+   * existing one must match both, and its head block and indexes must exist and agree.
+   */
+  static async open(dir: string, opts: StoreOptions): Promise<BlockStore> {
+    if (opts.genesisHash.length !== HASH_BYTES) throw new RangeError(`genesisHash must be ${HASH_BYTES} bytes`)
+    if (!Number.isInteger(opts.quorum) || opts.quorum < 1 || opts.quorum > opts.keys.length) throw new RangeError('quorum must be in 1..keys.length')
+    if (!Number.isInteger(opts.maxBlockBytes) || opts.maxBlockBytes <= 0) throw new RangeError('maxBlockBytes must be a positive integer')
+    const db: Db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+    try {
+      await db.open({ createIfMissing: true })
+    } catch (e) {
+      throw openFailure(dir, e)
+    }
+    const store = new BlockStore(dir, db, { ...opts, keys: [...opts.keys], genesisHash: new Uint8Array(opts.genesisHash) }, { height: 0, hash: opts.genesisHash, slot: -1 })
+    try {
+      await store.checkMeta()
+      store.current = await store.checkHead()
+      return store
+    } catch (e) {
+      await db.close().catch(() => {})
+      throw e instanceof BbnpError ? e : openFailure(dir, e)
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The bound every stored block fits in (block sync sizes its frames from it). */
+  get maxBlockBytes(): number {
+    return this.opts.maxBlockBytes
+  }
+
+  get genesisHash(): Uint8Array {
+    return new Uint8Array(this.opts.genesisHash)
+  }
+
+  /** The newest block's height, hash and slot (height 0, the genesis hash and slot -1 when empty). */
+  head(): StoreHead {
+    return { ...this.current, hash: new Uint8Array(this.current.hash) }
+  }
+
+  async getEncodedBlock(height: number): Promise<Uint8Array | null> {
+    checkIndex(height, 'height')
+    const v = await this.get(numberKey(BUCKET.block, height), `reading block ${height}`)
+    return v ?? null
+  }
+
+  async getBlock(height: number): Promise<Block | null> {
+    const encoded = await this.getEncodedBlock(height)
+    return encoded ? this.parse(`block ${height}`, () => decodeBlock(encoded, this.opts.maxBlockBytes)) : null
+  }
+
+  async getCertificate(height: number): Promise<CommitCertificate | null> {
+    checkIndex(height, 'height')
+    const v = await this.get(numberKey(BUCKET.certificate, height), `reading certificate ${height}`)
+    return v ? this.parse(`certificate ${height}`, () => decodeCertificate(v)) : null
+  }
+
+  async getHeightByHash(hash: Uint8Array): Promise<number | null> {
+    if (hash.length !== HASH_BYTES) return null
+    const v = await this.get(bytesKey(BUCKET.heightByHash, hash), 'reading the hash index')
+    return v ? this.readHeight(v) : null
+  }
+
+  /** The block at `height` with its hash and certificate, or null when there is none. */
+  async getStoredBlock(height: number): Promise<StoredBlock | null> {
+    const [encoded, cert] = await Promise.all([this.getEncodedBlock(height), this.getCertificate(height)])
+    if (!encoded) return null
+    if (!cert) throw this.corrupt(`block ${height} has no certificate`)
+    const block = this.parse(`block ${height}`, () => decodeBlock(encoded, this.opts.maxBlockBytes))
+    return { height, block, encoded, hash: hashEncodedBlock(encoded), cert }
+  }
+
+  /** Blocks `from..to` (inclusive, ascending), at most `limit` (and never more than MAX_RANGE). */
+  async getRange(from: number, to: number, limit = MAX_RANGE): Promise<StoredBlock[]> {
+    checkIndex(from, 'from')
+    checkIndex(to, 'to')
+    const n = pageSize(limit)
+    if (to < from || n === 0) return []
+    const entries = await this.io('reading a block range', () =>
+      this.db.iterator({ gte: numberKey(BUCKET.block, from), lte: numberKey(BUCKET.block, to), limit: n }).all()
+    )
+    return this.withCertificates(entries.map(([k, v]) => ({ height: this.readKeyNumber(k), encoded: plain(v) })))
+  }
+
+  /** Which block holds each slot in `fromSlot..toSlot` (inclusive, ascending by slot), bounded. */
+  async heightsBySlot(fromSlot: number, toSlot: number, limit = MAX_RANGE): Promise<SlotEntry[]> {
+    checkIndex(fromSlot, 'fromSlot')
+    checkIndex(toSlot, 'toSlot')
+    const n = pageSize(limit)
+    if (toSlot < fromSlot || n === 0) return []
+    const entries = await this.io('reading the slot index', () =>
+      this.db.iterator({ gte: numberKey(BUCKET.heightBySlot, fromSlot), lte: numberKey(BUCKET.heightBySlot, toSlot), limit: n }).all()
+    )
+    return entries.map(([k, v]) => ({ slot: this.readKeyNumber(k), height: this.readHeight(plain(v)) }))
+  }
+
+  /** The blocks (and so the aggregates) of the slots in `fromSlot..toSlot`, ascending, bounded. */
+  async blocksBySlot(fromSlot: number, toSlot: number, limit = MAX_RANGE): Promise<StoredBlock[]> {
+    const slots = await this.heightsBySlot(fromSlot, toSlot, limit)
+    const encoded = await this.io('reading blocks by slot', () => this.db.getMany(slots.map((s) => numberKey(BUCKET.block, s.height))))
+    return this.withCertificates(
+      slots.map((s, i) => {
+        const e = encoded[i]
+        if (!e) throw this.corrupt(`slot ${s.slot} points to missing block ${s.height}`)
+        return { height: s.height, encoded: plain(e) }
+      })
+    )
+  }
+
+  /** The reputation vector after the head block; null while only the genesis exists. */
+  async getReputationState(): Promise<ReputationState | null> {
+    const v = await this.get(singletonKey(BUCKET.reputation), 'reading the reputation state')
+    return v ? this.parse('reputation state', () => decodeReputation(v)) : null
+  }
+
+  /** The head as the PBFT replica needs it, with the genesis reputations at height 0. */
+  async chainHead(genesisReputation: number[]): Promise<ChainHead> {
+    const head = this.head()
+    if (head.height === 0) return { height: 0, hash: head.hash, slot: -1, reputation: [...genesisReputation], opinionHeight: 0, cert: null }
+    const [rep, cert] = await Promise.all([this.getReputationState(), this.getCertificate(head.height)])
+    if (!rep || !cert) throw this.corrupt(`head ${head.height} has no reputation state or certificate`)
+    return { height: head.height, hash: head.hash, slot: head.slot, reputation: rep.vector, opinionHeight: rep.opinionHeight, cert }
+  }
+
+  /** The last consensus message this peer signed (PROTOCOL 4.2, 4.5), or null if it never signed. */
+  async getConsensusLog(): Promise<SignedRecord | null> {
+    const v = await this.get(singletonKey(BUCKET.consensusLog), 'reading the consensus log')
+    return v ? this.parse('consensus log', () => decodeSignedRecord(v)) : null
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Record what this peer is about to sign. Resolves only once the record is on disk (fsync),
+   * so the caller may send the signed message afterwards: a restart can never make the peer sign
+   * a conflicting message (PROTOCOL 4.5, restart safety).
+   */
+  async putConsensusLog(record: SignedRecord): Promise<void> {
+    this.assertOpen()
+    const value = encodeSignedRecord(record)
+    decodeSignedRecord(value) // refuse a record that could not be read back after a restart
+    await this.serial(() => this.write([{ type: 'put', key: singletonKey(BUCKET.consensusLog), value }], 'writing the consensus log'))
+  }
+
+  /**
+   * Store the next block (PROTOCOL 4.2 step 5, 4.6). Refused with a `StoreError` (a commit refusal
+   * code) and nothing written unless: height = head + 1, prevHash = the head's hash (the genesis
+   * hash for height 1), the slot is after the head's, the encoding fits maxBlockBytes and reads
+   * back, and the certificate verifies for this block with the store's keys and quorum.
+   * `reputation` defaults to the vector the block carries. Resolves with the new head once the
+   * batch is fsynced.
+   */
+  async commit(block: Block, cert: CommitCertificate, reputation: ReputationState = reputationStateOf(block)): Promise<StoreHead> {
+    this.assertOpen()
+    return this.serial(async () => {
+      const head = this.current
+      const h = block.height
+      if (h !== head.height + 1) this.refuse('WRONG_HEIGHT', `block ${h} does not follow head ${head.height}`, h)
+      if (!(block.prevHash instanceof Uint8Array) || !bytesEqual(block.prevHash, head.hash)) {
+        this.refuse('WRONG_PARENT', `block ${h} does not extend the head ${toHex(head.hash)}`, h)
+      }
+      if (!Number.isSafeInteger(block.slot) || block.slot <= head.slot) this.refuse('SLOT_NOT_INCREASING', `block ${h} has slot ${block.slot}, not after ${head.slot}`, h)
+      let encoded: Uint8Array
+      let certBytes: Uint8Array
+      let repBytes: Uint8Array
+      try {
+        encoded = encodeBlock(block)
+        if (encoded.length <= this.opts.maxBlockBytes) decodeBlock(encoded, this.opts.maxBlockBytes)
+        certBytes = encodeCertificate(cert)
+        decodeCertificate(certBytes)
+        repBytes = encodeReputation(reputation)
+        decodeReputation(repBytes)
+      } catch (e) {
+        this.refuse('MALFORMED', `block ${h} or its certificate cannot be stored: ${errorMessage(e)}`, h)
+      }
+      if (encoded.length > this.opts.maxBlockBytes) this.refuse('OVERSIZED', `block ${h} is ${encoded.length} bytes (max ${this.opts.maxBlockBytes})`, h)
+      const hash = hashEncodedBlock(encoded)
+      const certError = checkCertificate(cert, h, hash, this.opts.keys, this.opts.quorum)
+      if (certError) this.refuse('BAD_CERTIFICATE', `block ${h}: certificate refused (${certError})`, h, { reason: certError })
+      if (reputation.height !== h) this.refuse('BAD_REPUTATION_STATE', `reputation state for height ${reputation.height} given with block ${h}`, h)
+
+      const next: StoreHead = { height: h, hash, slot: block.slot }
+      const heightBytes = u64be(h)
+      await this.write(
+        [
+          { type: 'put', key: numberKey(BUCKET.block, h), value: encoded },
+          { type: 'put', key: bytesKey(BUCKET.heightByHash, hash), value: heightBytes },
+          { type: 'put', key: numberKey(BUCKET.certificate, h), value: certBytes },
+          { type: 'put', key: numberKey(BUCKET.heightBySlot, block.slot), value: heightBytes },
+          { type: 'put', key: singletonKey(BUCKET.reputation), value: repBytes },
+          { type: 'put', key: singletonKey(BUCKET.head), value: encodeHead(next) }
+        ],
+        `writing block ${h}`
+      )
+      this.current = next
+      return this.head()
+    })
+  }
+
+  /** Waits for pending writes, then closes the database. Safe to call twice. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        await this.queue
+        await this.db.close()
+      })()
+    }
+    return this.closing
+  }
+
+  // ---------------------------------------------------------------- consistency
+
+  /**
+   * Walk the whole chain and check that it is one: heights 1..head contiguous, each block decodes
+   * and links to its parent's hash, slots increase, the hash and slot indexes and the certificate
+   * of every block exist and agree, each certificate verifies, no index entry points nowhere, and
+   * the head and reputation state match the last block. Throws STORE_CORRUPT on the first
+   * problem. Costs one pairing check per block; `open` checks the head only.
+   */
+  async verifyStore(): Promise<VerifyReport> {
+    const head = await this.checkHead()
+    let prevHash = this.opts.genesisHash
+    let prevSlot = -1
+    let expected = 1
+    while (expected <= head.height) {
+      const page = await this.getRange(expected, head.height)
+      if (page.length === 0) throw this.corrupt(`block ${expected} is missing below head ${head.height}`)
+      for (const s of page) {
+        if (s.height !== expected) throw this.corrupt(`block ${expected} is missing (next stored is ${s.height})`)
+        if (s.block.height !== s.height) throw this.corrupt(`block stored at ${s.height} says height ${s.block.height}`)
+        if (!bytesEqual(s.block.prevHash, prevHash)) throw this.corrupt(`block ${s.height} does not link to block ${s.height - 1}`)
+        if (s.block.slot <= prevSlot) throw this.corrupt(`block ${s.height} has slot ${s.block.slot}, not after ${prevSlot}`)
+        if ((await this.getHeightByHash(s.hash)) !== s.height) throw this.corrupt(`hash index entry of block ${s.height} is missing or wrong`)
+        const bySlot = await this.heightsBySlot(s.block.slot, s.block.slot, 1)
+        if (bySlot.length !== 1 || bySlot[0].height !== s.height) throw this.corrupt(`slot index entry of block ${s.height} is missing or wrong`)
+        const certError = checkCertificate(s.cert, s.height, s.hash, this.opts.keys, this.opts.quorum)
+        if (certError) throw this.corrupt(`certificate of block ${s.height} does not verify (${certError})`)
+        prevHash = s.hash
+        prevSlot = s.block.slot
+        expected++
+      }
+    }
+    if (expected !== head.height + 1) throw this.corrupt(`blocks end at ${expected - 1}, head is ${head.height}`)
+    for (const bucket of [BUCKET.block, BUCKET.heightByHash, BUCKET.certificate, BUCKET.heightBySlot]) {
+      const n = await this.io('counting index entries', async () => (await this.db.keys(firstKeyOf(bucket)).all()).length)
+      if (n !== head.height) throw this.corrupt(`bucket ${bucket} has ${n} entries for ${head.height} blocks`)
+    }
+    return { height: head.height, blocks: head.height }
+  }
+
+  /** The head record and the records it implies (block, indexes, certificate, reputation) agree. */
+  private async checkHead(): Promise<StoreHead> {
+    const raw = await this.get(singletonKey(BUCKET.head), 'reading the head')
+    if (!raw) {
+      if (await this.get(numberKey(BUCKET.block, 1), 'reading block 1')) throw this.corrupt('blocks are stored but the head is missing')
+      return { height: 0, hash: new Uint8Array(this.opts.genesisHash), slot: -1 }
+    }
+    const head = this.parse('head', () => decodeHead(raw))
+    const stored = await this.getStoredBlock(head.height)
+    if (!stored) throw this.corrupt(`head block ${head.height} is missing`)
+    if (stored.block.height !== head.height || !bytesEqual(stored.hash, head.hash) || stored.block.slot !== head.slot) {
+      throw this.corrupt(`head record does not match block ${head.height}`)
+    }
+    if ((await this.getHeightByHash(head.hash)) !== head.height) throw this.corrupt(`hash index of head block ${head.height} is missing or wrong`)
+    const bySlot = await this.get(numberKey(BUCKET.heightBySlot, head.slot), 'reading the slot index')
+    if (!bySlot || this.readHeight(bySlot) !== head.height) throw this.corrupt(`slot index of head block ${head.height} is missing or wrong`)
+    const certError = checkCertificate(stored.cert, head.height, head.hash, this.opts.keys, this.opts.quorum)
+    if (certError) throw this.corrupt(`certificate of head block ${head.height} does not verify (${certError})`)
+    const rep = await this.getReputationState()
+    if (!rep || rep.height !== head.height) throw this.corrupt(`reputation state does not belong to head block ${head.height}`)
+    if (await this.get(numberKey(BUCKET.block, head.height + 1), 'reading past the head')) throw this.corrupt(`a block is stored above head ${head.height}`)
+    return head
+  }
+
+  /** Write meta on a new store; refuse a store of another schema version or genesis. */
+  private async checkMeta(): Promise<void> {
+    const version = await this.get(metaKey('version'), 'reading the schema version')
+    if (!version) {
+      const any = await this.io('reading the store', () => this.db.keys({ limit: 1 }).all())
+      if (any.length > 0) throw new StoreError('SCHEMA_MISMATCH', `block store ${this.dir} holds data but no schema version; refusing to use it`, { dir: this.dir })
+      await this.write(
+        [
+          { type: 'put', key: metaKey('version'), value: u32be(SCHEMA_VERSION) },
+          { type: 'put', key: metaKey('genesis'), value: this.opts.genesisHash }
+        ],
+        'writing the store metadata'
+      )
+      return
+    }
+    const v = version.length === 4 ? readU32be(version) : -1
+    if (v !== SCHEMA_VERSION) {
+      throw new StoreError(
+        'SCHEMA_MISMATCH',
+        `block store ${this.dir} has schema version ${v}, this node reads version ${SCHEMA_VERSION}; use another data directory`,
+        { dir: this.dir, version: v }
+      )
+    }
+    const genesis = await this.get(metaKey('genesis'), 'reading the genesis hash')
+    if (!genesis || !bytesEqual(genesis, this.opts.genesisHash)) {
+      throw new StoreError(
+        'GENESIS_MISMATCH',
+        `block store ${this.dir} belongs to genesis ${genesis ? toHex(genesis) : '(none)'}, not ${toHex(this.opts.genesisHash)}; use another data directory`,
+        { dir: this.dir }
+      )
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private async withCertificates(items: { height: number; encoded: Uint8Array }[]): Promise<StoredBlock[]> {
+    const certs = await this.io('reading certificates', () => this.db.getMany(items.map((it) => numberKey(BUCKET.certificate, it.height))))
+    return items.map((it, i) => {
+      const c = certs[i]
+      if (!c) throw this.corrupt(`block ${it.height} has no certificate`)
+      return {
+        height: it.height,
+        block: this.parse(`block ${it.height}`, () => decodeBlock(it.encoded, this.opts.maxBlockBytes)),
+        encoded: it.encoded,
+        hash: hashEncodedBlock(it.encoded),
+        cert: this.parse(`certificate ${it.height}`, () => decodeCertificate(plain(c)))
+      }
+    })
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
+  }
+
+  /** One atomic batch, fsynced (sync: true) so it survives a power loss once this resolves. */
+  private async write(ops: Op[], what: string): Promise<void> {
+    await this.io(what, () => this.db.batch(ops, { sync: true }))
+  }
+
+  private async get(key: Uint8Array, what: string): Promise<Uint8Array | undefined> {
+    const v = await this.io(what, () => this.db.get(key))
+    return v === undefined ? undefined : plain(v)
+  }
+
+  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      if (e instanceof BbnpError) throw e
+      const code = (e as { code?: string }).code
+      if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing) throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
+      if (code === 'LEVEL_CORRUPTION') throw new StoreError('STORE_CORRUPT', `block store ${this.dir}: ${what}: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
+      throw new StoreError('STORE_IO', `block store ${this.dir}: ${what} failed: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
+    }
+  }
+
+  private parse<T>(what: string, fn: () => T): T {
+    try {
+      return fn()
+    } catch (e) {
+      throw this.corrupt(`${what} cannot be read: ${errorMessage(e)}`)
+    }
+  }
+
+  private readHeight(v: Uint8Array): number {
+    if (v.length !== 8) throw this.corrupt('an index entry is not a u64 height')
+    return Number(readU64be(v))
+  }
+
+  private readKeyNumber(k: Uint8Array): number {
+    return Number(readU64be(k, 1))
+  }
+
+  private corrupt(msg: string): StoreError {
+    return new StoreError('STORE_CORRUPT', `block store ${this.dir} is inconsistent: ${msg}`, { dir: this.dir })
+  }
+
+  private refuse(code: CommitRefusalCode, msg: string, height: number, meta: Record<string, unknown> = {}): never {
+    throw new StoreError(code, msg, { height, ...meta })
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * What `bbnp start` runs with. Precedence (DESIGN): flags > environment (BBNP_*) > the optional
+ * config file <config>/bbnp.json > defaults. Every problem is a CONFIG error naming the setting.
+ *
+ * bbnp.json: { "defaults": { ...settings }, "nodes": { "<id>": { ...settings } } } with the
+ * settings dataDir, listen, apiHost, apiPort, readings, logLevel.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { BbnpError, isLogLevel, type LogLevel } from '@bbnp/core'
+import type { Role } from './keys.ts'
+
+export interface NodeOptions {
+  role: Role
+  configDir: string
+  /** One ID for a consensus peer or the gateway; one or many for a meter process. */
+  ids: string[]
+  dataDir: string
+  listen?: string
+  apiHost: string
+  /** null: no API (meters by default). */
+  apiPort: number | null
+  readings?: string
+  logLevel: LogLevel
+  /** Test-only misbehaviour modes (refused unless the genesis is a devnet). */
+  misbehave: string[]
+}
+
+export type Settings = Partial<Record<'role' | 'config' | 'id' | 'dataDir' | 'listen' | 'apiHost' | 'apiPort' | 'readings' | 'logLevel' | 'misbehave', string>>
+
+function bad(msg: string): never {
+  throw new BbnpError('CONFIG', msg)
+}
+
+export const ROLES: readonly Role[] = ['consensus', 'gateway', 'meter']
+
+/** "meter-3", "meter-1,meter-4" or "meter-1..meter-500" (also "meter-1..500"). */
+export function parseIdList(spec: string): string[] {
+  const out: string[] = []
+  for (const part of spec.split(',').map((s) => s.trim())) {
+    if (part === '') bad(`empty ID in "${spec}"`)
+    const range = /^([a-z]+)-(\d+)\.\.(?:([a-z]+)-)?(\d+)$/.exec(part)
+    if (range) {
+      const [, prefix, a, prefix2, b] = range
+      if (prefix2 !== undefined && prefix2 !== prefix) bad(`range "${part}" mixes ${prefix} and ${prefix2}`)
+      const from = Number(a)
+      const to = Number(b)
+      if (to < from || to - from > 1_000_000) bad(`range "${part}" is empty or too large`)
+      for (let i = from; i <= to; i++) out.push(`${prefix}-${i}`)
+    } else if (/^[a-z]+(-\d+)?$/.test(part)) out.push(part)
+    else bad(`"${part}" is not an ID (like cn-1, gateway or meter-7) or a range (meter-1..meter-500)`)
+  }
+  if (new Set(out).size !== out.length) bad(`"${spec}" names an ID twice`)
+  return out
+}
+
+export function envSettings(env: NodeJS.ProcessEnv): Settings {
+  const pick: [keyof Settings, string][] = [
+    ['role', 'BBNP_ROLE'],
+    ['config', 'BBNP_CONFIG'],
+    ['id', 'BBNP_ID'],
+    ['dataDir', 'BBNP_DATA_DIR'],
+    ['listen', 'BBNP_LISTEN'],
+    ['apiHost', 'BBNP_API_HOST'],
+    ['apiPort', 'BBNP_API_PORT'],
+    ['readings', 'BBNP_READINGS'],
+    ['logLevel', 'BBNP_LOG_LEVEL'],
+    ['misbehave', 'BBNP_MISBEHAVE']
+  ]
+  const s: Settings = {}
+  for (const [k, name] of pick) if (env[name] !== undefined && env[name] !== '') s[k] = env[name]
+  return s
+}
+
+function fileSettings(configDir: string, id: string | undefined): Settings {
+  const path = join(configDir, 'bbnp.json')
+  if (!existsSync(path)) return {}
+  let json: { defaults?: Record<string, unknown>; nodes?: Record<string, Record<string, unknown>> }
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    bad(`${path} is not valid JSON: ${(e as Error).message}`)
+  }
+  const merged = { ...(json.defaults ?? {}), ...(id ? (json.nodes?.[id] ?? {}) : {}) }
+  const s: Settings = {}
+  for (const [k, v] of Object.entries(merged)) {
+    if (!['dataDir', 'listen', 'apiHost', 'apiPort', 'readings', 'logLevel'].includes(k)) bad(`${path}: unknown setting "${k}"`)
+    s[k as keyof Settings] = String(v)
+  }
+  return s
+}
+
+/** Resolve the options of one process from its flags, environment and config file. */
+export function resolveOptions(flags: Settings, env: NodeJS.ProcessEnv): NodeOptions {
+  const e = envSettings(env)
+  const configDir = flags.config ?? e.config ?? bad('missing --config DIR (the directory bbnp setup wrote)')
+  const idSpec = flags.id ?? e.id ?? bad('missing --id (e.g. cn-1, gateway, or meter-1..meter-10)')
+  const ids = parseIdList(idSpec)
+  const s: Settings = { ...fileSettings(configDir, ids.length === 1 ? ids[0] : undefined), ...e, ...flags }
+  const role = s.role ?? bad('missing --role (consensus, gateway or meter)')
+  if (!ROLES.includes(role as Role)) bad(`--role must be consensus, gateway or meter, not "${role}"`)
+  if (role !== 'meter' && ids.length !== 1) bad(`a ${role} process runs exactly one ID`)
+  for (const id of ids) {
+    const ok = role === 'meter' ? /^meter-\d+$/.test(id) : role === 'consensus' ? /^cn-\d+$/.test(id) : id === 'gateway'
+    if (!ok) bad(`--id ${id} does not belong to the ${role} role`)
+  }
+  const logLevel = s.logLevel ?? 'info'
+  if (!isLogLevel(logLevel)) bad(`--log-level must be debug, info, warn, error or silent, not "${logLevel}"`)
+  let apiPort: number | null = null
+  if (s.apiPort !== undefined) {
+    if (!/^\d+$/.test(s.apiPort) || Number(s.apiPort) > 65535) bad(`--api-port must be a port number (0-65535), not "${s.apiPort}"`)
+    apiPort = Number(s.apiPort)
+  }
+  return {
+    role: role as Role,
+    configDir: resolve(configDir),
+    ids,
+    dataDir: resolve(s.dataDir ?? join(configDir, 'data', ids.length === 1 ? ids[0] : `${ids[0]}+${ids.length - 1}`)),
+    listen: s.listen,
+    apiHost: s.apiHost ?? '127.0.0.1',
+    apiPort,
+    readings: s.readings,
+    logLevel,
+    misbehave: s.misbehave ? s.misbehave.split(',').map((x) => x.trim()).filter(Boolean) : []
+  }
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { MetricsRegistry, nullLogger } from '@bbnp/core'
+import { TopicValidatorResult } from '@libp2p/interface'
+import { applyVerdict } from '../src/gossip.ts'
+import { PeerGuard } from '../src/peer-guard.ts'
+import { RateLimiter } from '../src/rate-limit.ts'
+
+const limit = { messagesPerSecond: 2, burstMessages: 3, bytesPerSecond: 100, burstBytes: 200 }
+
+describe('token buckets', () => {
+  it('allow a burst, then refill at the configured rate', () => {
+    let now = 0
+    const rl = new RateLimiter(() => now)
+    assert.deepEqual([1, 2, 3, 4].map(() => rl.allow('p|t', 10, limit)), [true, true, true, false])
+    now = 499
+    assert.equal(rl.allow('p|t', 10, limit), false, 'less than one token after 499 ms at 2/s')
+    now = 500
+    assert.equal(rl.allow('p|t', 10, limit), true)
+    assert.equal(rl.allow('q|t', 10, limit), true, 'buckets are per key')
+  })
+
+  it('count bytes too, and take nothing when refusing', () => {
+    let now = 0
+    const rl = new RateLimiter(() => now)
+    assert.equal(rl.allow('p|t', 150, limit), true)
+    assert.equal(rl.allow('p|t', 100, limit), false, 'only 50 byte tokens left')
+    assert.equal(rl.allow('p|t', 50, limit), true, 'the refused message took no message token')
+    assert.equal(rl.allowBytes('p|t', 1, limit), false)
+    now = 1000
+    assert.equal(rl.allowBytes('p|t', 100, limit), true)
+  })
+})
+
+describe('peer guard', () => {
+  it('admits the allow list, read live', () => {
+    const allowed = new Set(['a'])
+    const g = new PeerGuard(allowed, { maxRejects: 3, windowMs: 1000, durationMs: 5000 })
+    assert.equal(g.isAdmitted('a'), true)
+    assert.equal(g.isAdmitted('b'), false)
+    allowed.add('b')
+    assert.equal(g.isAdmitted('b'), true)
+  })
+
+  it('bans after maxRejects within the window, for durationMs', () => {
+    let now = 0
+    const g = new PeerGuard(new Set(['a']), { maxRejects: 3, windowMs: 1000, durationMs: 5000 }, () => now)
+    assert.equal(g.recordReject('a'), false)
+    now = 600
+    assert.equal(g.recordReject('a'), false)
+    now = 1200 // the first reject has left the window
+    assert.equal(g.recordReject('a'), false)
+    now = 1300
+    assert.equal(g.recordReject('a'), true, 'three within 1000 ms')
+    assert.equal(g.isAdmitted('a'), false)
+    assert.equal(g.recordReject('a'), false, 'a banned peer is not banned again')
+    now = 6299
+    assert.equal(g.isBanned('a'), true)
+    now = 6300
+    assert.equal(g.isBanned('a'), false)
+    assert.equal(g.isAdmitted('a'), true)
+  })
+})
+
+describe('the verdict adapter', () => {
+  it('maps each verdict to a gossipsub result and counts it with its reason', () => {
+    const metrics = new MetricsRegistry()
+    const messages = metrics.counter('bbnp_gossip_messages_total', 'test')
+    const banned: string[] = []
+    const deps = {
+      guard: new PeerGuard(new Set(['p']), { maxRejects: 2, windowMs: 60_000, durationMs: 60_000 }),
+      limiter: new RateLimiter(),
+      rateLimit: limit,
+      messages,
+      logger: nullLogger,
+      onBan: (id: string) => banned.push(id)
+    }
+    assert.equal(applyVerdict('t', { action: 'accept' }, 'p', deps), TopicValidatorResult.Accept)
+    assert.equal(applyVerdict('t', { action: 'ignore', reason: 'STALE' }, 'p', deps), TopicValidatorResult.Ignore)
+    assert.equal(applyVerdict('t', { action: 'reject', reason: 'BAD' }, 'p', deps), TopicValidatorResult.Reject)
+    assert.deepEqual(banned, [])
+    assert.equal(applyVerdict('t', { action: 'reject', reason: 'BAD' }, 'p', deps), TopicValidatorResult.Reject)
+    assert.deepEqual(banned, ['p'], 'the second reject crosses the bound')
+    assert.equal(applyVerdict('t', { action: 'maybe' } as never, 'p', deps), TopicValidatorResult.Reject)
+    assert.equal(messages.get({ topic: 't', result: 'accept', reason: 'OK' }), 1)
+    assert.equal(messages.get({ topic: 't', result: 'ignore', reason: 'STALE' }), 1)
+    assert.equal(messages.get({ topic: 't', result: 'reject', reason: 'BAD' }), 2)
+    assert.equal(messages.get({ topic: 't', result: 'reject', reason: 'BAD_VERDICT' }), 1)
+  })
+})

@@ -10,7 +10,7 @@ export {
   partnerThreshold,
   type PartnerThreshold
 } from './partners.ts'
-export { REPORT_BYTES, TAGGED_BYTES, type Report, encodeReport, decodeReport } from './report.ts'
+export { REPORT_BYTES, TAGGED_BYTES, type Report, encodeReport, decodeReport, reportSlot } from './report.ts'
 export {
   MeterCrypto,
   type MeterOptions,

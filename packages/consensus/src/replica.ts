@@ -221,8 +221,8 @@ export class Replica {
   readonly quorum: number
   head: ChainHead
   private hs: HeightState
-  /** The height just decided, kept until its grace timer so late votes still count. */
-  private closed: HeightState | null = null
+  /** Heights decided recently, kept until their grace timers so late votes still count. */
+  private readonly closed = new Map<number, HeightState>()
   private lastSigned: SignedRecord | null
   private readonly pending = new Map<number, { aggregate: SignedAggregate; at: number }>()
   private readonly opinions = new Map<number, Map<number, Uint8Array>>()
@@ -439,7 +439,8 @@ export class Replica {
 
   private onTimeout(kind: TimerKind, height: number, view: number, now: number): void {
     if (kind === 'grace') {
-      if (this.closed && this.closed.height === height) this.finishObservations(this.closed)
+      const hs = this.closed.get(height)
+      if (hs) this.finishObservations(hs)
       return
     }
     const hs = this.hs
@@ -487,7 +488,8 @@ export class Replica {
     const hs = this.hs
     if (msg.height > hs.height) return this.buffer(msg)
     if (msg.height < hs.height) {
-      if (this.closed && msg.height === this.closed.height && (msg.kind === 'prepare' || msg.kind === 'commit')) this.lateVote(this.closed, msg, now)
+      const closed = this.closed.get(msg.height)
+      if (closed && (msg.kind === 'prepare' || msg.kind === 'commit')) this.lateVote(closed, msg, now)
       return
     }
     if (msg.kind !== 'theta' && msg.node === this.config.me) return
@@ -828,7 +830,9 @@ export class Replica {
     this.effects.push({ type: 'commit', commit: { block: p.block, encoded: p.encoded, digest: p.digest, cert, aggregateAt: p.aggregateAt } })
     this.stats.commits++
     this.advanceHead(p.block, p.digest, cert)
-    this.closed = hs
+    this.closed.set(hs.height, hs)
+    // Bounded: a height whose grace timer never came (heights faster than the grace) is dropped.
+    for (const h of this.closed.keys()) if (h + 64 < hs.height) this.closed.delete(h)
     this.effects.push({ type: 'timer', kind: 'grace', height: hs.height, view, delayMs: this.config.timing.graceMs })
     this.enterHeight(now)
   }
@@ -851,7 +855,6 @@ export class Replica {
     if (!bytesEqual(block.prevHash, this.head.hash)) return this.reject(null, 'synced', 'WRONG_PARENT')
     const digest = hashEncodedBlock(encodeBlock(block))
     this.advanceHead(block, digest, cert)
-    this.closed = null
     this.enterHeight(now)
   }
 
@@ -863,7 +866,7 @@ export class Replica {
    * primary failed. Wrong signatures were collected as they were found.
    */
   private finishObservations(hs: HeightState): void {
-    this.closed = null
+    this.closed.delete(hs.height)
     const items: Observation[] = [...hs.wrong]
     const wrongNodes = new Set(hs.wrong.map((o) => `${o.node}:${o.phase}`))
     const v = hs.decidedView

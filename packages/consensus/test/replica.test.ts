@@ -57,4 +57,22 @@ describe('PBFT replica: normal operation', () => {
       [100n, 200n, 300n, 400n, 500n]
     )
   })
+
+  it('every height yields observations, even when heights commit faster than the grace period', () => {
+    const sim = new Sim(4)
+    sim.start()
+    for (let slot = 1; slot <= 6; slot++) {
+      sim.advance(40) // grace is 100 ms: the next commit comes before the last grace ends
+      sim.handOff(sim.aggregate(slot))
+    }
+    sim.advance(500)
+    for (let j = 1; j <= 4; j++) {
+      const heights = (sim.observations.get(j) ?? []).map((o) => o.height).sort((a, b) => a - b)
+      assert.deepEqual(heights, [1, 2, 3, 4, 5, 6], `node ${j}`)
+      for (const o of sim.observations.get(j) ?? []) {
+        assert.equal(o.items.filter((x) => x.outcome !== 'valid').length, 0, 'all valid on a healthy network')
+        assert.ok(o.items.length >= 6, 'prepare and commit of each of the 3 others')
+      }
+    }
+  })
 })

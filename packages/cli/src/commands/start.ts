@@ -1,5 +1,69 @@
-import { UsageError } from '@bbnp/core'
+/**
+ * `bbnp start`: run one role until Ctrl-C (SIGINT) or SIGTERM, then shut down cleanly.
+ */
+import { createNode, resolveOptions } from '@bbnp/node'
+import { parseFlags } from '../args.ts'
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new UsageError('USAGE', '"start" is not built yet')
+export const START_USAGE = `usage: bbnp start --role consensus|gateway|meter --config DIR --id ID [flags]
+
+  --role R           consensus, gateway or meter
+  --config DIR       the directory bbnp setup wrote (genesis.json and keys/)
+  --id ID            cn-3, gateway, or for meters one ID, a list (meter-1,meter-2) or a range (meter-1..meter-500)
+  --data-dir DIR     where a consensus peer keeps its chain (default DIR/data/<id>)
+  --listen ADDR      libp2p listen multiaddr (default: the address in the genesis)
+  --api-port P       HTTP API port (default: the p2p port + 1000; meters serve no API unless given)
+  --api-host H       HTTP API address (default 127.0.0.1)
+  --readings FILE    meters: a UCI household CSV or a meter,slot,wh table (default: configs/data/uci-household-power-2007-02.csv)
+  --log-level L      debug, info, warn, error or silent (default info)
+  --misbehave MODES  devnet tests only: silent, late, wrong-signatures, equivocate (consensus)
+
+Every flag can also come from the environment (BBNP_ROLE, BBNP_CONFIG, BBNP_ID, BBNP_DATA_DIR,
+BBNP_LISTEN, BBNP_API_PORT, BBNP_API_HOST, BBNP_READINGS, BBNP_LOG_LEVEL, BBNP_MISBEHAVE) or from
+DIR/bbnp.json; flags win over the environment, which wins over the file.`
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    role: { type: 'string' },
+    config: { type: 'string' },
+    id: { type: 'string' },
+    'data-dir': { type: 'string' },
+    listen: { type: 'string' },
+    'api-port': { type: 'string' },
+    'api-host': { type: 'string' },
+    readings: { type: 'string' },
+    'log-level': { type: 'string' },
+    misbehave: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  })
+  if (values.help) {
+    process.stdout.write(`${START_USAGE}\n`)
+    return 0
+  }
+  const options = resolveOptions(
+    {
+      role: values.role,
+      config: values.config,
+      id: values.id,
+      dataDir: values['data-dir'],
+      listen: values.listen,
+      apiPort: values['api-port'],
+      apiHost: values['api-host'],
+      readings: values.readings,
+      logLevel: values['log-level'],
+      misbehave: values.misbehave
+    },
+    process.env
+  )
+  const node = await createNode(options)
+  const stop = new Promise<number>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.stderr.write(`bbnp: ${sig}, shutting down\n`)
+      resolve(0)
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+  const code = await Promise.race([stop, node.done])
+  await node.close()
+  return code
 }

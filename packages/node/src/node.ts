@@ -1,0 +1,32 @@
+/**
+ * One composition root for every role: `createNode(options)` loads and checks the genesis and the
+ * key(s), builds the logger and metrics, and starts the role's runtime. Roles close in reverse
+ * order of what they opened (API, network, store).
+ */
+import { BbnpError, createLogger, type Logger, MetricsRegistry } from '@bbnp/core'
+import { loadGenesis } from './config.ts'
+import { type RunningNode, startConsensusPeer } from './consensus-peer.ts'
+import { startGateway } from './gateway-runtime.ts'
+import { loadKey } from './keys.ts'
+import { startMeters } from './meter-runtime.ts'
+import type { NodeOptions } from './options.ts'
+
+export async function createNode(options: NodeOptions, logger?: Logger): Promise<RunningNode> {
+  const log = logger ?? createLogger({ level: options.logLevel, bindings: { role: options.role, id: options.ids.length === 1 ? options.ids[0] : `${options.ids[0]}+${options.ids.length - 1}` } })
+  const genesis = loadGenesis(options.configDir)
+  const metrics = new MetricsRegistry()
+  metrics.gauge('bbnp_info', 'Static information about this process', () => {}).set(1, { role: options.role, chain: genesis.chainId })
+  const started = metrics.gauge('bbnp_start_time_seconds', 'Unix time this process started')
+  started.set(Math.floor(Date.now() / 1000))
+  const rss = metrics.gauge('bbnp_resident_memory_bytes', 'Resident set size of this process', () => rss.set(process.memoryUsage.rss()))
+  switch (options.role) {
+    case 'consensus':
+      return startConsensusPeer({ options, genesis, key: loadKey(options.configDir, options.ids[0], genesis), logger: log, metrics })
+    case 'gateway':
+      return startGateway({ options, genesis, key: loadKey(options.configDir, options.ids[0], genesis), logger: log, metrics })
+    case 'meter':
+      return startMeters({ options, genesis, keys: options.ids.map((id) => loadKey(options.configDir, id, genesis)), logger: log, metrics })
+    default:
+      throw new BbnpError('CONFIG', `unknown role ${String(options.role)}`)
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The JSON shapes of the HTTP API: field names are a contract (README "HTTP API"). Big integers
+ * are decimal strings, bytes are hex, nodes and meters are named by their IDs.
+ */
+import { toHex } from '@bbnp/core'
+import { type Block, type CommitCertificate, indicesFromBitmap } from '@bbnp/consensus'
+import { REPUTATION_SCALE } from '@bbnp/reputation'
+
+export const cnName = (j: number): string => `cn-${j}`
+
+export function reputationView(vector: readonly number[]): number[] {
+  return vector.map((x) => x / REPUTATION_SCALE)
+}
+
+export function missingIds(block: Block, meters: number): string[] {
+  if (block.aggregate.status === 'complete') return []
+  return indicesFromBitmap(block.aggregate.missing, meters).map((i) => `meter-${i}`)
+}
+
+export function certificateView(cert: CommitCertificate | null, m: number) {
+  if (!cert) return null
+  return { height: cert.height, view: cert.view, signers: indicesFromBitmap(cert.signers, m).map(cnName), signature: toHex(cert.signature) }
+}
+
+export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificate | null, opts: { meters: number; m: number; committedAtMs?: number }) {
+  return {
+    height: block.height,
+    hash: toHex(hash),
+    prevHash: toHex(block.prevHash),
+    slot: block.slot,
+    status: block.aggregate.status,
+    sum: block.aggregate.status === 'complete' ? block.aggregate.sum.toString() : null,
+    count: block.aggregate.count,
+    missing: missingIds(block, opts.meters),
+    primary: cnName(block.primary),
+    view: block.view,
+    timestampMs: block.timestampMs,
+    gatewaySignature: toHex(block.aggregate.signature),
+    election: { theta: toHex(block.election.theta), draws: block.election.draws.map((d) => ({ node: cnName(d.node), signature: toHex(d.signature) })) },
+    reputation: reputationView(block.reputation.vector),
+    reputationFromHeight: block.reputation.opinionHeight,
+    opinions: block.opinions.length,
+    certificate: certificateView(cert, opts.m),
+    committedAtMs: opts.committedAtMs ?? null
+  }
+}
+
+export function aggregateView(block: Block, meters: number) {
+  return {
+    slot: block.slot,
+    sum: block.aggregate.status === 'complete' ? block.aggregate.sum.toString() : null,
+    count: block.aggregate.count,
+    status: block.aggregate.status,
+    missing: missingIds(block, meters),
+    height: block.height
+  }
+}

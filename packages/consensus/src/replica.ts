@@ -107,7 +107,7 @@ export interface ReplicaConfig {
   faults?: ReplicaFaults
 }
 
-export type TimerKind = 'view' | 'election' | 'grace'
+export type TimerKind = 'view' | 'election' | 'grace' | 'retry'
 
 export type ReplicaEvent =
   | { type: 'start'; now: number }
@@ -343,6 +343,9 @@ export class Replica {
     hs.draws.set(this.config.me, { signature: proof, x: vrfOutput(proof) })
     this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: proof })
     this.effects.push({ type: 'timer', kind: 'election', height: hs.height, view: 0, delayMs: this.config.timing.electionWaitMs })
+    // Gossip does not retransmit: a draw published before the mesh formed (a restart) is lost,
+    // and without Theta no primary can be named. Re-send the draw until the election settles.
+    this.effects.push({ type: 'timer', kind: 'retry', height: hs.height, view: 0, delayMs: this.retryDelay(0) })
 
     const buffered = this.future.get(hs.height) ?? []
     this.future.delete(hs.height)
@@ -437,7 +440,20 @@ export class Replica {
     if (this.nextAggregate() || hs.proposals.size > 0) this.armViewTimer(hs.view, now)
   }
 
+  private retryDelay(attempt: number): number {
+    return Math.min(5000, Math.max(250, 4 * this.config.timing.electionWaitMs) * 2 ** Math.min(attempt, 5))
+  }
+
   private onTimeout(kind: TimerKind, height: number, view: number, now: number): void {
+    if (kind === 'retry') {
+      const hs = this.hs
+      if (height !== hs.height || hs.decided || this.electionSettled(hs)) return
+      const own = hs.draws.get(this.config.me)
+      if (own) this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: own.signature })
+      // `view` counts the attempts here.
+      this.effects.push({ type: 'timer', kind: 'retry', height, view: view + 1, delayMs: this.retryDelay(view + 1) })
+      return
+    }
     if (kind === 'grace') {
       const hs = this.closed.get(height)
       if (hs) this.finishObservations(hs)

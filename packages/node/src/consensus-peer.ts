@@ -139,7 +139,12 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     })
     let queue: Promise<void> = Promise.resolve()
     const timers = new Set<NodeJS.Timeout>()
-    const committedAt = new Map<number, number>()
+    /** Local timings of recent blocks: when this peer got the aggregate, and when it stored the block. */
+    const timings = new Map<number, { aggregateReceivedAtMs: number | null; committedAtMs: number }>()
+    const noteTiming = (height: number, aggregateReceivedAtMs: number | null, committedAtMs: number) => {
+      timings.set(height, { aggregateReceivedAtMs, committedAtMs })
+      if (timings.size > 4096) timings.delete(timings.keys().next().value as number)
+    }
     let p2p: P2PNode
 
     const enqueue = (job: () => Promise<void> | void): Promise<void> => {
@@ -184,8 +189,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
             if (block.height <= store.head().height) break // already stored by catch-up
             await store.commit(block, cert)
             const now = Date.now()
-            committedAt.set(block.height, now)
-            if (committedAt.size > 4096) committedAt.delete(Math.min(...committedAt.keys()))
+            noteTiming(block.height, aggregateAt, now)
             mHeight.set(block.height)
             mCommits.inc()
             if (aggregateAt !== null) mLatency.observe((now - aggregateAt) / 1000)
@@ -400,7 +404,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
             await store.commit(b.block, b.cert)
             mSynced.inc()
             mHeight.set(b.height)
-            committedAt.set(b.height, Date.now())
+            noteTiming(b.height, null, Date.now())
             await execute(replica.handle({ type: 'synced', block: b.block, cert: b.cert, now: Date.now() }))
           })
           progressed = true
@@ -449,14 +453,14 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         const h = intParam(params.height, 'height')
         const b = await store.getStoredBlock(h)
         if (!b) return notFound(`no block at height ${h}`)
-        return { status: 200, body: blockView(b.block, b.hash, b.cert, { meters: n, m, committedAtMs: committedAt.get(h) }) }
+        return { status: 200, body: blockView(b.block, b.hash, b.cert, { meters: n, m, timing: timings.get(h) }) }
       },
       '/blocks': async (_p, q) => {
         const from = intParam(q.get('from'), 'from', 1)
         const to = intParam(q.get('to'), 'to', from + 63)
         if (to < from) return badRequest('to must not be below from')
         const blocks = await store.getRange(Math.max(1, from), to)
-        return { status: 200, body: blocks.map((b) => blockView(b.block, b.hash, b.cert, { meters: n, m, committedAtMs: committedAt.get(b.height) })) }
+        return { status: 200, body: blocks.map((b) => blockView(b.block, b.hash, b.cert, { meters: n, m, timing: timings.get(b.height) })) }
       },
       '/aggregates': async (_p, q) => {
         const from = intParam(q.get('from'), 'from', 0)

@@ -31,7 +31,7 @@ import {
   type SignedAggregate,
   TOPICS
 } from '@bbnp/consensus'
-import { sign, vrfMessage, vrfVerify } from '@bbnp/crypto'
+import { sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode, type Verdict } from '@bbnp/network'
 import type { NodeContext as ConsensusContext, RunningNode } from './consensus-peer.ts'
 import { waitForPeers } from './consensus-peer.ts'
@@ -39,6 +39,7 @@ import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, encodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
 import { SlotClock } from './slot-clock.ts'
+import { ThetaResponder } from './theta.ts'
 
 export type GatewayContext = Omit<ConsensusContext, 'key'> & { key: LoadedKey }
 
@@ -167,26 +168,15 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
     )
   }
 
-  // ---- Theta (PROTOCOL 4.1): answer the first valid draw of each (height, seed)
-  const answered = new Map<number, Set<string>>()
-  let highestAnswered = 0
+  // ---- Theta (PROTOCOL 4.1)
+  const theta = new ThetaResponder(blsKey, genesis.consensus.map((c) => c.verificationKey))
   const limits = { maxBlockBytes: maxBlockBytes(m, n), nodes: m }
   const onElection = (msg: ConsensusMessage) => {
     if (msg.kind !== 'draw') return
-    const seen = answered.get(msg.height) ?? new Set<string>()
-    const seedHex = toHex(msg.seed)
-    // Bounded: a few seeds per height, and only around the highest height answered.
-    if (seen.has(seedHex) || seen.size >= 4 || msg.height + 16 < highestAnswered) return
-    const vk = genesis.consensus[msg.node - 1].verificationKey
-    if (vrfVerify(vk, 'election', msg.height, msg.seed, msg.signature) === null) {
-      mElection.inc({ outcome: 'bad_signature' })
-      return
-    }
-    seen.add(seedHex)
-    answered.set(msg.height, seen)
-    highestAnswered = Math.max(highestAnswered, msg.height)
-    for (const h of answered.keys()) if (h + 32 < highestAnswered) answered.delete(h)
-    const signature = sign(blsKey, DOMAIN.threshold, vrfMessage(msg.height, msg.seed))
+    const before = theta.badDraws
+    const signature = theta.onDraw(msg)
+    if (theta.badDraws > before) mElection.inc({ outcome: 'bad_signature' })
+    if (!signature) return
     mTheta.inc()
     void p2p.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: msg.height, seed: msg.seed, signature })).catch(() => {})
   }

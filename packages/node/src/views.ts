@@ -22,7 +22,14 @@ export function certificateView(cert: CommitCertificate | null, m: number) {
   return { height: cert.height, view: cert.view, signers: indicesFromBitmap(cert.signers, m).map(cnName), signature: toHex(cert.signature) }
 }
 
-export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificate | null, opts: { meters: number; m: number; committedAtMs?: number }) {
+/** Local, in-memory timings of a recent block at this peer (null after a restart or for synced blocks). */
+export interface BlockTiming {
+  aggregateReceivedAtMs: number | null
+  committedAtMs: number
+}
+
+export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificate | null, opts: { meters: number; m: number; timing?: BlockTiming }) {
+  const t = opts.timing
   return {
     height: block.height,
     hash: toHex(hash),
@@ -41,7 +48,9 @@ export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificat
     reputationFromHeight: block.reputation.opinionHeight,
     opinions: block.opinions.length,
     certificate: certificateView(cert, opts.m),
-    committedAtMs: opts.committedAtMs ?? null
+    aggregateReceivedAtMs: t?.aggregateReceivedAtMs ?? null,
+    committedAtMs: t?.committedAtMs ?? null,
+    latencyMs: t && t.aggregateReceivedAtMs !== null ? t.committedAtMs - t.aggregateReceivedAtMs : null
   }
 }
 

@@ -1,0 +1,290 @@
+/**
+ * e2e harness: a network of real `bin/bbnp` processes on loopback. It runs `bbnp setup` into a
+ * temp directory, starts each role as its own process (logs in <dir>/logs), waits on the HTTP
+ * API with deadlines (never a fixed sleep), and kills every process it started when the test ends,
+ * also when it fails or the test runner is interrupted.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const ROOT = resolve(import.meta.dirname, '..')
+export const BBNP = join(ROOT, 'bin', 'bbnp')
+
+const live = new Set<ChildProcess>()
+function killAll(): void {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL')
+    } catch {}
+  }
+}
+process.on('exit', killAll)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killAll()
+    process.exit(130)
+  })
+}
+
+/** Find `count` consecutive free TCP ports on 127.0.0.1 (and their +1000 API twins). */
+export async function freePortRange(count: number): Promise<number> {
+  const isFree = (port: number) =>
+    new Promise<boolean>((res) => {
+      const s = createServer()
+      s.once('error', () => res(false))
+      s.listen(port, '127.0.0.1', () => s.close(() => res(true)))
+    })
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 30000)
+    let ok = true
+    for (let p = base; p < base + count && ok; p++) ok = (await isFree(p)) && (await isFree(p + 1000))
+    if (ok) return base
+  }
+  throw new Error('no free port range')
+}
+
+export interface Proc {
+  name: string
+  args: string[]
+  child: ChildProcess
+  exited: Promise<number | null>
+  exitCode: number | null
+}
+
+export interface NetworkOptions {
+  meters: number
+  consensus: number
+  periodMs?: number
+  seed?: string
+  /** Start slot 0 this many periods before now (0: now). */
+  name: string
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, intervalMs = 150): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown = null
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== null && v !== false) return v as T
+    } catch (e) {
+      lastError = e
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+export class TestNetwork {
+  readonly dir: string
+  readonly basePort: number
+  readonly meters: number
+  readonly consensus: number
+  readonly periodMs: number
+  readonly procs = new Map<string, Proc>()
+  genesis: { genesisTimeMs: number; periodMs: number; hash: string; consensus: { id: string; peerId: string }[] }
+
+  private constructor(dir: string, basePort: number, opts: NetworkOptions) {
+    this.dir = dir
+    this.basePort = basePort
+    this.meters = opts.meters
+    this.consensus = opts.consensus
+    this.periodMs = opts.periodMs ?? 1000
+    this.genesis = { genesisTimeMs: 0, periodMs: this.periodMs, hash: '', consensus: [] }
+  }
+
+  static async create(opts: NetworkOptions): Promise<TestNetwork> {
+    const dir = mkdtempSync(join(tmpdir(), `bbnp-e2e-${opts.name}-`))
+    const base = await freePortRange(opts.consensus + 1)
+    const net = new TestNetwork(dir, base, opts)
+    const period = net.periodMs
+    const r = spawnSync(
+      BBNP,
+      [
+        'setup',
+        '--out',
+        join(dir, 'net'),
+        '--meters',
+        String(opts.meters),
+        '--consensus',
+        String(opts.consensus),
+        '--period-ms',
+        String(period),
+        '--base-port',
+        String(base),
+        '--seed',
+        opts.seed ?? opts.name,
+        '--devnet',
+        '--genesis-time-ms',
+        String(Math.floor(Date.now() / period) * period)
+      ],
+      { encoding: 'utf8' }
+    )
+    if (r.status !== 0) throw new Error(`bbnp setup failed: ${r.stderr}`)
+    mkdirSync(join(dir, 'logs'), { recursive: true })
+    net.genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))
+    return net
+  }
+
+  get configDir(): string {
+    return join(this.dir, 'net')
+  }
+
+  apiPort(id: string): number {
+    if (id === 'gateway') return this.basePort + 1000
+    return this.basePort + Number(id.slice(3)) + 1000
+  }
+
+  slotNow(): number {
+    return Math.floor((Date.now() - this.genesis.genesisTimeMs) / this.periodMs)
+  }
+
+  /** Start `bbnp start --role ... --id id` as its own process; `name` keys it (defaults to id). */
+  start(role: 'consensus' | 'gateway' | 'meter', id: string, extra: string[] = [], name = id): Proc {
+    const args = ['start', '--role', role, '--config', this.configDir, '--id', id, '--log-level', 'debug', ...extra]
+    return this.spawnNamed(name, args)
+  }
+
+  spawnNamed(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+    const existing = this.procs.get(name)
+    if (existing && existing.exitCode === null && existing.child.exitCode === null && existing.child.signalCode === null) throw new Error(`${name} is already running`)
+    const log = createWriteStream(join(this.dir, 'logs', `${name}.log`), { flags: 'a' })
+    const child = spawn(BBNP, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    child.stdout?.pipe(log)
+    child.stderr?.pipe(log)
+    live.add(child)
+    const proc: Proc = {
+      name,
+      args,
+      child,
+      exitCode: null,
+      exited: new Promise((res) => {
+        child.once('exit', (code, signal) => {
+          live.delete(child)
+          proc.exitCode = code ?? (signal ? 128 : null)
+          res(code)
+        })
+      })
+    }
+    this.procs.set(name, proc)
+    return proc
+  }
+
+  /** Start the whole network: M consensus peers, the gateway, and meters split over `meterProcs` processes. */
+  startAll(opts: { meterProcs?: number; readings?: string; consensusArgs?: Record<string, string[]> } = {}): void {
+    for (let j = 1; j <= this.consensus; j++) this.start('consensus', `cn-${j}`, opts.consensusArgs?.[`cn-${j}`] ?? [])
+    this.start('gateway', 'gateway')
+    this.startMeters(opts.meterProcs ?? 1, opts.readings)
+  }
+
+  startMeters(procs: number, readings?: string): void {
+    const per = Math.ceil(this.meters / procs)
+    for (let p = 0; p < procs; p++) {
+      const from = p * per + 1
+      const to = Math.min(this.meters, (p + 1) * per)
+      if (from > to) continue
+      this.start('meter', `meter-${from}..meter-${to}`, readings ? ['--readings', readings] : [], `meters-${p + 1}`)
+    }
+  }
+
+  async stop(name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const p = this.procs.get(name)
+    if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return p?.exitCode ?? null
+    p.child.kill(signal)
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000)
+    const code = await p.exited
+    clearTimeout(timer)
+    return code
+  }
+
+  async stopAll(signal: NodeJS.Signals = 'SIGTERM'): Promise<Record<string, number | null>> {
+    const codes: Record<string, number | null> = {}
+    await Promise.all([...this.procs.keys()].map(async (n) => (codes[n] = await this.stop(n, signal))))
+    return codes
+  }
+
+  /** Kill everything and remove the directory (keep it, with logs, when the test failed). */
+  async destroy(keep = false): Promise<void> {
+    await this.stopAll('SIGKILL')
+    if (!keep) rmSync(this.dir, { recursive: true, force: true })
+    else process.stderr.write(`e2e: kept ${this.dir} (logs in ${join(this.dir, 'logs')})\n`)
+  }
+
+  async api<T = any>(id: string, path: string, timeoutMs = 3000): Promise<T> {
+    const res = await fetch(`http://127.0.0.1:${this.apiPort(id)}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+    const text = await res.text()
+    if (!res.ok) throw new Error(`${id} ${path}: HTTP ${res.status} ${text}`)
+    return (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : (text as T)
+  }
+
+  async metric(id: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text: string = await this.api(id, '/metrics')
+    let total = 0
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue
+      total += Number(line.slice(line.lastIndexOf(' ') + 1))
+    }
+    return total
+  }
+
+  async height(id: string): Promise<number> {
+    return (await this.api(id, '/status')).height
+  }
+
+  /** Wait until every listed consensus peer has stored at least `h` blocks. */
+  async waitHeight(h: number, ids: string[], timeoutMs: number): Promise<void> {
+    await waitFor(
+      `${ids.join(', ')} to reach height ${h}`,
+      async () => {
+        for (const id of ids) if ((await this.height(id)) < h) return false
+        return true
+      },
+      timeoutMs
+    )
+  }
+
+  consensusIds(): string[] {
+    return Array.from({ length: this.consensus }, (_, i) => `cn-${i + 1}`)
+  }
+
+  async blocks(id: string, from: number, to: number): Promise<any[]> {
+    const out: any[] = []
+    for (let f = from; f <= to; f += 64) out.push(...(await this.api(id, `/blocks?from=${f}&to=${Math.min(to, f + 63)}`)))
+    return out
+  }
+
+  writeFile(name: string, text: string): string {
+    const p = join(this.dir, name)
+    writeFileSync(p, text)
+    return p
+  }
+
+  log(name: string): string {
+    try {
+      return readFileSync(join(this.dir, 'logs', `${name}.log`), 'utf8')
+    } catch {
+      return ''
+    }
+  }
+}
+
+/** A `meter,slot,wh` table with a distinct, partly negative reading for every meter and slot. */
+export function readingsTable(meters: number, fromSlot: number, toSlot: number, seed = 7): { text: string; sum: (slot: number) => bigint } {
+  const lines = ['meter,slot,wh']
+  const sums = new Map<number, bigint>()
+  for (let s = fromSlot; s <= toSlot; s++) {
+    let sum = 0n
+    for (let i = 1; i <= meters; i++) {
+      // A deterministic spread of values: mostly consumption, some export (negative).
+      const v = ((i * 7919 + s * 104729 + seed * 31) % 2000) - 300
+      lines.push(`meter-${i},${s},${v}`)
+      sum += BigInt(v)
+    }
+    sums.set(s, sum)
+  }
+  return { text: `${lines.join('\n')}\n`, sum: (slot) => sums.get(slot) ?? 0n }
+}

@@ -59,8 +59,9 @@ export interface NetworkOptions {
   consensus: number
   periodMs?: number
   seed?: string
-  /** Start slot 0 this many periods before now (0: now). */
   name: string
+  /** Per-entity listen hosts (gateway, cn-j), for networks across namespaces. */
+  hosts?: Record<string, string>
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, intervalMs = 150): Promise<T> {
@@ -85,6 +86,10 @@ export class TestNetwork {
   readonly consensus: number
   readonly periodMs: number
   readonly procs = new Map<string, Proc>()
+  /** Where each process's API answers (127.0.0.1 unless it runs in a namespace). */
+  readonly apiHosts = new Map<string, string>()
+  /** Command prefix per process name (e.g. ip netns exec NS). */
+  readonly prefixes = new Map<string, string[]>()
   genesis: { genesisTimeMs: number; periodMs: number; hash: string; consensus: { id: string; peerId: string }[] }
 
   private constructor(dir: string, basePort: number, opts: NetworkOptions) {
@@ -101,6 +106,26 @@ export class TestNetwork {
     const base = await freePortRange(opts.consensus + 1)
     const net = new TestNetwork(dir, base, opts)
     const period = net.periodMs
+    const genesisTimeMs = Math.floor(Date.now() / period) * period
+    if (opts.hosts) {
+      const { createNetwork, defaultReputationParams, writeNetwork } = await import('@bbnp/node')
+      const network = await createNetwork({
+        meters: opts.meters,
+        consensus: opts.consensus,
+        periodMs: period,
+        host: '127.0.0.1',
+        hosts: opts.hosts,
+        basePort: base,
+        seed: opts.seed ?? opts.name,
+        devnet: true,
+        genesisTimeMs,
+        reputation: defaultReputationParams()
+      })
+      writeNetwork(join(dir, 'net'), network, { force: false })
+      mkdirSync(join(dir, 'logs'), { recursive: true })
+      net.genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))
+      return net
+    }
     const r = spawnSync(
       BBNP,
       [
@@ -119,7 +144,7 @@ export class TestNetwork {
         opts.seed ?? opts.name,
         '--devnet',
         '--genesis-time-ms',
-        String(Math.floor(Date.now() / period) * period)
+        String(genesisTimeMs)
       ],
       { encoding: 'utf8' }
     )
@@ -144,7 +169,8 @@ export class TestNetwork {
 
   /** Start `bbnp start --role ... --id id` as its own process; `name` keys it (defaults to id). */
   start(role: 'consensus' | 'gateway' | 'meter', id: string, extra: string[] = [], name = id): Proc {
-    const args = ['start', '--role', role, '--config', this.configDir, '--id', id, '--log-level', 'debug', ...extra]
+    const host = this.apiHosts.get(name)
+    const args = ['start', '--role', role, '--config', this.configDir, '--id', id, '--log-level', 'debug', ...(host ? ['--api-host', host] : []), ...extra]
     return this.spawnNamed(name, args)
   }
 
@@ -152,7 +178,9 @@ export class TestNetwork {
     const existing = this.procs.get(name)
     if (existing && existing.exitCode === null && existing.child.exitCode === null && existing.child.signalCode === null) throw new Error(`${name} is already running`)
     const log = createWriteStream(join(this.dir, 'logs', `${name}.log`), { flags: 'a' })
-    const child = spawn(BBNP, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const prefix = this.prefixes.get(name) ?? []
+    const [cmd, ...pre] = [...prefix, BBNP]
+    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     child.stdout?.pipe(log)
     child.stderr?.pipe(log)
     live.add(child)
@@ -214,7 +242,8 @@ export class TestNetwork {
   }
 
   async api<T = any>(id: string, path: string, timeoutMs = 3000): Promise<T> {
-    const res = await fetch(`http://127.0.0.1:${this.apiPort(id)}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+    const host = this.apiHosts.get(id) ?? '127.0.0.1'
+    const res = await fetch(`http://${host}:${this.apiPort(id)}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
     const text = await res.text()
     if (!res.ok) throw new Error(`${id} ${path}: HTTP ${res.status} ${text}`)
     return (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : (text as T)

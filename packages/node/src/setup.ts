@@ -26,6 +26,8 @@ export interface NetworkOptions {
   candidates?: number
   extraPartners?: number
   reputation: Record<string, number>
+  /** Per-entity listen host (gateway, cn-j), overriding `host`: for tests across network namespaces. */
+  hosts?: Record<string, string>
   onProgress?: (msg: string) => void
 }
 
@@ -76,7 +78,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       publicKey: toHex(secrets.gateway.publicKey),
       pop: toHex(secrets.gateway.pop),
       peerId: gwId.peerId,
-      listen: tcpAddr(opts.host, opts.basePort)
+      listen: tcpAddr(opts.hosts?.gateway ?? opts.host, opts.basePort)
     },
     meters: secrets.meters.map((m, k) => ({ id: m.id, publicKey: toHex(m.publicKey), peerId: meterIds[k].peerId })),
     consensus: secrets.consensus.map((c, k) => ({
@@ -86,7 +88,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       verificationKey: toHex(c.verificationKey),
       pop: toHex(c.pop),
       peerId: cnIds[k].peerId,
-      listen: tcpAddr(opts.host, opts.basePort + c.index)
+      listen: tcpAddr(opts.hosts?.[c.id] ?? opts.host, opts.basePort + c.index)
     }))
   }
   const hash = toHex(genesisHash(body))

@@ -363,6 +363,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // ---- catch-up (PROTOCOL 4.6)
     let syncing: Promise<boolean> | null = null
+    let lastCatchUp: { fromHeight: number; toHeight: number; blocks: number; ms: number; blocksPerSecond: number } | null = null
     const syncNow = (why: string): Promise<boolean> => {
       if (!syncing) {
         syncing = syncRounds(why).finally(() => {
@@ -373,6 +374,24 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     }
     /** Fetch, verify and store blocks from the most advanced peer until no peer is ahead. */
     const syncRounds = async (why: string): Promise<boolean> => {
+      let progressed = false
+      const fromHeight = store.head().height
+      let firstFetch = 0
+      try {
+        return await fetchRounds(why, () => {
+          if (firstFetch === 0) firstFetch = performance.now()
+          progressed = true
+        })
+      } finally {
+        if (progressed) {
+          const ms = Math.max(1, Math.round(performance.now() - firstFetch))
+          const blocks = store.head().height - fromHeight
+          lastCatchUp = { fromHeight, toHeight: store.head().height, blocks, ms, blocksPerSecond: Math.round((blocks * 1000 * 10) / ms) / 10 }
+          logger.info('caught up', lastCatchUp)
+        }
+      }
+    }
+    const fetchRounds = async (why: string, onBlocks: () => void): Promise<boolean> => {
       let progressed = false
       for (let round = 0; round < 10_000 && !closing; round++) {
         const peers = p2p.connectedPeers().filter((p) => nodeOfPeer.has(p))
@@ -389,6 +408,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         if (!best || !request) return progressed
         if (round === 0) logger.info('catching up', { from: store.head().height, to: best.status.height, peer: nameOfPeer(best.peer), why })
         let frames: Uint8Array[]
+        onBlocks()
         try {
           frames = await p2p.request(best.peer, BLOCKS_PROTOCOL, encodeBlocksRequest(request), { timeoutMs: 10_000 })
         } catch (e) {
@@ -417,10 +437,6 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       return progressed
     }
 
-    // Take part only after catching up with whoever is reachable at start.
-    await waitForPeers(p2p, others.length > 0 ? Math.min(others.length, genesis.quorum - 1) : 0, Math.max(2000, genesis.periodMs))
-    if (await syncNow('start')) logger.info('caught up', { height: store.head().height })
-    void dispatch({ type: 'start', now: Date.now() })
 
     // Fallback detection of being behind, when gossip is quiet: poll peers' status now and then.
     const poll = setInterval(() => {
@@ -446,6 +462,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
           primary: replica.primary === null ? null : cnName(replica.primary),
           peers: p2p.connectedPeers().map(nameOfPeer).sort(),
           syncing: syncing !== null,
+          lastCatchUp,
           misbehave: options.misbehave
         }
       }),
@@ -489,6 +506,12 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     api = await startApi({ host: options.apiHost, port: apiPort, routes, logger })
     cleanup.unshift(() => (api as ApiServer).close())
     logger.info('consensus peer started', { id: key.id, peerId: p2p.peerId, listen: p2p.multiaddrs(), api: `http://${options.apiHost}:${api.port}` })
+
+    // Take part only after catching up with whoever is reachable at start (PROTOCOL 4.6); the API
+    // already answers meanwhile, with "syncing": true.
+    await waitForPeers(p2p, others.length > 0 ? Math.min(others.length, genesis.quorum - 1) : 0, Math.max(2000, genesis.periodMs))
+    await syncNow('start')
+    void dispatch({ type: 'start', now: Date.now() })
 
     return {
       done,

@@ -364,21 +364,22 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     // ---- catch-up (PROTOCOL 4.6)
     let syncing: Promise<boolean> | null = null
     let lastCatchUp: { fromHeight: number; toHeight: number; blocks: number; ms: number; blocksPerSecond: number } | null = null
-    const syncNow = (why: string): Promise<boolean> => {
+    /** Catch up from peers; `minLag`: how many blocks a peer must be ahead before fetching. */
+    const syncNow = (why: string, minLag = 1): Promise<boolean> => {
       if (!syncing) {
-        syncing = syncRounds(why).finally(() => {
+        syncing = syncRounds(why, minLag).finally(() => {
           syncing = null
         })
       }
       return syncing
     }
     /** Fetch, verify and store blocks from the most advanced peer until no peer is ahead. */
-    const syncRounds = async (why: string): Promise<boolean> => {
+    const syncRounds = async (why: string, minLag: number): Promise<boolean> => {
       let progressed = false
       const fromHeight = store.head().height
       let firstFetch = 0
       try {
-        return await fetchRounds(why, () => {
+        return await fetchRounds(why, minLag, () => {
           if (firstFetch === 0) firstFetch = performance.now()
           progressed = true
         })
@@ -391,7 +392,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         }
       }
     }
-    const fetchRounds = async (why: string, onBlocks: () => void): Promise<boolean> => {
+    const fetchRounds = async (why: string, minLag: number, onBlocks: () => void): Promise<boolean> => {
       let progressed = false
       for (let round = 0; round < 10_000 && !closing; round++) {
         const peers = p2p.connectedPeers().filter((p) => nodeOfPeer.has(p))
@@ -406,6 +407,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         const best = statuses.filter((s) => s !== null).sort((a, b) => b.status.height - a.status.height)[0]
         const request = best ? nextBlocksRequest(store.head(), genesis.hash, best.status) : null
         if (!best || !request) return progressed
+        if (round === 0 && best.status.height < store.head().height + minLag) return progressed
         if (round === 0) logger.info('catching up', { from: store.head().height, to: best.status.height, peer: nameOfPeer(best.peer), why })
         let frames: Uint8Array[]
         onBlocks()
@@ -440,7 +442,9 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // Fallback detection of being behind, when gossip is quiet: poll peers' status now and then.
     const poll = setInterval(() => {
-      if (!closing) void syncNow('status poll')
+      // One block behind is usually a commit still in flight; the replica's own "behind" signal
+      // covers a peer that is really stuck there.
+      if (!closing) void syncNow('status poll', 2)
     }, Math.max(2000, 2 * genesis.periodMs))
     timers.add(poll as unknown as NodeJS.Timeout)
 

@@ -237,7 +237,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
             for (let off = 0; off < req.length; off += REPORT_BYTES) {
               const bytes = req.subarray(off, off + REPORT_BYTES)
               const slot = reportSlot(bytes)
-              if (!windowOpen(slot, now)) {
+              if (!Number.isSafeInteger(slot) || !windowOpen(slot, now)) {
                 reject('WRONG_SLOT')
                 bad.WRONG_SLOT = (bad.WRONG_SLOT ?? 0) + 1
                 continue
@@ -300,14 +300,15 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
     lastHandoffSlot = Math.max(lastHandoffSlot, firstLive - 1)
 
     // Keys for a slot are prepared when it starts; the slot closes at the end of its window.
+    // Before the genesis time there are no slots (slot numbers start at 0).
     clock.every(0, (slot) => {
-      if (!closing) openSlot(slot)
+      if (!closing && slot >= 0) openSlot(slot)
     })
     clock.every(skew + 1, (slot) => {
-      if (!closing) closeSlot(slot - 1)
+      if (!closing && slot >= 1) closeSlot(slot - 1)
     })
-    openSlot(clock.currentSlot())
-    if (windowOpen(clock.currentSlot() - 1, Date.now())) openSlot(clock.currentSlot() - 1)
+    if (clock.currentSlot() >= 0) openSlot(clock.currentSlot())
+    if (clock.currentSlot() >= 1 && windowOpen(clock.currentSlot() - 1, Date.now())) openSlot(clock.currentSlot() - 1)
 
     const routes: Record<string, Route> = {
       '/status': () => {

@@ -99,7 +99,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const jitter = Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
   await waitForPeers(p2p, 1, Math.max(1000, genesis.periodMs))
   clock.every(jitter, async (slot) => {
-    if (!closing) await report(slot - 1)
+    if (!closing && slot >= 1) await report(slot - 1)
   })
 
   const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]

@@ -54,16 +54,35 @@ export async function run(argv: string[]): Promise<number> {
     },
     process.env
   )
-  const node = await createNode(options)
+  // Signals are handled from the start: a Ctrl-C during start-up stops the node as soon as it is up.
+  let resolveStop: (code: number) => void = () => {}
   const stop = new Promise<number>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`bbnp: ${sig}, shutting down\n`)
-      resolve(0)
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
+    resolveStop = resolve
   })
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`bbnp: ${sig}, shutting down\n`)
+    resolveStop(0)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  // A process started by `bbnp devnet` exits by itself if the devnet dies without stopping it.
+  const parent = Number(process.env.BBNP_PARENT_PID ?? 0)
+  const watch =
+    parent > 0
+      ? setInterval(() => {
+          try {
+            process.kill(parent, 0)
+          } catch {
+            process.stderr.write(`bbnp: parent process ${parent} is gone, shutting down\n`)
+            resolveStop(0)
+          }
+        }, 1000)
+      : null
+  watch?.unref()
+  const node = await createNode(options)
   const code = await Promise.race([stop, node.done])
+  if (watch) clearInterval(watch)
   await node.close()
-  return code
+  // Everything is closed and flushed: exit now rather than wait for a library's stray timer.
+  process.exit(code)
 }

@@ -1,0 +1,67 @@
+/**
+ * One line per committed block, from the block JSON of a consensus peer's HTTP API
+ * (`/blocks?from=&to=`, see packages/node/src/views.ts).
+ */
+
+/** The fields of the API's block view that the devnet shows. */
+export interface BlockJson {
+  height: number
+  hash: string
+  slot: number
+  status: 'complete' | 'incomplete' | string
+  /** Decimal string (Wh); null for an incomplete slot. */
+  sum: string | null
+  count: number
+  missing: string[]
+  primary: string
+  view: number
+  latencyMs: number | null
+}
+
+/** How many runs of missing meters to name before "+N more". */
+const MISSING_SHOWN = 6
+
+/** ["meter-1", "meter-2", "meter-3", "meter-7"] -> runs "meter-1..meter-3" (3 IDs) and "meter-7" (1). */
+export function idRuns(ids: string[]): { text: string; count: number }[] {
+  const runs: { text: string; count: number }[] = []
+  let i = 0
+  while (i < ids.length) {
+    const m = /^([a-z]+)-(\d+)$/.exec(ids[i])
+    let j = i
+    if (m) while (j + 1 < ids.length && ids[j + 1] === `${m[1]}-${Number(m[2]) + (j + 1 - i)}`) j++
+    if (j === i + 1) j = i // two in a row read better as a list
+    runs.push({ text: j === i ? ids[i] : `${ids[i]}..${ids[j]}`, count: j - i + 1 })
+    i = j + 1
+  }
+  return runs
+}
+
+/** "meter-3, meter-7", "meter-1..meter-10" or "meter-1, meter-3, meter-5, …, +12 more". */
+export function missingText(ids: string[]): string {
+  const runs = idRuns(ids)
+  const shown = runs.slice(0, MISSING_SHOWN)
+  const rest = ids.length - shown.reduce((n, r) => n + r.count, 0)
+  return `${shown.map((r) => r.text).join(', ')}${rest > 0 ? `, +${rest} more` : ''}`
+}
+
+/** "2153" -> "2,153"; "-12000" -> "-12,000" (exact for any size: the sum is a big integer). */
+export function groupDigits(decimal: string): string {
+  const neg = decimal.startsWith('-')
+  const digits = neg ? decimal.slice(1) : decimal
+  if (!/^\d+$/.test(digits)) return decimal
+  return `${neg ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`
+}
+
+export function blockLine(b: BlockJson, meters: number): string {
+  const what = b.status === 'complete' && b.sum !== null ? `sum ${groupDigits(b.sum)} Wh`.padEnd(18) : `incomplete, missing ${missingText(b.missing)}`
+  const latency = b.latencyMs === null ? 'n/a' : `${b.latencyMs} ms`
+  return [
+    `height ${String(b.height).padEnd(4)}`,
+    `slot ${String(b.slot).padEnd(5)}`,
+    what,
+    `meters ${b.count}/${meters}`,
+    `primary ${b.primary}`,
+    `view ${b.view}`,
+    `latency ${latency}`
+  ].join('  ')
+}

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { readingsTable, TestNetwork, waitFor } from './harness.ts'
+import { type ApiBlock, readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 const nets: TestNetwork[] = []
 let failed = false
@@ -14,7 +14,7 @@ after(async () => {
   for (const n of nets) await n.destroy(failed)
 })
 
-async function run(name: string, body: () => Promise<void>): Promise<void> {
+async function run(body: () => Promise<void>): Promise<void> {
   try {
     await body()
   } catch (e) {
@@ -24,13 +24,13 @@ async function run(name: string, body: () => Promise<void>): Promise<void> {
 }
 
 /** All listed peers agree block by block up to height h. */
-async function assertOneChain(net: TestNetwork, ids: string[], h: number): Promise<any[]> {
+async function assertOneChain(net: TestNetwork, ids: string[], h: number): Promise<ApiBlock[]> {
   const chains = await Promise.all(ids.map((id) => net.blocks(id, 1, h)))
   for (let i = 0; i < h; i++) for (let k = 1; k < ids.length; k++) assert.equal(chains[k][i].hash, chains[0][i].hash, `${ids[k]} and ${ids[0]} differ at height ${i + 1}`)
   return chains[0]
 }
 
-function assertSums(blocks: any[], sum: (slot: number) => bigint): void {
+function assertSums(blocks: ApiBlock[], sum: (slot: number) => bigint): void {
   for (const b of blocks) {
     if (b.status === 'complete') assert.equal(b.sum, sum(b.slot).toString(), `slot ${b.slot}`)
     else assert.equal(b.sum, null, `an incomplete slot ${b.slot} carries no sum`)
@@ -39,7 +39,7 @@ function assertSums(blocks: any[], sum: (slot: number) => bigint): void {
 
 describe('crash faults', () => {
   it('kill -9 a replica: the chain goes on; restarted, it catches up to the identical chain and signs again', { timeout: 240_000 }, () =>
-    run('replica', async () => {
+    run(async () => {
       const net = await TestNetwork.create({ name: 'kill-replica', meters: 6, consensus: 4 })
       nets.push(net)
       const table = readingsTable(6, 0, net.slotNow() + 900)
@@ -71,7 +71,7 @@ describe('crash faults', () => {
   )
 
   it('kill -9 the primary mid-height: a view change commits that slot under a new primary, and its reputation falls', { timeout: 240_000 }, () =>
-    run('primary', async () => {
+    run(async () => {
       const net = await TestNetwork.create({ name: 'kill-primary', meters: 6, consensus: 4 })
       nets.push(net)
       const table = readingsTable(6, 0, net.slotNow() + 900, 5)
@@ -116,7 +116,7 @@ describe('crash faults', () => {
 
 describe('Byzantine faults', () => {
   it('M = 7 with f = 2 peers sending wrong signatures: correct sums; both fall below the threshold and are not elected afterwards', { timeout: 300_000 }, () =>
-    run('liars', async () => {
+    run(async () => {
       const net = await TestNetwork.create({ name: 'liars', meters: 6, consensus: 7 })
       nets.push(net)
       const table = readingsTable(6, 0, net.slotNow() + 900, 9)
@@ -149,7 +149,7 @@ describe('Byzantine faults', () => {
   )
 
   it('an equivocating primary: no two honest peers ever store different blocks at one height', { timeout: 240_000 }, () =>
-    run('equivocate', async () => {
+    run(async () => {
       const net = await TestNetwork.create({ name: 'equivocate', meters: 6, consensus: 4 })
       nets.push(net)
       const table = readingsTable(6, 0, net.slotNow() + 900, 13)
@@ -168,7 +168,7 @@ describe('Byzantine faults', () => {
 
 describe('data-side outages', () => {
   it('the gateway stops for a few slots and a meter process stops: incomplete slots with the missing meters, never a wrong sum', { timeout: 240_000 }, () =>
-    run('outages', async () => {
+    run(async () => {
       const net = await TestNetwork.create({ name: 'outages', meters: 6, consensus: 4 })
       nets.push(net)
       const table = readingsTable(6, 0, net.slotNow() + 900, 17)
@@ -211,7 +211,7 @@ describe('data-side outages', () => {
       // Slots stay strictly increasing, and nothing between the first and last block was skipped.
       for (let i = 1; i < chain.length; i++) assert.ok(chain[i].slot > chain[i - 1].slot)
       const firstSlot = chain[0].slot
-      const lastSlot = chain.at(-1).slot
+      const lastSlot = chain[chain.length - 1].slot
       assert.ok(chain.length >= lastSlot - firstSlot - 2, `few slots lost (${lastSlot - firstSlot + 1} slots, ${chain.length} blocks)`)
     })
   )

@@ -46,6 +46,26 @@ export async function freePortRange(count: number): Promise<number> {
   throw new Error('no free port range')
 }
 
+/** A block as the consensus peers' HTTP API shows it (README "HTTP API"). */
+export interface ApiBlock {
+  height: number
+  hash: string
+  prevHash: string
+  slot: number
+  status: 'complete' | 'incomplete'
+  sum: string | null
+  count: number
+  missing: string[]
+  primary: string
+  view: number
+  reputation: number[]
+  reputationFromHeight: number
+  certificate: { view: number; signers: string[]; signature: string }
+  aggregateReceivedAtMs: number | null
+  committedAtMs: number | null
+  latencyMs: number | null
+}
+
 export interface Proc {
   name: string
   args: string[]
@@ -241,6 +261,7 @@ export class TestNetwork {
     else process.stderr.write(`e2e: kept ${this.dir} (logs in ${join(this.dir, 'logs')})\n`)
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: JSON from our own API; the tests' assertions check its shape
   async api<T = any>(id: string, path: string, timeoutMs = 3000): Promise<T> {
     const host = this.apiHosts.get(id) ?? '127.0.0.1'
     const res = await fetch(`http://${host}:${this.apiPort(id)}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
@@ -280,8 +301,8 @@ export class TestNetwork {
     return Array.from({ length: this.consensus }, (_, i) => `cn-${i + 1}`)
   }
 
-  async blocks(id: string, from: number, to: number): Promise<any[]> {
-    const out: any[] = []
+  async blocks(id: string, from: number, to: number): Promise<ApiBlock[]> {
+    const out: ApiBlock[] = []
     for (let f = from; f <= to; f += 64) out.push(...(await this.api(id, `/blocks?from=${f}&to=${Math.min(to, f + 63)}`)))
     return out
   }

@@ -44,7 +44,7 @@ export class NetnsLab {
       ip(['link', 'set', 'lo', 'up'], lab.switchNs)
       ip(['link', 'add', 'br0', 'type', 'bridge'], lab.switchNs)
       ip(['link', 'set', 'br0', 'up'], lab.switchNs)
-      hostNames.forEach((name, i) => lab.addHost(name, i + 1))
+      for (const [i, name] of hostNames.entries()) lab.addHost(name, i + 1)
     } catch (e) {
       lab.destroy()
       throw e

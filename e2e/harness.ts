@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { freePortRange } from '@bbnp/cli'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -27,23 +27,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     killAll()
     process.exit(130)
   })
-}
-
-/** Find `count` consecutive free TCP ports on 127.0.0.1 (and their +1000 API twins). */
-export async function freePortRange(count: number): Promise<number> {
-  const isFree = (port: number) =>
-    new Promise<boolean>((res) => {
-      const s = createServer()
-      s.once('error', () => res(false))
-      s.listen(port, '127.0.0.1', () => s.close(() => res(true)))
-    })
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    let ok = true
-    for (let p = base; p < base + count && ok; p++) ok = (await isFree(p)) && (await isFree(p + 1000))
-    if (ok) return base
-  }
-  throw new Error('no free port range')
 }
 
 /** A block as the consensus peers' HTTP API shows it (README "HTTP API"). */

@@ -38,6 +38,7 @@ import {
   encodeCertificate,
   HASH_BYTES,
   hashEncodedBlock,
+  indicesFromBitmap,
   MAX_CONSENSUS,
   type SignedPhase,
   type SignedRecord
@@ -376,8 +377,18 @@ export class BlockStore {
    * back, and the certificate verifies for this block with the store's keys and quorum.
    * `reputation` defaults to the vector the block carries. Resolves with the new head once the
    * batch is fsynced.
+   *
+   * `certificateVerified`: the caller assembled `cert` itself from commit votes whose signatures
+   * it verified (the PBFT replica deciding a block); only its shape and signer count are checked
+   * then, not the aggregate signature again. Blocks from anywhere else (catch-up) are always
+   * verified in full.
    */
-  async commit(block: Block, cert: CommitCertificate, reputation: ReputationState = reputationStateOf(block)): Promise<StoreHead> {
+  async commit(
+    block: Block,
+    cert: CommitCertificate,
+    reputation: ReputationState = reputationStateOf(block),
+    opts: { certificateVerified?: boolean } = {}
+  ): Promise<StoreHead> {
     this.assertOpen()
     return this.serial(async () => {
       const head = this.current
@@ -402,7 +413,7 @@ export class BlockStore {
       }
       if (encoded.length > this.opts.maxBlockBytes) this.refuse('OVERSIZED', `block ${h} is ${encoded.length} bytes (max ${this.opts.maxBlockBytes})`, h)
       const hash = hashEncodedBlock(encoded)
-      const certError = checkCertificate(cert, h, hash, this.opts.keys, this.opts.quorum)
+      const certError = opts.certificateVerified ? certificateShapeError(cert, h, this.opts.keys.length, this.opts.quorum) : checkCertificate(cert, h, hash, this.opts.keys, this.opts.quorum)
       if (certError) this.refuse('BAD_CERTIFICATE', `block ${h}: certificate refused (${certError})`, h, { reason: certError })
       if (reputation.height !== h) this.refuse('BAD_REPUTATION_STATE', `reputation state for height ${reputation.height} given with block ${h}`, h)
 
@@ -605,4 +616,16 @@ export class BlockStore {
   private refuse(code: CommitRefusalCode, msg: string, height: number, meta: Record<string, unknown> = {}): never {
     throw new StoreError(code, msg, { height, ...meta })
   }
+}
+
+/** The checks of a certificate that need no pairing: height, bitmap and number of signers. */
+function certificateShapeError(cert: CommitCertificate, height: number, nodes: number, quorum: number): string | null {
+  if (cert.height !== height) return 'WRONG_HEIGHT'
+  let signers: number[]
+  try {
+    signers = indicesFromBitmap(cert.signers, nodes)
+  } catch {
+    return 'MALFORMED'
+  }
+  return signers.length < quorum ? 'TOO_FEW_SIGNERS' : null
 }

@@ -23,7 +23,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,6 +41,7 @@ import {
   ThetaResponder,
   writeNetwork
 } from '@bbnp/node'
+import { freePortRange } from './ports.ts'
 
 export const BBNP_BIN = fileURLToPath(new URL('../../../bin/bbnp', import.meta.url))
 export const DEFAULT_CONSENSUS_SIZES = [4, 7, 10] as const
@@ -215,23 +215,6 @@ function perBlockCpu(before: (number | null)[], after: (number | null)[], blocks
     if (b !== null && a !== null) d.push((a - b) / blocks)
   })
   return d.length === before.length && d.length > 0 ? round(median(d)) : null
-}
-
-/** `count` consecutive free TCP ports on 127.0.0.1, each with a free twin 1000 above (the HTTP API). */
-async function freePortRange(count: number): Promise<number> {
-  const isFree = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer()
-      s.once('error', () => resolve(false))
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
-    })
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    let ok = true
-    for (let p = base; p < base + count && ok; p++) ok = (await isFree(p)) && (await isFree(p + 1000))
-    if (ok) return base
-  }
-  throw new Error('no free range of TCP ports on 127.0.0.1')
 }
 
 // ---------------------------------------------------------------- HTTP

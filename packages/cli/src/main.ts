@@ -34,12 +34,16 @@ export async function main(argv: string[]): Promise<number> {
   return mod.run(rest)
 }
 
+const ENVIRONMENT_ERRORS = ['GENESIS', 'KEY', 'CONFIG', 'IO', 'SETUP', 'USAGE', 'LISTEN', 'STORE_LOCKED', 'STORE_IO', 'STORE_CORRUPT', 'SCHEMA_MISMATCH', 'GENESIS_MISMATCH']
+
 export function reportFatal(e: unknown): number {
   if (e instanceof UsageError) {
     process.stderr.write(`bbnp: ${e.message}\n`)
     return e.exitCode
   }
-  if (isBbnpError(e) && ['GENESIS', 'KEY', 'CONFIG', 'IO', 'SETUP', 'USAGE'].includes(e.code)) {
+  // Problems with the configuration or the environment (a port in use, a locked or foreign data
+  // directory, an unreadable file) are one line; anything else is a bug and gets its stack.
+  if (isBbnpError(e) && ENVIRONMENT_ERRORS.includes(e.code)) {
     process.stderr.write(`bbnp: ${e.message}\n`)
     return 2
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
+import { freePortRange } from '../src/ports.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -44,25 +45,6 @@ function keepOnFailure(fn: () => Promise<void>): () => Promise<void> {
       throw e
     }
   }
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createServer()
-    s.once('error', () => res(false))
-    s.listen(port, '127.0.0.1', () => s.close(() => res(true)))
-  })
-}
-
-/** A base port P with P..P+count-1 and their +1000 API twins free on 127.0.0.1. */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000)
-    let ok = true
-    for (let p = base; p < base + count && ok; p++) ok = (await isFree(p)) && (await isFree(p + 1000))
-    if (ok) return base
-  }
-  throw new Error('no free port range')
 }
 
 function alive(pid: number): boolean {

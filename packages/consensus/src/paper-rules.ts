@@ -7,24 +7,19 @@
  * only change in blocks, it would stay stuck for ever. They lead a view only after every
  * pre-selected node with a draw has failed one, so a node that lies, once below the threshold,
  * is not elected while honest pre-selected nodes are up.
+ *
+ * Opinion vectors are checked when a block uses them, all of one block in one random-coefficient
+ * multi-set verification (PROTOCOL 4.3), not one by one as they arrive.
  */
 import { DOMAIN } from '@bbnp/core'
-import type { PublicKey } from '@bbnp/crypto'
-import { combineOpinions, computeElection, decodeSignedOpinionVector, opinionVectorBytes, type OpinionVector } from '@bbnp/reputation'
-import { BbnpError } from '@bbnp/core'
+import { type PublicKey, verifyMultiple } from '@bbnp/crypto'
+import { combineOpinions, computeElection, decodeSignedOpinionVector, opinionVectorBytes } from '@bbnp/reputation'
 import type { ConsensusRules } from './rules.ts'
 import { SignatureCache } from './sigcache.ts'
 
 export function paperRules(keys: readonly PublicKey[], cache = new SignatureCache()): ConsensusRules {
   const m = keys.length
-  const open = (encoded: Uint8Array): OpinionVector => {
-    const sv = decodeSignedOpinionVector(encoded, { nodes: m })
-    const v = sv.vector
-    if (!cache.verify(`cn-${v.observer}`, keys[v.observer - 1], DOMAIN.opinion, opinionVectorBytes(v), sv.signature)) {
-      throw new BbnpError('BAD_SIGNATURE', `opinion vector of cn-${v.observer} for height ${v.height} does not verify`)
-    }
-    return v
-  }
+  const decode = (encoded: Uint8Array) => decodeSignedOpinionVector(encoded, { nodes: m })
   return {
     electionOrder(reputation, draws, theta) {
       const e = computeElection(reputation, draws, theta)
@@ -32,12 +27,36 @@ export function paperRules(keys: readonly PublicKey[], cache = new SignatureCach
       const rest = [...draws.entries()].filter(([n]) => !inOrder.has(n)).sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : a[0] - b[0]))
       return [...e.order, ...rest.map(([n]) => n)]
     },
-    openOpinion(encoded) {
-      const v = open(encoded)
+    peekOpinion(encoded) {
+      const v = decode(encoded).vector
       return { height: v.height, node: v.observer }
     },
+    trustOpinion(encoded) {
+      const sv = decode(encoded)
+      cache.rememberVerified(`cn-${sv.vector.observer}`, DOMAIN.opinion, opinionVectorBytes(sv.vector), sv.signature)
+    },
+    verifyOpinions(encoded) {
+      const items = encoded.map((e) => {
+        const sv = decode(e)
+        return { signer: `cn-${sv.vector.observer}`, publicKey: keys[sv.vector.observer - 1], message: opinionVectorBytes(sv.vector), signature: sv.signature }
+      })
+      const ok = items.map((it) => cache.has(it.signer, DOMAIN.opinion, it.message, it.signature))
+      const todo = items.map((_, i) => i).filter((i) => !ok[i])
+      if (todo.length === 0) return ok
+      const sets = todo.map((i) => ({ publicKey: items[i].publicKey, domain: DOMAIN.opinion, message: items[i].message, signature: items[i].signature }))
+      if (todo.length > 1 && verifyMultiple(sets)) {
+        for (const i of todo) ok[i] = true
+      } else {
+        for (const i of todo) ok[i] = cache.verify(items[i].signer, items[i].publicKey, DOMAIN.opinion, items[i].message, items[i].signature)
+      }
+      for (const i of todo) if (ok[i]) cache.rememberVerified(items[i].signer, DOMAIN.opinion, items[i].message, items[i].signature)
+      return ok
+    },
     combineOpinions(encoded, previous) {
-      return combineOpinions(previous, encoded.map(open))
+      return combineOpinions(
+        previous,
+        encoded.map((e) => decode(e).vector)
+      )
     }
   }
 }

@@ -25,11 +25,11 @@
  */
 import { BbnpError, bytesEqual, DOMAIN, toHex } from '@bbnp/core'
 import {
+  aggregateSignatures,
   batchVerifySameMessage,
   type PublicKey,
   type SecretKey,
   sign,
-  verify,
   vrfMessage,
   vrfOutput
 } from '@bbnp/crypto'
@@ -40,6 +40,7 @@ import {
   decodeBlock,
   encodeBlock,
   hashEncodedBlock,
+  indicesFromBitmap,
   type SignedAggregate
 } from './block.ts'
 import { checkCertificate, makeCertificate, type VotePhase, voteDomain, votePayload } from './certificate.ts'
@@ -188,7 +189,8 @@ interface HeightState {
   view: number
   /** Sent VIEW-CHANGE for `view`, waiting for its NEW-VIEW. */
   viewChanging: boolean
-  draws: Map<number, { signature: Uint8Array; x: bigint }>
+  /** Draws received; verified in one aggregate check when the order is first needed. */
+  draws: Map<number, { signature: Uint8Array; x: bigint; verified: boolean }>
   theta: { signature: Uint8Array; x: bigint } | null
   electionWaitOver: boolean
   proposals: Map<number, Proposal>
@@ -201,13 +203,16 @@ interface HeightState {
   sent: Set<string>
   viewChanges: Map<number, Map<number, { msg: ViewChangeMessage; encoded: Uint8Array }>>
   viewTimerArmed: Set<number>
+  /** When work (an aggregate or a proposal) first appeared at this height. */
+  workSince: number | null
   equivocators: Set<number>
   wrong: Observation[]
   decided: boolean
   /** The view whose block was decided. */
   decidedView: number
   decidedAt: number
-  behindSignalled: boolean
+  /** When this replica last asked the runtime to catch up (null: never at this height). */
+  behindSignalledAt: number | null
 }
 
 const MAX_FUTURE_HEIGHTS = 3
@@ -225,10 +230,15 @@ export class Replica {
   private readonly closed = new Map<number, HeightState>()
   private lastSigned: SignedRecord | null
   private readonly pending = new Map<number, { aggregate: SignedAggregate; at: number }>()
-  private readonly opinions = new Map<number, Map<number, Uint8Array>>()
+  /** Signed opinion vectors by height and observer; `verified` once their signature was checked. */
+  private readonly opinions = new Map<number, Map<number, { encoded: Uint8Array; verified: boolean }>>()
+  /** The verified commit votes behind the head's certificate, by node (to vouch for certificates). */
+  private headVotes: { view: number; votes: Map<number, Uint8Array> } | null = null
   private readonly future = new Map<number, ConsensusMessage[]>()
   private readonly futureSenders = new Map<number, Set<number>>()
   readonly cache = new SignatureCache()
+  /** Moving average of how long a height takes from work to decision on this network (ms). */
+  private commitMs = 0
   private effects: ReplicaEffect[] = []
   /** Batch verification work, for the benchmark and metrics. */
   readonly stats = { batchChecks: 0, signaturesInBatches: 0, fallbackChecks: 0, commits: 0, viewChanges: 0 }
@@ -312,12 +322,13 @@ export class Replica {
       sent: new Set(),
       viewChanges: new Map(),
       viewTimerArmed: new Set(),
+      workSince: null,
       equivocators: new Set(),
       wrong: [],
       decided: false,
       decidedView: 0,
       decidedAt: 0,
-      behindSignalled: false
+      behindSignalledAt: null
     }
   }
 
@@ -340,7 +351,7 @@ export class Replica {
     // PROTOCOL 4.1: every node publishes its draw; the order ranks pre-selected nodes first, so
     // publishing it when not pre-selected only matters if every pre-selected node is silent.
     const proof = this.signDraw(hs.height, hs.seed)
-    hs.draws.set(this.config.me, { signature: proof, x: vrfOutput(proof) })
+    hs.draws.set(this.config.me, { signature: proof, x: vrfOutput(proof), verified: true })
     this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: proof })
     this.effects.push({ type: 'timer', kind: 'election', height: hs.height, view: 0, delayMs: this.config.timing.electionWaitMs })
     // Gossip does not retransmit: a draw published before the mesh formed (a restart) is lost,
@@ -361,13 +372,32 @@ export class Replica {
 
   // ---------------------------------------------------------------- election
 
-  private order(hs: HeightState, extra?: Map<number, bigint>, theta?: bigint): number[] | null {
-    const t = theta ?? hs.theta?.x
-    if (t === undefined) return null
+  private order(hs: HeightState): number[] | null {
+    if (!hs.theta) return null
+    this.verifyDraws(hs)
     const draws = new Map<number, bigint>()
     for (const [n, d] of hs.draws) draws.set(n, d.x)
-    if (extra) for (const [n, x] of extra) draws.set(n, x)
-    return this.config.rules.electionOrder(hs.reputation, draws, t)
+    return this.config.rules.electionOrder(hs.reputation, draws, hs.theta.x)
+  }
+
+  /** PROTOCOL 4.3 for the election: the draws of a height all sign one message, so one aggregate check. */
+  private verifyDraws(hs: HeightState): void {
+    const todo = [...hs.draws.entries()].filter(([, d]) => !d.verified)
+    if (todo.length === 0) return
+    const bad = new Set(
+      this.cache.verifySameMessage(
+        todo.map(([node, d]) => ({ signer: `cn-${node}`, publicKey: this.config.keys[node - 1], signature: d.signature })),
+        DOMAIN.election,
+        vrfMessage(hs.height, hs.seed)
+      )
+    )
+    todo.forEach(([node, d], i) => {
+      if (!bad.has(i)) d.verified = true
+      else {
+        hs.draws.delete(node)
+        this.wrongFrom(node, 'draw', 'BAD_SIGNATURE', hs)
+      }
+    })
   }
 
   private primaryOf(hs: HeightState, view: number): number | null {
@@ -383,12 +413,7 @@ export class Replica {
     const hs = this.hs
     if (!bytesEqual(msg.seed, hs.seed)) return this.reject(msg.node, 'draw', 'WRONG_SEED')
     if (hs.draws.has(msg.node)) return
-    const msgBytes = vrfMessage(msg.height, msg.seed)
-    if (!this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.election, msgBytes, msg.signature)) {
-      this.wrongFrom(msg.node, 'draw', 'BAD_SIGNATURE')
-      return
-    }
-    hs.draws.set(msg.node, { signature: msg.signature, x: vrfOutput(msg.signature) })
+    hs.draws.set(msg.node, { signature: msg.signature, x: vrfOutput(msg.signature), verified: false })
   }
 
   private onTheta(msg: ThetaMessage): void {
@@ -421,13 +446,20 @@ export class Replica {
     return best
   }
 
+  /**
+   * View v waits base * 2^v (PROTOCOL 4.5), where base is the configured timeout or four times
+   * the recent time to commit, whichever is larger: on a slow or loaded machine a healthy
+   * primary is not replaced just because every height takes longer.
+   */
   private viewTimeout(view: number): number {
     const t = this.config.timing
-    return Math.min(t.maxViewTimeoutMs, t.viewTimeoutMs * 2 ** Math.min(view, 20))
+    const base = Math.max(t.viewTimeoutMs, Math.ceil(4 * this.commitMs))
+    return Math.min(t.maxViewTimeoutMs, base * 2 ** Math.min(view, 20))
   }
 
-  private armViewTimer(view: number, _now: number): void {
+  private armViewTimer(view: number, now: number): void {
     const hs = this.hs
+    if (hs.workSince === null) hs.workSince = now
     if (hs.viewTimerArmed.has(view)) return
     hs.viewTimerArmed.add(view)
     this.effects.push({ type: 'timer', kind: 'view', height: hs.height, view, delayMs: this.viewTimeout(view) })
@@ -485,9 +517,10 @@ export class Replica {
   }
 
   private onOpinion(encoded: Uint8Array): void {
+    // Only decoded here; the signature is checked, in a batch, when a block uses the vector.
     let opened: { height: number; node: number }
     try {
-      opened = this.config.rules.openOpinion(encoded)
+      opened = this.config.rules.peekOpinion(encoded)
     } catch (e) {
       return this.reject(null, 'opinion', (e as BbnpError).code ?? 'MALFORMED')
     }
@@ -497,12 +530,32 @@ export class Replica {
       byNode = new Map()
       this.opinions.set(opened.height, byNode)
     }
-    if (!byNode.has(opened.node)) byNode.set(opened.node, encoded)
+    if (byNode.has(opened.node)) return
+    const own = opened.node === this.config.me
+    if (own) this.config.rules.trustOpinion(encoded)
+    byNode.set(opened.node, { encoded, verified: own })
+    // Once a quorum of one height is in, check them together now, while idle, rather than
+    // inside the next pre-prepare (PROTOCOL 4.3).
+    if (byNode.size >= this.quorum) this.verifyPool(byNode)
+  }
+
+  /** Batch-verify the unverified vectors of one height; drop and report the bad ones. */
+  private verifyPool(byNode: Map<number, { encoded: Uint8Array; verified: boolean }>): void {
+    const todo = [...byNode.entries()].filter(([, o]) => !o.verified)
+    if (todo.length === 0) return
+    const ok = this.config.rules.verifyOpinions(todo.map(([, o]) => o.encoded))
+    todo.forEach(([node, o], i) => {
+      if (ok[i]) o.verified = true
+      else {
+        byNode.delete(node)
+        this.reject(node, 'opinion', 'BAD_SIGNATURE')
+      }
+    })
   }
 
   private onMessage(msg: ConsensusMessage, now: number): void {
     const hs = this.hs
-    if (msg.height > hs.height) return this.buffer(msg)
+    if (msg.height > hs.height) return this.buffer(msg, now)
     if (msg.height < hs.height) {
       const closed = this.closed.get(msg.height)
       if (closed && (msg.kind === 'prepare' || msg.kind === 'commit')) this.lateVote(closed, msg, now)
@@ -533,9 +586,9 @@ export class Replica {
     this.tryPropose(now)
   }
 
-  private buffer(msg: ConsensusMessage): void {
+  private buffer(msg: ConsensusMessage, now: number): void {
     if (msg.height > this.hs.height + MAX_FUTURE_HEIGHTS) {
-      this.signalBehind(msg.height)
+      this.signalBehind(msg.height, now)
       return
     }
     const list = this.future.get(msg.height) ?? []
@@ -547,13 +600,15 @@ export class Replica {
       senders.add(msg.node)
       this.futureSenders.set(msg.height, senders)
       // f+1 distinct nodes already work on a later height: at least one honest node got there.
-      if (senders.size > this.f) this.signalBehind(msg.height)
+      if (senders.size > this.f) this.signalBehind(msg.height, now)
     }
   }
 
-  private signalBehind(height: number): void {
-    if (this.hs.behindSignalled) return
-    this.hs.behindSignalled = true
+  /** Ask the runtime to catch up; again after a second if still behind (a sync may find nothing yet). */
+  private signalBehind(height: number, now: number): void {
+    const last = this.hs.behindSignalledAt
+    if (last !== null && now - last < 1000) return
+    this.hs.behindSignalledAt = now
     this.effects.push({ type: 'behind', height })
   }
 
@@ -587,9 +642,11 @@ export class Replica {
     // PROTOCOL 4.4: the newest height with a quorum of signed opinion vectors updates reputations.
     const heights = [...this.opinions.keys()].filter((h) => h > this.head.opinionHeight && h < hs.height).sort((a, b) => b - a)
     for (const h of heights) {
-      const byNode = this.opinions.get(h) as Map<number, Uint8Array>
+      const byNode = this.opinions.get(h) as Map<number, { encoded: Uint8Array; verified: boolean }>
       if (byNode.size < this.quorum) continue
-      const chosen = [...byNode.entries()].sort((a, b) => a[0] - b[0]).map(([, enc]) => enc)
+      this.verifyPool(byNode)
+      const chosen = [...byNode.entries()].sort((a, b) => a[0] - b[0]).map(([, o]) => o.encoded)
+      if (chosen.length < this.quorum) continue
       try {
         reputation = { vector: this.config.rules.combineOpinions(chosen, this.head.reputation), opinionHeight: h }
         opinions = chosen
@@ -636,8 +693,27 @@ export class Replica {
       quorum: this.quorum,
       currentSlot: this.currentSlot(now),
       rules: this.config.rules,
-      cache: this.cache
+      cache: this.cache,
+      knownCertificate: (cert: CommitCertificate) => this.knownCertificate(cert)
     }
+  }
+
+  /**
+   * A certificate for the head made only of commit votes this replica verified itself is valid:
+   * aggregating their signatures (a few point additions) and comparing the bytes replaces the
+   * pairing check. Any other certificate is verified in full.
+   */
+  knownCertificate(cert: CommitCertificate): boolean {
+    const hv = this.headVotes
+    if (!hv || cert.height !== this.head.height || cert.view !== hv.view) return false
+    let signers: number[]
+    try {
+      signers = indicesFromBitmap(cert.signers, this.m)
+    } catch {
+      return false
+    }
+    if (signers.length < this.quorum || !signers.every((n) => hv.votes.has(n))) return false
+    return bytesEqual(aggregateSignatures(signers.map((n) => hv.votes.get(n) as Uint8Array)), cert.signature)
   }
 
   private onPrePrepare(msg: PrePrepareMessage, now: number): void {
@@ -646,7 +722,7 @@ export class Replica {
     const decoded = this.decodeProposal(msg.block)
     if (!decoded) return this.wrongFrom(msg.node, 'preprepare', 'MALFORMED_BLOCK')
     const { block, digest } = decoded
-    if (!verify(this.config.keys[msg.node - 1], DOMAIN.preprepare, prePreparePayload(msg.height, msg.view, digest), msg.signature)) {
+    if (!this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.preprepare, prePreparePayload(msg.height, msg.view, digest), msg.signature)) {
       return this.wrongFrom(msg.node, 'preprepare', 'BAD_SIGNATURE')
     }
     const existing = hs.proposals.get(msg.view)
@@ -690,7 +766,8 @@ export class Replica {
   private learnElection(proof: Block['election'], opened: { draws: Map<number, bigint>; theta: bigint }): void {
     const hs = this.hs
     if (!hs.theta) hs.theta = { signature: proof.theta, x: opened.theta }
-    for (const d of proof.draws) if (!hs.draws.has(d.node)) hs.draws.set(d.node, { signature: d.signature, x: vrfOutput(d.signature) })
+    // openElection verified these; a different unverified draw we held for a node is replaced.
+    for (const d of proof.draws) hs.draws.set(d.node, { signature: d.signature, x: vrfOutput(d.signature), verified: true })
   }
 
   private acceptProposal(p: Proposal, now: number): void {
@@ -824,7 +901,7 @@ export class Replica {
     const proposal = [...hs.proposals.values()].find((p) => bytesEqual(p.digest, digest))
     if (!proposal) {
       // 2f+1 nodes committed a block this replica never saw: fetch it from them.
-      this.signalBehind(hs.height + 1)
+      this.signalBehind(hs.height + 1, now)
       return
     }
     const votes = [...set.votes.entries()].map(([node, v]) => ({ node, signature: v.signature }))
@@ -843,9 +920,16 @@ export class Replica {
     hs.decided = true
     hs.decidedView = view
     hs.decidedAt = now
+    if (view === 0) {
+      const sample = now - (hs.workSince ?? hs.startedAt)
+      this.commitMs = this.commitMs === 0 ? sample : 0.8 * this.commitMs + 0.2 * sample
+    }
     this.effects.push({ type: 'commit', commit: { block: p.block, encoded: p.encoded, digest: p.digest, cert, aggregateAt: p.aggregateAt } })
     this.stats.commits++
     this.advanceHead(p.block, p.digest, cert)
+    const votes = new Map<number, Uint8Array>()
+    for (const [node, v] of hs.votes.commit.get(view)?.get(toHex(p.digest))?.votes ?? []) if (v.verified) votes.set(node, v.signature)
+    this.headVotes = { view, votes }
     this.closed.set(hs.height, hs)
     // Bounded: a height whose grace timer never came (heights faster than the grace) is dropped.
     for (const h of this.closed.keys()) if (h + 64 < hs.height) this.closed.delete(h)
@@ -871,6 +955,7 @@ export class Replica {
     if (!bytesEqual(block.prevHash, this.head.hash)) return this.reject(null, 'synced', 'WRONG_PARENT')
     const digest = hashEncodedBlock(encodeBlock(block))
     this.advanceHead(block, digest, cert)
+    this.headVotes = null
     this.enterHeight(now)
   }
 
@@ -883,9 +968,12 @@ export class Replica {
    */
   private finishObservations(hs: HeightState): void {
     this.closed.delete(hs.height)
+    const v = hs.decidedView
+    // Votes that came after the decision were never checked: check each (phase, digest) set's
+    // rest as one aggregate now (PROTOCOL 4.3).
+    for (const phase of ['prepare', 'commit'] as const) for (const set of hs.votes[phase].get(v)?.values() ?? []) this.verifyVotes(phase, v, set, hs)
     const items: Observation[] = [...hs.wrong]
     const wrongNodes = new Set(hs.wrong.map((o) => `${o.node}:${o.phase}`))
-    const v = hs.decidedView
     const proposal = hs.proposals.get(v)
     for (let node = 1; node <= this.m; node++) {
       if (node === this.config.me) continue
@@ -895,16 +983,7 @@ export class Replica {
         const digest = this.votedDigest(hs, phase, v, node)
         if (digest === null) items.push({ node, phase, outcome: 'missing', delayMs: 0 })
         else {
-          const set = hs.votes[phase].get(v)?.get(digest)
-          const vote = set?.votes.get(node)
-          if (vote && !vote.verified) {
-            // Late votes were never batch-checked; check them now, one by one (rare).
-            const ok = verify(this.config.keys[node - 1], voteDomain(phase), votePayload(hs.height, v, (set as VoteSet).digest), vote.signature)
-            if (!ok) {
-              items.push({ node, phase, outcome: 'wrong', delayMs: 0 })
-              continue
-            }
-          }
+          const vote = hs.votes[phase].get(v)?.get(digest)?.votes.get(node)
           items.push({ node, phase, outcome: 'valid', delayMs: Math.max(0, (vote?.at ?? ref) - ref) })
         }
       }
@@ -1043,7 +1122,7 @@ export class Replica {
     if (!order || rightfulPrimary(order, msg.view) !== msg.node) return this.wrongFrom(msg.node, 'newview', 'WRONG_PRIMARY')
     const decoded = this.decodeProposal(msg.block)
     if (!decoded) return this.wrongFrom(msg.node, 'newview', 'MALFORMED_BLOCK')
-    if (!verify(this.config.keys[msg.node - 1], DOMAIN.newview, newViewPayload(hs.height, msg.view, decoded.digest), msg.signature)) {
+    if (!this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.newview, newViewPayload(hs.height, msg.view, decoded.digest), msg.signature)) {
       return this.wrongFrom(msg.node, 'newview', 'BAD_SIGNATURE')
     }
     // 2f+1 valid VIEW-CHANGEs for this view from distinct nodes.

@@ -16,11 +16,15 @@ export interface ConsensusRules {
    * Nodes without a draw are not candidates.
    */
   electionOrder(reputation: readonly number[], draws: ReadonlyMap<number, bigint>, theta: bigint): number[]
-  /** Decode a signed opinion vector and verify its signature; throws a BbnpError if invalid. */
-  openOpinion(encoded: Uint8Array): OpenedOpinion
+  /** Decode a signed opinion vector, without checking its signature; throws if malformed. */
+  peekOpinion(encoded: Uint8Array): OpenedOpinion
+  /** Record an opinion vector as verified without checking it (this peer's own, just signed). */
+  trustOpinion(encoded: Uint8Array): void
+  /** Check the signatures of signed opinion vectors (in a batch where possible): one flag per vector. */
+  verifyOpinions(encoded: readonly Uint8Array[]): boolean[]
   /**
-   * The next reputation vector from the signed opinion vectors of one height (already opened,
-   * sorted by node) and the parent's vector (eq. 2). Deterministic, fixed point.
+   * The next reputation vector from the (verified) signed opinion vectors of one height, sorted
+   * by node, and the parent's vector (eq. 2). Deterministic, fixed point.
    */
   combineOpinions(encoded: readonly Uint8Array[], previous: readonly number[]): number[]
 }

@@ -37,6 +37,8 @@ export interface ValidationContext {
   currentSlot: number
   rules: ConsensusRules
   cache: SignatureCache
+  /** True when the caller can vouch for a certificate without a pairing (see Replica.knownCertificate). */
+  knownCertificate?: (cert: CommitCertificate) => boolean
 }
 
 export type BlockError =
@@ -63,14 +65,20 @@ export function openElection(
 ): { draws: Map<number, bigint>; theta: bigint } | null {
   const msg = vrfMessage(height, seed)
   if (!cache.verify('gateway', gatewayKey, DOMAIN.threshold, msg, proof.theta)) return null
-  const draws = new Map<number, bigint>()
   let last = 0
   for (const d of proof.draws) {
     if (d.node <= last || d.node > keys.length) return null // sorted, unique, known
     last = d.node
-    if (!cache.verify(`cn-${d.node}`, keys[d.node - 1], DOMAIN.election, msg, d.signature)) return null
-    draws.set(d.node, vrfOutput(d.signature))
   }
+  // Every draw of a height signs the same message: one aggregate check (PROTOCOL 4.3).
+  const bad = cache.verifySameMessage(
+    proof.draws.map((d) => ({ signer: `cn-${d.node}`, publicKey: keys[d.node - 1], signature: d.signature })),
+    DOMAIN.election,
+    msg
+  )
+  if (bad.length > 0) return null
+  const draws = new Map<number, bigint>()
+  for (const d of proof.draws) draws.set(d.node, vrfOutput(d.signature))
   return { draws, theta: vrfOutput(proof.theta) }
 }
 
@@ -101,8 +109,10 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockError 
   if (!bytesEqual(block.prevHash, head.hash)) return 'WRONG_PARENT'
   if (block.height === 1) {
     if (block.prevCert !== null) return 'BAD_PARENT_CERTIFICATE'
-  } else if (block.prevCert === null || checkCertificate(block.prevCert, head.height, head.hash, ctx.keys, ctx.quorum) !== null) {
-    return 'BAD_PARENT_CERTIFICATE'
+  } else if (block.prevCert === null) return 'BAD_PARENT_CERTIFICATE'
+  else if (!(head.cert && sameCertificate(block.prevCert, head.cert)) && !ctx.knownCertificate?.(block.prevCert)) {
+    // Neither the certificate this peer holds for its head nor one made of votes it verified.
+    if (checkCertificate(block.prevCert, head.height, head.hash, ctx.keys, ctx.quorum) !== null) return 'BAD_PARENT_CERTIFICATE'
   }
   if (block.slot <= head.slot) return 'SLOT_NOT_INCREASING'
   if (block.slot > ctx.currentSlot + 1) return 'SLOT_IN_FUTURE'
@@ -130,13 +140,14 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockError 
   for (const enc of block.opinions) {
     let opened: { height: number; node: number }
     try {
-      opened = ctx.rules.openOpinion(enc)
+      opened = ctx.rules.peekOpinion(enc)
     } catch {
       return 'BAD_OPINIONS'
     }
     if (opened.height !== rep.opinionHeight || opened.node <= lastNode) return 'BAD_OPINIONS'
     lastNode = opened.node
   }
+  if (!ctx.rules.verifyOpinions(block.opinions).every(Boolean)) return 'BAD_OPINIONS'
   let expected: number[]
   try {
     expected = ctx.rules.combineOpinions(block.opinions, head.reputation)
@@ -144,6 +155,10 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockError 
     return 'BAD_OPINIONS'
   }
   return sameVector(expected, rep.vector) ? null : 'BAD_REPUTATION'
+}
+
+export function sameCertificate(a: CommitCertificate, b: CommitCertificate): boolean {
+  return a.height === b.height && a.view === b.view && bytesEqual(a.signers, b.signers) && bytesEqual(a.signature, b.signature)
 }
 
 export function sameVector(a: readonly number[], b: readonly number[]): boolean {

@@ -32,12 +32,19 @@ export function testRules(keys: ReturnType<typeof decodePublicKey>[]): Consensus
     electionOrder(_rep, draws, _theta) {
       return [...draws.entries()].sort((a, b) => (a[1] === b[1] ? a[0] - b[0] : a[1] > b[1] ? -1 : 1)).map(([n]) => n)
     },
-    openOpinion(encoded) {
+    peekOpinion(encoded) {
       const o = readObject(decodeCanonical(encoded, { maxBytes: 512 }), 'opinion', ['h', 'node', 'sig'])
-      const height = readUint(o.h, 'h')
       const node = readUint(o.node, 'node', keys.length)
-      if (node < 1 || !verify(keys[node - 1], DOMAIN.opinion, u64be(height), readBytes(o.sig, 'sig', 96))) throw new Error('bad opinion')
-      return { height, node }
+      if (node < 1) throw new Error('bad opinion')
+      return { height: readUint(o.h, 'h'), node }
+    },
+    trustOpinion() {},
+    verifyOpinions(encoded) {
+      return encoded.map((e) => {
+        const o = readObject(decodeCanonical(e, { maxBytes: 512 }), 'opinion', ['h', 'node', 'sig'])
+        const node = readUint(o.node, 'node', keys.length)
+        return verify(keys[node - 1], DOMAIN.opinion, u64be(readUint(o.h, 'h')), readBytes(o.sig, 'sig', 96))
+      })
     },
     combineOpinions(encoded, previous) {
       return previous.map((x) => x + encoded.length)
@@ -77,7 +84,7 @@ export class Sim {
   /** Nodes that are down: they neither send nor receive. */
   readonly down = new Set<number>()
   private queue: { to: number; event: ReplicaEvent }[] = []
-  private timers: { at: number; to: number; event: ReplicaEvent; seq: number }[] = []
+  readonly timers: { at: number; to: number; event: ReplicaEvent; seq: number }[] = []
   private seq = 0
   private thetaSent = new Set<string>()
 

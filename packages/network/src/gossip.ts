@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { errorMessage, type Counter, type Logger } from '@bbnp/core'
 import type { GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
 import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
@@ -90,6 +91,18 @@ export function scoreParams(topics: string[]): Partial<PeerScoreParams> {
  * - awaitRpcHandler / awaitRpcMessageHandler: one peer's messages are handled one at a time, so a
  *   flooding peer is slowed by its own stream (back-pressure) instead of piling up validations.
  */
+export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array; data?: Uint8Array; topic: string }): string {
+  const h = createHash('sha256')
+  h.update(msg.topic)
+  h.update(new Uint8Array([0]))
+  if (msg.from) h.update(msg.from)
+  h.update(new Uint8Array([0]))
+  if (msg.seqno) h.update(msg.seqno)
+  h.update(new Uint8Array([0]))
+  if (msg.data) h.update(msg.data)
+  return h.digest('base64')
+}
+
 export function gossipsubOptions(topics: TopicSpec[]): Partial<GossipsubOpts> {
   const names = topics.map((t) => t.name)
   const largest = Math.max(0, ...topics.map((t) => t.maxBytes))
@@ -123,6 +136,11 @@ export function gossipsubOptions(topics: TopicSpec[]): Partial<GossipsubOpts> {
     },
     awaitRpcHandler: true,
     awaitRpcMessageHandler: true,
+    // Copies of a message relayed by several peers are recognised before their Ed25519 signature
+    // is checked (measured: most of a peer's gossip CPU went to re-verifying duplicates). The id
+    // covers the publisher, sequence number and data, and gossipsub records it only after the
+    // first copy validated, so a forged copy cannot shadow the real one.
+    fastMsgIdFn: fastMessageId,
     scoreParams: scoreParams(names),
     scoreThresholds
   }

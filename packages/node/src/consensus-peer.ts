@@ -187,7 +187,8 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
           case 'commit': {
             const { block, cert, aggregateAt } = e.commit
             if (block.height <= store.head().height) break // already stored by catch-up
-            await store.commit(block, cert)
+            // The replica assembled the certificate from commit votes it verified (PROTOCOL 4.3).
+            await store.commit(block, cert, undefined, { certificateVerified: true })
             const now = Date.now()
             noteTiming(block.height, aggregateAt, now)
             mHeight.set(block.height)
@@ -230,12 +231,13 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       }
       mView.set(replica.view)
       const s = replica.stats
+      const c = replica.cache
       mVerify.values.clear()
-      mVerify.inc({ kind: 'batch' }, s.batchChecks)
-      mVerify.inc({ kind: 'in_batches' }, s.signaturesInBatches)
+      mVerify.inc({ kind: 'batch' }, s.batchChecks + c.batches)
+      mVerify.inc({ kind: 'in_batches' }, s.signaturesInBatches + c.inBatches)
       mVerify.inc({ kind: 'fallback' }, s.fallbackChecks)
-      mVerify.inc({ kind: 'cached' }, replica.cache.hits)
-      mVerify.inc({ kind: 'single' }, replica.cache.checks)
+      mVerify.inc({ kind: 'cached' }, c.hits)
+      mVerify.inc({ kind: 'single' }, c.checks)
       mViewChanges.values.clear()
       mViewChanges.inc(undefined, s.viewChanges)
     }
@@ -363,14 +365,26 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // ---- catch-up (PROTOCOL 4.6)
     let syncing: Promise<boolean> | null = null
+    /** A sync asked for while one ran with a higher threshold runs right after it. */
+    let rerunLag: number | null = null
     let lastCatchUp: { fromHeight: number; toHeight: number; blocks: number; ms: number; blocksPerSecond: number } | null = null
     /** Catch up from peers; `minLag`: how many blocks a peer must be ahead before fetching. */
     const syncNow = (why: string, minLag = 1): Promise<boolean> => {
-      if (!syncing) {
-        syncing = syncRounds(why, minLag).finally(() => {
-          syncing = null
-        })
+      if (syncing) {
+        rerunLag = Math.min(rerunLag ?? Number.POSITIVE_INFINITY, minLag)
+        return syncing
       }
+      syncing = (async () => {
+        let progressed = await syncRounds(why, minLag)
+        while (rerunLag !== null && !closing) {
+          const lag = rerunLag
+          rerunLag = null
+          progressed = (await syncRounds(`${why} (asked again)`, lag)) || progressed
+        }
+        return progressed
+      })().finally(() => {
+        syncing = null
+      })
       return syncing
     }
     /** Fetch, verify and store blocks from the most advanced peer until no peer is ahead. */

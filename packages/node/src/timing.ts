@@ -12,7 +12,9 @@ export function replicaTiming(genesis: Genesis, t0Ms: number): ReplicaTiming {
     // timer doubles per failed view (PROTOCOL 4.5) up to a minute or 30 periods.
     viewTimeoutMs: Math.max(1000, p),
     maxViewTimeoutMs: Math.max(60_000, 30 * p),
-    electionWaitMs: Math.min(200, Math.max(20, Math.floor(p / 5))),
+    // The primary waits this long for draws that have not come (a peer that is down); with every
+    // draw in, the election settles at once.
+    electionWaitMs: Math.min(500, Math.max(50, Math.floor(p / 4))),
     // Late votes count for reputation until twice t0 after a commit; later ones are missing.
     graceMs: Math.max(100, 2 * t0Ms),
     genesisTimeMs: genesis.genesisTimeMs,

@@ -11,7 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { UsageError } from '@bbnp/core'
 import { intFlag, parseFlags } from '../args.ts'
 import { type BlockJson, blockLine } from '../devnet/block-line.ts'
-import { firstTakenPort, type PortUse } from '../devnet/ports.ts'
+import { firstTakenPort, type PortUse } from '../ports.ts'
 import { type Child, describeExit, Supervisor, tailOf } from '../devnet/supervisor.ts'
 
 export const DEVNET_USAGE = `usage: bbnp devnet [flags]

@@ -1,6 +1,7 @@
 /**
- * Before starting anything the devnet checks that each port its processes will listen on is
- * free, so a port in use is one clear line naming it instead of a child dying at start.
+ * Local TCP ports. Before starting anything the devnet checks that each port its processes will
+ * listen on is free, so a port in use is one clear line naming it instead of a child dying at
+ * start; the benchmark and the tests pick free ranges of their own.
  */
 import { createServer } from 'node:net'
 
@@ -26,4 +27,20 @@ export async function firstTakenPort(host: string, uses: PortUse[]): Promise<(Po
     if (reason !== null) return { ...use, reason }
   }
   return null
+}
+
+/**
+ * A base port P with P..P+count-1 and their HTTP twins (+1000) free on 127.0.0.1. Chosen below
+ * the kernel's ephemeral range (32768 and up on Linux), where outgoing connections would take
+ * ports between the check and the listen.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  const span = 32768 - 1000 - count - 20000
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * span)
+    let ok = true
+    for (let p = base; p < base + count && ok; p++) ok = (await probePort('127.0.0.1', p)) === null && (await probePort('127.0.0.1', p + 1000)) === null
+    if (ok) return base
+  }
+  throw new Error('no free range of TCP ports on 127.0.0.1')
 }

@@ -1,0 +1,1 @@
+export { freePortRange, probePort } from './ports.ts'

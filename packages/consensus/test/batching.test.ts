@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { DOMAIN, SeededRng } from '@bbnp/core'
+import { randomScalar, secretKeyFromScalar, sign, vrfMessage } from '@bbnp/crypto'
+import type { PrePrepareMessage } from '../src/index.ts'
+import { Sim, signOpinion } from './harness.ts'
+
+describe('replica: batched checks and adaptive timing', () => {
+  it('a forged draw is found by the batched check and its sender left out of the order', () => {
+    const sim = new Sim(4, { seed: 'forged-draw' })
+    const wrong = secretKeyFromScalar(randomScalar(new SeededRng('wrong')))
+    // cn-3's real draws never arrive; a forgery in its name does.
+    sim.filters = [(d) => (d.message.kind === 'draw' && d.from === 3 ? false : undefined)]
+    sim.start()
+    const seed = sim.replica(1).head.hash
+    sim.deliver(1, { kind: 'draw', height: 1, seed, node: 3, signature: sign(wrong, DOMAIN.election, vrfMessage(1, seed)) })
+    sim.advance(60)
+    const order = [0, 1, 2, 3].map((v) => sim.replica(1).primaryOfView(v))
+    assert.ok(!order.includes(3), `cn-3 is not a candidate (${order})`)
+    assert.ok(sim.rejects.some((r) => r.at === 1 && r.node === 3 && r.kind === 'draw' && r.reason === 'BAD_SIGNATURE'))
+    assert.ok(sim.replica(1).cache.batches + sim.replica(1).cache.checks > 0)
+  })
+
+  it('a forged opinion vector is left out of the block; the block is still valid', () => {
+    const sim = new Sim(4, { seed: 'forged-opinion' })
+    sim.start()
+    sim.advance(60)
+    sim.handOff(sim.aggregate(1))
+    const wrong = secretKeyFromScalar(randomScalar(new SeededRng('wrong-opinion')))
+    for (let to = 1; to <= 4; to++) {
+      for (const node of [1, 2, 4]) sim.opinion(to, signOpinion(sim.signers[node - 1], 1, node))
+      sim.opinion(to, signOpinion(wrong, 1, 3)) // claims to be cn-3's
+    }
+    sim.advance(60)
+    sim.handOff(sim.aggregate(2))
+    for (let j = 1; j <= 4; j++) assert.equal((sim.committed.get(j) ?? []).length, 2, `node ${j} committed height 2`)
+    const block = (sim.committed.get(1) ?? [])[1].block
+    assert.equal(block.opinions.length, 3, 'the three genuine vectors')
+    assert.equal(block.reputation.opinionHeight, 1)
+    assert.ok(sim.rejects.some((r) => r.kind === 'opinion' && r.node === 3 && r.reason === 'BAD_SIGNATURE'))
+  })
+
+  it('the view timeout grows with the time heights take to commit', () => {
+    const sim = new Sim(4, { seed: 'slow' })
+    sim.start()
+    // Slow heights: each proposal is held back 600 ms before it is delivered.
+    let held: { to: number; message: PrePrepareMessage }[] = []
+    sim.filters = [
+      (d) => {
+        if (d.message.kind !== 'preprepare') return undefined
+        held.push({ to: d.to, message: d.message })
+        return false
+      }
+    ]
+    for (let slot = 1; slot <= 4; slot++) {
+      sim.advance(60)
+      sim.handOff(sim.aggregate(slot))
+      sim.advance(600)
+      const batch = held
+      held = []
+      for (const h of batch) sim.deliver(h.to, h.message)
+    }
+    sim.filters = []
+    for (let j = 1; j <= 4; j++) assert.equal((sim.committed.get(j) ?? []).length, 4, `node ${j}`)
+    // The next height's view timer: base 1000 ms, but heights took about 660 ms: 4 x that.
+    const before = sim.rejects.length
+    sim.handOff(sim.aggregate(5))
+    const timer = sim.timers.filter((t) => t.event.type === 'timeout' && t.event.kind === 'view' && t.event.height === 5)
+    assert.ok(timer.length > 0)
+    const delay = Math.min(...timer.map((t) => t.at)) - sim.now
+    assert.ok(delay > 1500, `view timeout ${delay} ms after slow heights`)
+    assert.equal(sim.rejects.length, before)
+  })
+
+  it('a replica that stays behind asks again after a second', () => {
+    const sim = new Sim(4, { seed: 'behind' })
+    sim.start()
+    // Far-future messages from cn-2 make cn-1 ask to catch up; a second burst a second later asks again.
+    const future = (n: number) => ({ kind: 'prepare' as const, height: 50, view: 0, node: 2, digest: new Uint8Array(32).fill(n), signature: new Uint8Array(96) })
+    sim.deliver(1, future(1))
+    sim.deliver(1, future(2))
+    assert.equal((sim.behind.get(1) ?? []).length, 1)
+    sim.advance(1100)
+    sim.deliver(1, future(3))
+    assert.equal((sim.behind.get(1) ?? []).length, 2)
+  })
+})
+
+describe('replica: certificates it can vouch for', () => {
+  it('recognises a certificate made of commit votes it verified, and not a tampered one', () => {
+    const sim = new Sim(4, { seed: 'known-cert' })
+    sim.start()
+    sim.advance(60)
+    sim.handOff(sim.aggregate(1))
+    const certs = [1, 2, 3, 4].map((j) => (sim.committed.get(j) ?? [])[0].cert)
+    // Every replica's own certificate, and (when its signers are ones it holds) the others'.
+    for (let j = 1; j <= 4; j++) assert.ok(sim.replica(j).knownCertificate(certs[j - 1]), `replica ${j} vouches for its own certificate`)
+    const tampered = { ...certs[0], signature: Uint8Array.from(certs[1].signature) }
+    if (Buffer.compare(tampered.signature, certs[0].signature) !== 0) assert.equal(sim.replica(1).knownCertificate(tampered), false)
+    assert.equal(sim.replica(1).knownCertificate({ ...certs[0], height: 2 }), false, 'another height')
+    assert.equal(sim.replica(1).knownCertificate({ ...certs[0], view: 1 }), false, 'another view')
+  })
+})

@@ -78,10 +78,11 @@ export function scoreParams(topics: string[]): Partial<PeerScoreParams> {
  * - floodPublish: a node sends its own messages straight to every subscribed peer, so in a full
  *   mesh every peer has a message after one hop (a few ms on loopback); the mesh only carries
  *   relays, which repair missing links.
- * - D = 4, Dlo = 3, Dhi = 6: Dlo = 3 is exactly what a 4-node network offers (so it does not try
- *   to graft peers that do not exist every heartbeat); D = 4 keeps relay duplicates low in a
- *   10-peer network while still giving each message several disjoint paths. Dout = 1 (it must be
- *   < Dlo and <= D/2), Dscore = 2, Dlazy = 3 (gossip to non-mesh peers for repair).
+ * - D = 3, Dlo = 2, Dhi = 5: with flood publishing in a (nearly) full mesh, relays are mostly
+ *   redundant copies, and every copy costs decryption, framing and a hash at each receiver; three
+ *   mesh links still give each message disjoint repair paths when a link is missing (measured: the
+ *   lower degree cut a consensus peer's gossip work without slowing delivery). Dout = 1 (it must be
+ *   < Dlo and <= D/2), Dscore = 1, Dlazy = 3 (gossip to non-mesh peers for repair).
  * - heartbeat 500 ms: the mesh forms (and heals after a reconnect) within half a second; the
  *   cost of a heartbeat with ten peers is negligible. The message cache keeps 10 heartbeats (5 s)
  *   so IWANT repair still works across a short stall.
@@ -113,11 +114,11 @@ export function gossipsubOptions(topics: TopicSpec[]): Partial<GossipsubOpts> {
     fallbackToFloodsub: false,
     floodPublish: true,
     doPX: false,
-    D: 4,
-    Dlo: 3,
-    Dhi: 6,
+    D: 3,
+    Dlo: 2,
+    Dhi: 5,
     Dout: 1,
-    Dscore: 2,
+    Dscore: 1,
     Dlazy: 3,
     heartbeatInterval: 500,
     mcacheLength: 10,

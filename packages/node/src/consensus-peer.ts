@@ -141,7 +141,9 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     const timers = new Set<NodeJS.Timeout>()
     /** Local timings of recent blocks: when this peer got the aggregate, and when it stored the block. */
     const timings = new Map<number, { aggregateReceivedAtMs: number | null; committedAtMs: number }>()
+    let lastStoredAt = Date.now()
     const noteTiming = (height: number, aggregateReceivedAtMs: number | null, committedAtMs: number) => {
+      lastStoredAt = committedAtMs
       timings.set(height, { aggregateReceivedAtMs, committedAtMs })
       if (timings.size > 4096) timings.delete(timings.keys().next().value as number)
     }
@@ -456,9 +458,11 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // Fallback detection of being behind, when gossip is quiet: poll peers' status now and then.
     const poll = setInterval(() => {
-      // One block behind is usually a commit still in flight; the replica's own "behind" signal
-      // covers a peer that is really stuck there.
-      if (!closing) void syncNow('status poll', 2)
+      // Only when nothing was stored for two periods: a healthy peer learns of new heights from
+      // gossip. One block behind is usually a commit still in flight; the replica's own "behind"
+      // signal covers a peer that is really stuck there.
+      if (closing || Date.now() - lastStoredAt < 2 * genesis.periodMs) return
+      void syncNow('status poll', 2)
     }, Math.max(2000, 2 * genesis.periodMs))
     timers.add(poll as unknown as NodeJS.Timeout)
 

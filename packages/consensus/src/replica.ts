@@ -591,6 +591,9 @@ export class Replica {
       this.signalBehind(msg.height, now)
       return
     }
+    // A proposal for the next height carries the commit certificate of this one: this height is
+    // decided elsewhere (maybe by peers whose view change we would otherwise wait for in vain).
+    if ((msg.kind === 'preprepare' || msg.kind === 'newview') && msg.height === this.hs.height + 1) this.signalBehind(msg.height, now)
     const list = this.future.get(msg.height) ?? []
     if (list.length >= MAX_BUFFERED_PER_HEIGHT) return
     list.push(msg)
@@ -773,6 +776,7 @@ export class Replica {
   private acceptProposal(p: Proposal, now: number): void {
     const hs = this.hs
     hs.proposals.set(p.view, p)
+    this.log('debug', 'proposal accepted', { height: hs.height, view: p.view, proposer: p.proposer, slot: p.block.slot, digest: toHex(p.digest).slice(0, 16) })
     this.armIfWork(now)
     this.sendVote('prepare', p.view, p.digest)
     this.evaluate('prepare', p.view, p.digest, now)
@@ -892,6 +896,7 @@ export class Replica {
         hs.prepared = { view, digest, encoded: proposal.encoded, signers: cert.signers, signature: cert.signature }
       }
       hs.preparedAt.set(view, now)
+      this.log('debug', 'prepared', { height: hs.height, view, votes: set.votes.size })
       this.sendVote('commit', view, digest)
       this.evaluate('commit', view, digest, now)
       return

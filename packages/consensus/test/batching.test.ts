@@ -101,3 +101,27 @@ describe('replica: certificates it can vouch for', () => {
     assert.equal(sim.replica(1).knownCertificate({ ...certs[0], view: 1 }), false, 'another view')
   })
 })
+
+describe('replica: noticing that a height was decided elsewhere', () => {
+  it('a proposal for the next height makes a replica still working on this one ask to catch up', () => {
+    const sim = new Sim(4, { seed: 'decided-elsewhere' })
+    sim.start()
+    sim.advance(60)
+    // Node 4 misses everything of height 1; the others decide it and node 1's height-2 proposal reaches node 4.
+    sim.down.add(4)
+    sim.handOff(sim.aggregate(1), [1, 2, 3])
+    sim.advance(3000) // a view change, if node 4 was the primary
+    sim.down.delete(4)
+    assert.equal(sim.replica(4).height, 1)
+    assert.equal(sim.replica(1).height, 2)
+    const before = (sim.behind.get(4) ?? []).length
+    sim.down.add(4)
+    sim.handOff(sim.aggregate(2), [1, 2, 3])
+    sim.advance(3000)
+    sim.down.delete(4)
+    const pp = sim.broadcasts.find((d) => (d.message.kind === 'preprepare' || d.message.kind === 'newview') && d.message.height === 2)
+    assert.ok(pp, 'height 2 was proposed')
+    sim.deliver(4, pp.message)
+    assert.ok((sim.behind.get(4) ?? []).length > before, 'node 4 asked to catch up')
+  })
+})

@@ -367,21 +367,20 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // ---- catch-up (PROTOCOL 4.6)
     let syncing: Promise<boolean> | null = null
-    /** A sync asked for while one ran with a higher threshold runs right after it. */
-    let rerunLag: number | null = null
+    /** A sync asked for while one runs (the peer may have found nothing yet) runs once more after it. */
+    let rerun = false
     let lastCatchUp: { fromHeight: number; toHeight: number; blocks: number; ms: number; blocksPerSecond: number } | null = null
-    /** Catch up from peers; `minLag`: how many blocks a peer must be ahead before fetching. */
-    const syncNow = (why: string, minLag = 1): Promise<boolean> => {
+    /** Catch up from the most advanced peer (PROTOCOL 4.6). */
+    const syncNow = (why: string): Promise<boolean> => {
       if (syncing) {
-        rerunLag = Math.min(rerunLag ?? Number.POSITIVE_INFINITY, minLag)
+        rerun = true
         return syncing
       }
       syncing = (async () => {
-        let progressed = await syncRounds(why, minLag)
-        while (rerunLag !== null && !closing) {
-          const lag = rerunLag
-          rerunLag = null
-          progressed = (await syncRounds(`${why} (asked again)`, lag)) || progressed
+        let progressed = await syncRounds(why)
+        while (rerun && !closing) {
+          rerun = false
+          progressed = (await syncRounds(`${why} (asked again)`)) || progressed
         }
         return progressed
       })().finally(() => {
@@ -390,12 +389,12 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       return syncing
     }
     /** Fetch, verify and store blocks from the most advanced peer until no peer is ahead. */
-    const syncRounds = async (why: string, minLag: number): Promise<boolean> => {
+    const syncRounds = async (why: string): Promise<boolean> => {
       let progressed = false
       const fromHeight = store.head().height
       let firstFetch = 0
       try {
-        return await fetchRounds(why, minLag, () => {
+        return await fetchRounds(why, () => {
           if (firstFetch === 0) firstFetch = performance.now()
           progressed = true
         })
@@ -408,7 +407,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         }
       }
     }
-    const fetchRounds = async (why: string, minLag: number, onBlocks: () => void): Promise<boolean> => {
+    const fetchRounds = async (why: string, onBlocks: () => void): Promise<boolean> => {
       let progressed = false
       for (let round = 0; round < 10_000 && !closing; round++) {
         const peers = p2p.connectedPeers().filter((p) => nodeOfPeer.has(p))
@@ -423,7 +422,6 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         const best = statuses.filter((s) => s !== null).sort((a, b) => b.status.height - a.status.height)[0]
         const request = best ? nextBlocksRequest(store.head(), genesis.hash, best.status) : null
         if (!best || !request) return progressed
-        if (round === 0 && best.status.height < store.head().height + minLag) return progressed
         if (round === 0) logger.info('catching up', { from: store.head().height, to: best.status.height, peer: nameOfPeer(best.peer), why })
         let frames: Uint8Array[]
         onBlocks()
@@ -459,10 +457,11 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     // Fallback detection of being behind, when gossip is quiet: poll peers' status now and then.
     const poll = setInterval(() => {
       // Only when nothing was stored for two periods: a healthy peer learns of new heights from
-      // gossip. One block behind is usually a commit still in flight; the replica's own "behind"
-      // signal covers a peer that is really stuck there.
+      // gossip. A stuck peer then catches up from any peer ahead of it, even by one block: a view
+      // change at a height that some honest peers have already decided cannot gather a quorum
+      // (they have moved on), so fetching that block is the only way forward.
       if (closing || Date.now() - lastStoredAt < 2 * genesis.periodMs) return
-      void syncNow('status poll', 2)
+      void syncNow('status poll')
     }, Math.max(2000, 2 * genesis.periodMs))
     timers.add(poll as unknown as NodeJS.Timeout)
 

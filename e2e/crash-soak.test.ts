@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test'
 import { BlockStore } from '@bbnp/chain'
 import { loadGenesis } from '@bbnp/node'
 import { assertNothingLost, type ChainRecord, crashCycles, observe, soak } from './chaos.ts'
-import { readingsTable, TestNetwork } from './harness.ts'
+import { readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 const nets: TestNetwork[] = []
 let failed = false
@@ -76,7 +76,8 @@ describe('crash safety and soak', () => {
       process.stderr.write(`soak: survived ${result.perturbations} perturbations ${JSON.stringify(result.byKind)}\n`)
       assert.ok(result.perturbations >= 5, 'the soak perturbed the network')
       // Liveness: heights still grow once the perturbations stop; safety: one chain, nothing lost.
-      const after = (await net.height('cn-1')) + 3
+      // (The last perturbed peer may still be restarting: wait for its API.)
+      const after = (await waitFor('cn-1 to answer after the soak', () => net.height('cn-1'), 60_000)) + 3
       await net.waitHeight(after, ids, 120_000)
       await observe(net, ids, rec)
       await assertNothingLost(net, ids, rec)

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { assertNothingLost, type ChainRecord, catchUp, observe, percentile, primaryFailover, soak } from './chaos.ts'
-import { readingsTable, TestNetwork } from './harness.ts'
+import { readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 const { values } = parseArgs({
   options: {
@@ -44,7 +44,7 @@ log(`figures: seed ${seed}`)
 const soakResult = await withNetwork('fig-soak', 1000, async (net) => {
   const rec: ChainRecord = { seen: new Map() }
   const r = await soak(net, { seed, durationMs: soakMs, rec, log })
-  const after = (await net.height('cn-1')) + 3
+  const after = (await waitFor('cn-1 to answer after the soak', () => net.height('cn-1'), 60_000)) + 3
   await net.waitHeight(after, net.consensusIds(), 120_000)
   await observe(net, net.consensusIds(), rec)
   await assertNothingLost(net, net.consensusIds(), rec)

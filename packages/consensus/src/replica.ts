@@ -447,13 +447,14 @@ export class Replica {
   }
 
   /**
-   * View v waits base * 2^v (PROTOCOL 4.5), where base is the configured timeout or four times
-   * the recent time to commit, whichever is larger: on a slow or loaded machine a healthy
-   * primary is not replaced just because every height takes longer.
+   * View v waits base * 2^v (PROTOCOL 4.5), where base is four times the recent time to commit,
+   * kept between the configured timeout and four times it: on a slow or loaded machine a healthy
+   * primary is not replaced just because every height takes longer, and a few slow heights do
+   * not make the next failover wait long.
    */
   private viewTimeout(view: number): number {
     const t = this.config.timing
-    const base = Math.max(t.viewTimeoutMs, Math.ceil(4 * this.commitMs))
+    const base = Math.min(4 * t.viewTimeoutMs, Math.max(t.viewTimeoutMs, Math.ceil(4 * this.commitMs)))
     return Math.min(t.maxViewTimeoutMs, base * 2 ** Math.min(view, 20))
   }
 

@@ -65,8 +65,8 @@ export interface VerificationRow {
   }
   /**
    * What the replica does (replica.ts verifyVotes, finishObservations): per phase it batches the
-   * 2f votes that complete its quorum, and checks the M-1-2f votes that arrive after that one by
-   * one when the height's grace period ends (for reputation). ms per height.
+   * 2f votes that complete its quorum, and checks the M-1-2f votes that arrive after that as one
+   * more aggregate when the height's grace period ends (for reputation). ms per height.
    */
   replica: { signaturesPerBatch: number; lateVotes: number; batchMs: number; lateMs: number; totalMs: number; ratio: number }
 }
@@ -150,12 +150,12 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       }
       const bat = performance.now() - t
       // What the replica does: 2f votes per phase batched (the quorum beside its own vote), the
-      // rest one by one after the grace period.
+      // rest as one more batch after the grace period.
       t = performance.now()
       for (const ph of phases) if (!batchVerifySameMessage(ph.votes.slice(0, 2 * f), ph.domain, ph.payload).ok) allGood = false
       const rb = performance.now() - t
       t = performance.now()
-      for (const ph of phases) for (const v of ph.votes.slice(2 * f)) if (!verify(v.publicKey, ph.domain, ph.payload, v.signature)) allGood = false
+      for (const ph of phases) if (ph.votes.length > 2 * f && !batchVerifySameMessage(ph.votes.slice(2 * f), ph.domain, ph.payload).ok) allGood = false
       const rl = performance.now() - t
       if (k === 0) continue // warm-up
       oneByOne.push(one)
@@ -222,7 +222,7 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       'per node and per height: the M-1 prepares and M-1 commits of the other nodes; the all-nodes figures are M times these (the paper counts 4T_p(M-1)M vs 4T_pM)',
       "the batched time includes decoding and subgroup-checking each signature and summing them, which grows with M and which the paper's pairing count leaves out; so the measured ratio stays below the paper's M-1",
       'the fallback replaces one vote with a valid signature over another payload, so only the failed aggregate check finds it; then every vote of the phase is checked alone',
-      "the replica batches only the 2f votes that complete its quorum; the M-1-2f later votes of each phase are checked one by one after the grace period (replica.ts finishObservations), so its real saving is the 'replica' ratio, not the paper's",
+      "the replica batches the 2f votes that complete its quorum, and the M-1-2f later votes of each phase as a second batch after the grace period (replica.ts finishObservations), so its real saving is the 'replica' ratio, not the paper's",
       'medians over heights; a shared virtual machine varies by tens of percent between runs'
     ],
     seconds: round((performance.now() - started) / 1000, 1)

@@ -171,8 +171,20 @@ export async function primaryFailover(net: TestNetwork, opts: { rounds: number; 
     samplesMs.push(Date.now() - t0)
     opts.log?.(`failover ${r + 1}/${opts.rounds}: ${primary} killed at height ${height}, next block after ${samplesMs.at(-1)} ms`)
     net.start('consensus', primary)
-    const target = await net.height(watcher)
-    await waitFor(`${primary} to rejoin`, async () => (await net.height(primary)) >= target, 60_000, 100)
+    // Before the next kill, the restarted peer must take part again (it signs a new certificate),
+    // so that each sample measures one failover, not two overlapping ones.
+    const restartedAt = await net.height(watcher)
+    await waitFor(
+      `${primary} to sign again`,
+      async () => {
+        const h = await net.height(watcher)
+        if (h <= restartedAt) return false
+        const blocks = await net.blocks(watcher, restartedAt + 1, h)
+        return blocks.some((b) => b.certificate.signers.includes(primary)) && (await net.height(primary)) >= h
+      },
+      60_000,
+      100
+    )
   }
   return { samplesMs }
 }

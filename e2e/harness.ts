@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { freePortRange } from '@bbnp/cli'
+import { sumMetric } from '@bbnp/core'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -254,14 +255,7 @@ export class TestNetwork {
   }
 
   async metric(id: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-    const text: string = await this.api(id, '/metrics')
-    let total = 0
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue
-      total += Number(line.slice(line.lastIndexOf(' ') + 1))
-    }
-    return total
+    return sumMetric(await this.api(id, '/metrics'), name, labels)
   }
 
   async height(id: string): Promise<number> {

@@ -26,9 +26,9 @@ import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFil
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLogger, MetricsRegistry } from '@bbnp/core'
-import { type ConsensusMessage, decodeMessage, encodeAggregate, encodeMessage, maxBlockBytes, type SignedAggregate, TOPICS } from '@bbnp/consensus'
-import { createP2PNode, type P2PNode, type Verdict } from '@bbnp/network'
+import { createLogger, MetricsRegistry, sumMetric } from '@bbnp/core'
+import { encodeAggregate, maxBlockBytes, type SignedAggregate, } from '@bbnp/consensus'
+import { createP2PNode, type P2PNode, } from '@bbnp/network'
 import {
   AGGREGATE_PROTOCOL,
   aggregateRequestBytes,
@@ -38,6 +38,7 @@ import {
   loadGenesis,
   loadKey,
   signAggregate,
+  gatewayElectionTopic,
   ThetaResponder,
   writeNetwork
 } from '@bbnp/node'
@@ -229,16 +230,6 @@ async function getText(port: number, path: string, timeoutMs = 3000): Promise<st
   return res.text()
 }
 
-/** Sum of a Prometheus metric's samples whose labels include `labels`. */
-function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue
-    total += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return total
-}
 
 function metricByLabel(text: string, name: string, label: string): Record<string, number> {
   const out: Record<string, number> = {}
@@ -318,42 +309,19 @@ class BenchNetwork {
     this.gatewayLog = createWriteStream(join(this.logsDir, 'gateway-bench.log'))
     const logStream = this.gatewayLog
     const logger = createLogger({ level: 'info', bindings: { role: 'gateway', id: 'bench' }, write: (line) => logStream.write(`${line}\n`) })
-    const limits = { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m }
     const nodeOfPeer = new Map(this.genesis.consensus.map((c) => [c.peerId.toString(), c.index]))
-    const decoded = new WeakMap<Uint8Array, ConsensusMessage>()
+    const electionTopic = gatewayElectionTopic({
+      id: { limits: { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m }, nodeOfPeer, gatewayPeer: this.genesis.gateway.peerId.toString() },
+      theta: this.theta,
+      publish: (topic, data) => void p2p.publish(topic, data).catch(() => {})
+    })
     const p2p = await createP2PNode(
       {
         privateKey: key.libp2pKey,
         listen: [this.genesis.gateway.listen.toString()],
         allowedPeers: new Set(this.peerIds),
         persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
-        gossip: {
-          topics: [
-            {
-              name: TOPICS.election,
-              maxBytes: 1024,
-              validate(data, from): Verdict {
-                let msg: ConsensusMessage
-                try {
-                  msg = decodeMessage(data, limits)
-                } catch {
-                  return { action: 'reject', reason: 'MALFORMED' }
-                }
-                if (msg.kind === 'theta') return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }
-                if (msg.kind !== 'draw') return { action: 'reject', reason: 'WRONG_TOPIC' }
-                if (nodeOfPeer.get(from) !== msg.node) return { action: 'reject', reason: 'WRONG_SENDER' }
-                decoded.set(data, msg)
-                return { action: 'accept' }
-              },
-              onMessage: (data) => {
-                const msg = decoded.get(data)
-                if (msg?.kind !== 'draw') return
-                const signature = this.theta.onDraw(msg)
-                if (signature) void p2p.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: msg.height, seed: msg.seed, signature })).catch(() => {})
-              }
-            }
-          ]
-        },
+        gossip: { topics: [electionTopic] },
         protocols: [{ id: AGGREGATE_PROTOCOL, maxRequestBytes: aggregateRequestBytes(METERS), maxResponseBytes: 16, maxResponseFrames: 1, timeoutMs: 5000 }]
       },
       { logger, metrics: new MetricsRegistry() }
@@ -665,9 +633,9 @@ async function measureSize(m: number, root: string, settings: ConsensusBench['se
 
     // Memory and signature work, from every peer's /metrics.
     const texts = await Promise.all(Array.from({ length: m }, (_, i) => net.metrics(i + 1)))
-    const rss = texts.map((t) => round(metricValue(t, 'bbnp_resident_memory_bytes') / (1024 * 1024)))
+    const rss = texts.map((t) => round(sumMetric(t, 'bbnp_resident_memory_bytes') / (1024 * 1024)))
     result.memory = { perPeerMb: rss, medianMb: round(median(rss)), maxMb: Math.max(...rss) }
-    const sum = (name: string, labels: Record<string, string> = {}) => texts.reduce((a, t) => a + metricValue(t, name, labels), 0)
+    const sum = (name: string, labels: Record<string, string> = {}) => texts.reduce((a, t) => a + sumMetric(t, name, labels), 0)
     const peerBlocks = sum('bbnp_blocks_committed_total')
     const per = (kind: string) => round(sum('bbnp_signature_checks_total', { kind }) / Math.max(1, peerBlocks), 2)
     const perBlock = { aggregateChecks: per('batch'), votesInBatches: per('in_batches'), fallbackChecks: per('fallback'), singleChecks: per('single'), cacheHits: per('cached') }

@@ -480,7 +480,11 @@ export class Replica {
   private onTimeout(kind: TimerKind, height: number, view: number, now: number): void {
     if (kind === 'retry') {
       const hs = this.hs
-      if (height !== hs.height || hs.decided || this.electionSettled(hs)) return
+      // Keep re-sending until this replica holds every draw and Theta, not only until the wait
+      // is over: a peer that missed this draw would otherwise rank the candidates differently
+      // for the whole height (a node that never draws, crashed or lying, keeps this going, with
+      // backoff, until the height is decided).
+      if (height !== hs.height || hs.decided || (hs.theta && hs.draws.size === this.m)) return
       const own = hs.draws.get(this.config.me)
       if (own) this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: own.signature })
       // `view` counts the attempts here.

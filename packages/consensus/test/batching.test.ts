@@ -125,3 +125,27 @@ describe('replica: noticing that a height was decided elsewhere', () => {
     assert.ok((sim.behind.get(4) ?? []).length > before, 'node 4 asked to catch up')
   })
 })
+
+describe('replica: draws lost before the mesh formed', () => {
+  it('are re-sent while some draw is missing, so every replica ends with the same candidates', () => {
+    const sim = new Sim(4, { seed: 'lost-draws' })
+    // cn-4 never draws (down); cn-3's first draw is lost on its way to cn-1.
+    sim.down.add(4)
+    let dropped = false
+    sim.filters = [
+      (d) => {
+        if (d.message.kind === 'draw' && d.from === 3 && d.to === 1 && !dropped) {
+          dropped = true
+          return false
+        }
+        return undefined
+      }
+    ]
+    sim.start()
+    sim.advance(2000)
+    assert.ok(dropped)
+    const orders = [1, 2, 3].map((j) => [0, 1, 2].map((v) => sim.replica(j).primaryOfView(v)).join())
+    assert.equal(new Set(orders).size, 1, `same order everywhere: ${orders.join(' | ')}`)
+    assert.ok(orders[0].includes('3'), 'cn-3 is a candidate at cn-1 too')
+  })
+})

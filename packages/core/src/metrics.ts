@@ -122,3 +122,14 @@ export class MetricsRegistry {
     return `${out.join('\n')}\n`
   }
 }
+
+/** The sum of a metric's samples in Prometheus text whose labels include `labels` (for tests and the benchmark). */
+export function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue
+    total += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return total
+}

@@ -30,7 +30,6 @@ import {
 import {
   type ConsensusMessage,
   decodeAggregate,
-  decodeMessage,
   maxBlockBytes,
   paperRules,
   Replica,
@@ -58,6 +57,7 @@ import type { LoadedKey } from './keys.ts'
 import type { NodeOptions } from './options.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes } from './protocols.ts'
 import { replicaTiming } from './timing.ts'
+import { checkConsensusGossip } from './gossip-checks.ts'
 import { aggregateView, blockView, cnName, reputationView } from './views.ts'
 
 export interface RunningNode {
@@ -260,22 +260,16 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     // ---- gossip topics
     const decoded = new WeakMap<Uint8Array, ConsensusMessage>()
     const limits = { maxBlockBytes: maxBytes, nodes: m }
+    const gossipId = { limits, nodeOfPeer, gatewayPeer }
     const consensusTopic = (name: string): TopicSpec => ({
       name,
       maxBytes: 4 * maxBytes + 64 * 1024,
       validate(data, from): Verdict {
-        let msg: ConsensusMessage
-        try {
-          msg = decodeMessage(data, limits)
-        } catch {
-          return { action: 'reject', reason: 'MALFORMED' }
-        }
-        if (topicOf(msg) !== name) return { action: 'reject', reason: 'WRONG_TOPIC' }
-        const sender = msg.kind === 'theta' ? from === gatewayPeer : nodeOfPeer.get(from) === msg.node
-        if (!sender) return { action: 'reject', reason: 'WRONG_SENDER' }
-        if (msg.height + 1 < replica.height) return { action: 'ignore', reason: 'STALE' }
-        decoded.set(data, msg)
-        return { action: 'accept' }
+        const check = checkConsensusGossip(data, from, name, gossipId)
+        if (!check.message) return check.verdict
+        if (check.message.height + 1 < replica.height) return { action: 'ignore', reason: 'STALE' }
+        decoded.set(data, check.message)
+        return check.verdict
       },
       onMessage(data) {
         const msg = decoded.get(data)

@@ -23,22 +23,19 @@ import { decodeStatus, MAX_STATUS_BYTES, STATUS_PROTOCOL } from '@bbnp/chain'
 import {
   aggregatePayload,
   bitmapFromIndices,
-  type ConsensusMessage,
-  decodeMessage,
   encodeAggregate,
-  encodeMessage,
   maxBlockBytes,
   type SignedAggregate,
-  TOPICS
 } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
-import { createP2PNode, type P2PNode, type Verdict } from '@bbnp/network'
+import { createP2PNode, type P2PNode, } from '@bbnp/network'
 import type { NodeContext as ConsensusContext, RunningNode } from './consensus-peer.ts'
 import { waitForPeers } from './consensus-peer.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, encodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
 import { SlotClock } from './slot-clock.ts'
+import { gatewayElectionTopic } from './gossip-checks.ts'
 import { ThetaResponder } from './theta.ts'
 
 export type GatewayContext = Omit<ConsensusContext, 'key'> & { key: LoadedKey }
@@ -170,17 +167,15 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
 
   // ---- Theta (PROTOCOL 4.1)
   const theta = new ThetaResponder(blsKey, genesis.consensus.map((c) => c.verificationKey))
-  const limits = { maxBlockBytes: maxBlockBytes(m, n), nodes: m }
-  const onElection = (msg: ConsensusMessage) => {
-    if (msg.kind !== 'draw') return
-    const before = theta.badDraws
-    const signature = theta.onDraw(msg)
-    if (theta.badDraws > before) mElection.inc({ outcome: 'bad_signature' })
-    if (!signature) return
-    mTheta.inc()
-    void p2p.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: msg.height, seed: msg.seed, signature })).catch(() => {})
-  }
-  const decoded = new WeakMap<Uint8Array, ConsensusMessage>()
+  const electionTopic = gatewayElectionTopic({
+    id: { limits: { maxBlockBytes: maxBlockBytes(m, n), nodes: m }, nodeOfPeer, gatewayPeer: genesis.gateway.peerId.toString() },
+    theta,
+    publish: (topic, data) => void p2p.publish(topic, data).catch(() => {}),
+    onDraw: (_draw, answered) => {
+      mElection.inc({ outcome: 'draw' })
+      if (answered) mTheta.inc()
+    }
+  })
 
   const p2p: P2PNode = await createP2PNode(
     {
@@ -188,34 +183,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
       listen: [options.listen ?? genesis.gateway.listen.toString()],
       allowedPeers: new Set([...consensusPeers.map((c) => c.peerId), ...meterPeers]),
       persistentPeers: consensusPeers.map((c) => ({ peerId: c.peerId, addr: c.addr })),
-      gossip: {
-        topics: [
-          {
-            name: TOPICS.election,
-            maxBytes: 1024,
-            validate(data, from): Verdict {
-              let msg: ConsensusMessage
-              try {
-                msg = decodeMessage(data, limits)
-              } catch {
-                return { action: 'reject', reason: 'MALFORMED' }
-              }
-              if (msg.kind === 'theta') return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }
-              if (msg.kind !== 'draw') return { action: 'reject', reason: 'WRONG_TOPIC' }
-              if (nodeOfPeer.get(from) !== msg.node) return { action: 'reject', reason: 'WRONG_SENDER' }
-              decoded.set(data, msg)
-              return { action: 'accept' }
-            },
-            onMessage(data) {
-              const msg = decoded.get(data)
-              if (msg) {
-                mElection.inc({ outcome: 'draw' })
-                onElection(msg)
-              }
-            }
-          }
-        ]
-      },
+      gossip: { topics: [electionTopic] },
       protocols: [
         {
           id: REPORT_PROTOCOL,

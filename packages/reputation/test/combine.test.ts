@@ -12,6 +12,7 @@ import {
   toFixedPoint,
   toOpinionEntry
 } from '../src/index.ts'
+import { code } from './helpers.ts'
 
 const S = REPUTATION_SCALE
 
@@ -26,14 +27,6 @@ function vec(m: number, observer: number, ops: Record<number, [Opinion, number]>
   return { height, observer, opinions }
 }
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (e) {
-    return (e as { code?: string }).code
-  }
-  return undefined
-}
 
 // M = 4, Gamma^(k-1) = (0.9, 0.6, 0.3, 0.5); three observers of node 4. Observer 3 has evidence
 // counts (2, 2, 8), so IF_34 = 8 / 4 = 2; the others have n = 4 everywhere, IF = 1.

@@ -12,6 +12,7 @@ import {
   validateOpinionVector,
   verifyOpinionVector
 } from '../src/index.ts'
+import { code } from './helpers.ts'
 
 const rng = new SeededRng('opinion-tests')
 const keys = Array.from({ length: 3 }, () => secretKeyFromScalar(randomScalar(rng)))
@@ -23,14 +24,6 @@ const vector: OpinionVector = {
   opinions: [toOpinionEntry(1, { b: 0.6, d: 0.3, u: 0.1 }, 12), toOpinionEntry(3, { b: 0, d: 0, u: 1 }, 0)]
 }
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (e) {
-    return (e as { code?: string }).code
-  }
-  return undefined
-}
 
 describe('fixed-point opinions', () => {
   it('keep b + d + u = SCALE exactly, even when b and d both round up', () => {

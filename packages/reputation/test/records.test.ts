@@ -9,17 +9,10 @@ import {
   toFixedPoint,
   validateReputationParams
 } from '../src/index.ts'
+import { code } from './helpers.ts'
 
 const P = DEFAULT_REPUTATION_PARAMS
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn()
-  } catch (e) {
-    return (e as { code?: string }).code
-  }
-  return undefined
-}
 
 describe('parameters', () => {
   it("default to the paper's recommended weights", () => {

@@ -1,0 +1,63 @@
+/**
+ * The checks every consensus gossip message gets before it is accepted (PROTOCOL 4.2): it
+ * decodes within bounds, it travels on its own topic, and the node it names is the publisher
+ * gossipsub authenticated (StrictSign), or the gateway for Theta. Signatures are checked later,
+ * by the replica, in batches. Shared by the consensus peers, the gateway and the benchmark's
+ * gateway driver.
+ */
+import { type ConsensusMessage, type DecodeLimits, type DrawMessage, decodeMessage, encodeMessage, TOPICS, topicOf } from '@bbnp/consensus'
+import type { TopicSpec, Verdict } from '@bbnp/network'
+import type { ThetaResponder } from './theta.ts'
+
+export interface GossipIdentity {
+  limits: DecodeLimits
+  /** consensus node index by peer ID */
+  nodeOfPeer: ReadonlyMap<string, number>
+  gatewayPeer: string
+}
+
+export type GossipCheck = { verdict: Verdict; message?: undefined } | { verdict: { action: 'accept' }; message: ConsensusMessage }
+
+export function checkConsensusGossip(data: Uint8Array, from: string, topic: string, id: GossipIdentity): GossipCheck {
+  let message: ConsensusMessage
+  try {
+    message = decodeMessage(data, id.limits)
+  } catch {
+    return { verdict: { action: 'reject', reason: 'MALFORMED' } }
+  }
+  if (topicOf(message) !== topic) return { verdict: { action: 'reject', reason: 'WRONG_TOPIC' } }
+  const sender = message.kind === 'theta' ? from === id.gatewayPeer : id.nodeOfPeer.get(from) === message.node
+  if (!sender) return { verdict: { action: 'reject', reason: 'WRONG_SENDER' } }
+  return { verdict: { action: 'accept' }, message }
+}
+
+/**
+ * The gateway's election topic (PROTOCOL 4.1): it takes in the consensus nodes' draws and
+ * answers each (height, seed) with Theta through `theta`; Theta from others is ignored.
+ */
+export function gatewayElectionTopic(opts: {
+  id: GossipIdentity
+  theta: ThetaResponder
+  publish: (topic: string, data: Uint8Array) => void
+  onDraw?: (draw: DrawMessage, answered: boolean) => void
+}): TopicSpec {
+  const drawn = new WeakMap<Uint8Array, DrawMessage>()
+  return {
+    name: TOPICS.election,
+    maxBytes: 1024,
+    validate(data, from): Verdict {
+      const check = checkConsensusGossip(data, from, TOPICS.election, opts.id)
+      if (!check.message) return check.verdict
+      if (check.message.kind !== 'draw') return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }
+      drawn.set(data, check.message)
+      return check.verdict
+    },
+    onMessage(data) {
+      const draw = drawn.get(data)
+      if (!draw) return
+      const signature = opts.theta.onDraw(draw)
+      opts.onDraw?.(draw, signature !== null)
+      if (signature) opts.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature }))
+    }
+  }
+}

@@ -245,7 +245,7 @@ export class TestNetwork {
     else process.stderr.write(`e2e: kept ${this.dir} (logs in ${join(this.dir, 'logs')})\n`)
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: JSON from our own API; the tests' assertions check its shape
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON from our own API; the tests' assertions check its shape
   async api<T = any>(id: string, path: string, timeoutMs = 3000): Promise<T> {
     const host = this.apiHosts.get(id) ?? '127.0.0.1'
     const res = await fetch(`http://${host}:${this.apiPort(id)}${path}`, { signal: AbortSignal.timeout(timeoutMs) })

@@ -145,7 +145,7 @@ export function batchVerifySameMessage(
   const m = signingMessage(domain, msg)
   for (let i = 0; i < items.length; i++) {
     const s = decoded[i]
-    let good = false
+    let good: boolean
     try {
       good = s?.verify(items[i].publicKey, m) === true
     } catch {

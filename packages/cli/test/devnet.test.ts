@@ -66,7 +66,9 @@ class Devnet {
   private readonly wakers = new Set<() => void>()
 
   constructor(args: string[]) {
-    this.child = spawn(BBNP, ['devnet', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Debug logs, so that the logs kept after a failure show what each process saw.
+    const env = { ...process.env, BBNP_LOG_LEVEL: process.env.BBNP_LOG_LEVEL ?? 'debug' }
+    this.child = spawn(BBNP, ['devnet', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env })
     launched.push(this.child)
     this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       this.stdout += d
@@ -152,18 +154,18 @@ describe('bbnp devnet: what it shows and how it splits the meters', () => {
 })
 
 describe('bbnp devnet', () => {
-  it('--rounds 3 sets up a network, shows 3 blocks with their sums, logs every process and stops them all', { timeout: 90_000 }, keepOnFailure(async () => {
+  it('--rounds 5 sets up a network, shows 5 blocks with their sums, logs every process and stops them all', { timeout: 90_000 }, keepOnFailure(async () => {
     const dir = join(tmp, 'rounds')
     const base = await freePortRange(5)
-    const d = new Devnet(['--rounds', '3', '--dir', dir, '--base-port', String(base)])
+    const d = new Devnet(['--rounds', '5', '--dir', dir, '--base-port', String(base)])
     const code = await d.exited(60_000)
     assert.equal(code, 0, d.output)
 
     const lines = [...d.stdout.matchAll(BLOCK_LINE)]
     assert.deepEqual(
       lines.map((m) => Number(m[1])),
-      [1, 2, 3],
-      `three block lines in height order\n${d.output}`
+      [1, 2, 3, 4, 5],
+      `five block lines in height order\n${d.output}`
     )
     // The sums shown are the gateway's aggregates of those slots (its log records each one; a
     // consensus peer's log has no line for a block it synced instead of committing itself).
@@ -174,14 +176,14 @@ describe('bbnp devnet', () => {
       closed.set(j.slot, j.sum)
     }
     const withSum = lines.filter((m) => m[3] !== undefined)
-    assert.ok(withSum.length >= 1, `at least one complete block among the three\n${d.output}`)
+    assert.ok(withSum.length >= 1, `at least one complete block among the five (on a loaded machine the meters may miss the first slots)\n${d.output}`)
     for (const m of lines) {
       const sum = closed.get(Number(m[2]))
       assert.equal(m[3]?.replaceAll(',', '') ?? null, sum, `height ${m[1]}, slot ${m[2]}: the line shows the slot's sum`)
       if (m[3] !== undefined) assert.equal(m[4], '10', 'a complete slot counts all 10 meters')
     }
     // (A process that needs SIGKILL after the grace period is named, but is not the devnet's failure.)
-    assert.match(d.stdout, /^stopped after 3 rounds \([\d.]+ s\): 3 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m)
+    assert.match(d.stdout, /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m)
     assert.doesNotMatch(d.stdout + d.stderr, /died|failed to shut down/)
 
     // A fresh devnet network, and one log per process, each ended by a clean shutdown.

@@ -66,6 +66,11 @@ export interface NetworkOptions {
   name: string
   /** Per-entity listen hosts (gateway, cn-j), for networks across namespaces. */
   hosts?: Record<string, string>
+  /**
+   * Put the genesis this far in the future (default: the current slot), so that every process
+   * is up and connected before the first height and no peer starts with missed messages.
+   */
+  genesisInMs?: number
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, intervalMs = 150): Promise<T> {
@@ -110,7 +115,7 @@ export class TestNetwork {
     const base = await freePortRange(opts.consensus + 1)
     const net = new TestNetwork(dir, base, opts)
     const period = net.periodMs
-    const genesisTimeMs = Math.floor(Date.now() / period) * period
+    const genesisTimeMs = opts.genesisInMs ? Math.ceil((Date.now() + opts.genesisInMs) / period) * period : Math.floor(Date.now() / period) * period
     if (opts.hosts) {
       const { createNetwork, defaultReputationParams, writeNetwork } = await import('@bbnp/node')
       const network = await createNetwork({

@@ -24,6 +24,9 @@ import type {
   TopicSpec
 } from './types.ts'
 
+/** How long a connected persistent peer may stay unknown to gossipsub before we reconnect to it. */
+const GOSSIP_GRACE_MS = 5000
+
 export const networkDefaults: {
   gossipRateLimit: RateLimit
   requestRateLimit: RateLimit
@@ -224,6 +227,34 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
     log
   )
 
+  // Gossip watchdog: a persistent peer that stays connected while gossipsub knows none of its
+  // subscriptions gets nothing we publish and sends us nothing (seen rarely at start-up, when
+  // two peers dial each other at once and gossipsub's stream state is lost). Every persistent
+  // peer of ours subscribes to at least one of our topics, so after a grace period the
+  // connection is closed and the keeper dials it again, which rebuilds the gossip state.
+  const unsubscribedSince = new Map<string, number>()
+  let watchdog: ReturnType<typeof setInterval> | undefined
+  const gossipRepairs = m.counter('bbnp_gossip_repairs_total', 'Connections to a persistent peer closed because gossipsub knew none of its subscriptions')
+  const checkGossip = () => {
+    if (pubsub === undefined || topics.length === 0 || state !== 'running') return
+    const subscribed = new Set<string>()
+    for (const t of topics) for (const p of pubsub.getSubscribers(t.name)) subscribed.add(p.toString())
+    const now = Date.now()
+    for (const p of options.persistentPeers ?? []) {
+      if (!identifiedPeers.has(p.peerId) || subscribed.has(p.peerId)) {
+        unsubscribedSince.delete(p.peerId)
+        continue
+      }
+      const since = unsubscribedSince.get(p.peerId) ?? now
+      unsubscribedSince.set(p.peerId, since)
+      if (now - since < GOSSIP_GRACE_MS) continue
+      unsubscribedSince.delete(p.peerId)
+      gossipRepairs.inc()
+      log.warn('connected peer unknown to gossip, reconnecting', { peer: p.peerId, ms: now - since })
+      libp2p.hangUp(peerIdFromString(p.peerId)).catch((e: unknown) => log.debug('hang up failed', { peer: p.peerId, error: errorMessage(e) }))
+    }
+  }
+
   libp2p.addEventListener('peer:identify', (evt) => {
     const connId = evt.detail.connection.id
     const peerId = evt.detail.peerId.toString()
@@ -309,6 +340,8 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       for (const t of topics) pubsub?.subscribe(t.name)
       state = 'running'
       keeper.start()
+      watchdog = setInterval(checkGossip, 1000)
+      watchdog.unref()
       log.info('network started', { addrs: libp2p.getMultiaddrs().map(String), topics: topics.length, protocols: protocols.length })
     },
 
@@ -317,6 +350,7 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       stopping = (async () => {
         state = 'stopping'
         keeper.stop()
+        clearInterval(watchdog)
         for (const done of identifyWaiters.values()) done(false)
         for (const deadline of inflight) deadline.abort(new BbnpError('NOT_STARTED', 'network node stopping'))
         const gossipStatus = (pubsub as unknown as LibraryInternals['pubsub'])?.status

@@ -47,6 +47,9 @@ export const networkDefaults: {
   connectTimeoutMs: 10_000
 }
 
+/** The libp2p instance under each node, for tests that must break a connection on purpose. */
+export const libp2pOf = new WeakMap<P2PNode, Libp2p>()
+
 export interface P2PNode {
   /** This node's peer ID. */
   readonly peerId: string
@@ -234,7 +237,10 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
   // connection is closed and the keeper dials it again, which rebuilds the gossip state.
   const unsubscribedSince = new Map<string, number>()
   let watchdog: ReturnType<typeof setInterval> | undefined
-  const gossipRepairs = m.counter('bbnp_gossip_repairs_total', 'Connections to a persistent peer closed because gossipsub knew none of its subscriptions')
+  const gossipRepairs = m.counter(
+    'bbnp_gossip_repairs_total',
+    'Peers hung up to rebuild their gossip streams, by reason (partial_close: one of several connections closed; unsubscribed: connected but unknown to gossipsub)'
+  )
   const checkGossip = () => {
     if (pubsub === undefined || topics.length === 0 || state !== 'running') return
     const subscribed = new Set<string>()
@@ -249,7 +255,7 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       unsubscribedSince.set(p.peerId, since)
       if (now - since < GOSSIP_GRACE_MS) continue
       unsubscribedSince.delete(p.peerId)
-      gossipRepairs.inc()
+      gossipRepairs.inc({ reason: 'unsubscribed' })
       log.warn('connected peer unknown to gossip, reconnecting', { peer: p.peerId, ms: now - since })
       libp2p.hangUp(peerIdFromString(p.peerId)).catch((e: unknown) => log.debug('hang up failed', { peer: p.peerId, error: errorMessage(e) }))
     }
@@ -275,6 +281,17 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
     const peerId = identified.get(connId)
     if (peerId === undefined) return
     identified.delete(connId)
+    // A peer's connections end together. Two peers that dial each other at once keep two
+    // connections, and gossipsub 14 keeps one outbound stream per peer, on one of them: when
+    // that connection closes (a failed ping under load, a reset) while another stays open,
+    // gossipsub neither notices nor opens a new stream, so nothing we publish reaches that peer
+    // again (and the peer, in the same state, sends us nothing). Closing the rest makes gossipsub
+    // forget the peer; the keeper (ours or theirs) dials again and the streams start afresh.
+    if (pubsub !== undefined && state === 'running' && libp2p.getConnections(evt.detail.remotePeer).some((c) => c.id !== connId && c.status === 'open')) {
+      gossipRepairs.inc({ reason: 'partial_close' })
+      log.info('one of several connections to a peer closed, reconnecting', { peer: peerId })
+      libp2p.hangUp(evt.detail.remotePeer).catch((e: unknown) => log.debug('hang up failed', { peer: peerId, error: errorMessage(e) }))
+    }
     const n = (identifiedPeers.get(peerId) ?? 1) - 1
     if (n > 0) {
       identifiedPeers.set(peerId, n)
@@ -318,7 +335,7 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
     if (state !== 'running') throw new BbnpError('NOT_STARTED', `network node is ${state}`)
   }
 
-  return {
+  const node: P2PNode = {
     peerId: selfId,
 
     async start() {
@@ -403,4 +420,6 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       return () => listeners.delete(listener)
     }
   }
+  libp2pOf.set(node, libp2p)
+  return node
 }

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { type P2PNode, scoreThresholds, type Verdict } from '../src/index.ts'
+import type { Libp2p } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { libp2pOf } from '../src/p2p-node.ts'
 import { identity, metricValue, recordingTopic, startNode, stopAll, type TestNode, text, waitFor } from './helpers.ts'
 
 const TOPIC = '/bbnp/1/test'
@@ -135,5 +139,46 @@ describe('gossip', { timeout: 30_000 }, () => {
     await send(8, 9)
     await waitFor('score reflects 9 rejects', () => score() <= -80)
     assert.ok(score() < scoreThresholds.graylistThreshold, `9 rejects: ${score()} is graylisted`)
+  })
+})
+
+describe('gossip over duplicate connections', { timeout: 30_000 }, () => {
+  const nodes: P2PNode[] = []
+  after(() => stopAll(nodes))
+
+  // Two peers that dial each other at once keep two connections; gossipsub keeps its outbound
+  // stream on one of them. Closing that one (as libp2p's ping monitor does under load) must not
+  // leave the pair connected but deaf.
+  it('one of two connections closes under the gossip stream: the pair reconnects and messages flow again', async () => {
+    const a = await identity()
+    const b = await identity()
+    const aTopic = recordingTopic(TOPIC)
+    const bTopic = recordingTopic(TOPIC)
+    const A = await startNode(nodes, a, { allowedPeers: new Set([b.id]), gossip: { topics: [aTopic.spec] } })
+    const B = await startNode(nodes, b, {
+      allowedPeers: new Set([a.id]),
+      gossip: { topics: [bTopic.spec] },
+      persistentPeers: [{ peerId: a.id, addr: A.node.multiaddrs()[0] }]
+    })
+    await waitFor('mesh A<->B', () => A.node.meshPeers(TOPIC).includes(b.id) && B.node.meshPeers(TOPIC).includes(a.id))
+    const libA = libp2pOf.get(A.node) as Libp2p
+    const second = await libA.dial(multiaddr(B.node.multiaddrs()[0]), { force: true })
+    await waitFor('two identified connections', () => libA.getConnections(peerIdFromString(b.id)).length === 2 && second.status === 'open')
+
+    const gossipConn = () =>
+      libA.getConnections(peerIdFromString(b.id)).find((c) => c.streams.some((s) => s.protocol?.startsWith('/meshsub/') && s.direction === 'outbound'))
+    const carrier = gossipConn()
+    assert.ok(carrier, "A's outbound gossip stream lives on one of the connections")
+    carrier.abort(new Error('ping failed (test)'))
+
+    // Publish every 200 ms until B hears A again (each one a new message), for at most 10 s.
+    const deadline = Date.now() + 10_000
+    for (let n = 0; !bTopic.received.some((r) => r.from === a.id); n++) {
+      assert.ok(Date.now() < deadline, 'B never heard from A again after one of their two connections closed')
+      await A.node.publish(TOPIC, text(`after-${n}`)).catch(() => 0)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    assert.ok(metricValue(A.metrics.render(), 'bbnp_gossip_repairs_total', { reason: 'partial_close' }) >= 1)
+    await waitFor('A connected to B again', () => A.node.connectedPeers().includes(b.id))
   })
 })

@@ -243,9 +243,10 @@ export class TestNetwork {
     return codes
   }
 
-  /** Kill everything and remove the directory (keep it, with logs, when the test failed). */
+  /** Kill everything and remove the directory (keep it, with logs, when the test failed or BBNP_E2E_KEEP=1). */
   async destroy(keep = false): Promise<void> {
     await this.stopAll('SIGKILL')
+    if (process.env.BBNP_E2E_KEEP === '1') keep = true
     if (!keep) rmSync(this.dir, { recursive: true, force: true })
     else process.stderr.write(`e2e: kept ${this.dir} (logs in ${join(this.dir, 'logs')})\n`)
   }

@@ -39,6 +39,7 @@ import {
   loadKey,
   signAggregate,
   gatewayElectionTopic,
+  thetaProtocol,
   ThetaResponder,
   writeNetwork
 } from '@bbnp/node'
@@ -310,8 +311,9 @@ class BenchNetwork {
     const logStream = this.gatewayLog
     const logger = createLogger({ level: 'info', bindings: { role: 'gateway', id: 'bench' }, write: (line) => logStream.write(`${line}\n`) })
     const nodeOfPeer = new Map(this.genesis.consensus.map((c) => [c.peerId.toString(), c.index]))
+    const electionId = { limits: { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m }, nodeOfPeer, gatewayPeer: this.genesis.gateway.peerId.toString() }
     const electionTopic = gatewayElectionTopic({
-      id: { limits: { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m }, nodeOfPeer, gatewayPeer: this.genesis.gateway.peerId.toString() },
+      id: electionId,
       theta: this.theta,
       publish: (topic, data) => void p2p.publish(topic, data).catch(() => {})
     })
@@ -322,7 +324,10 @@ class BenchNetwork {
         allowedPeers: new Set(this.peerIds),
         persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
         gossip: { topics: [electionTopic] },
-        protocols: [{ id: AGGREGATE_PROTOCOL, maxRequestBytes: aggregateRequestBytes(METERS), maxResponseBytes: 16, maxResponseFrames: 1, timeoutMs: 5000 }]
+        protocols: [
+          { id: AGGREGATE_PROTOCOL, maxRequestBytes: aggregateRequestBytes(METERS), maxResponseBytes: 16, maxResponseFrames: 1, timeoutMs: 5000 },
+          thetaProtocol({ id: electionId, theta: this.theta })
+        ]
       },
       { logger, metrics: new MetricsRegistry() }
     )

@@ -147,6 +147,8 @@ export type ReplicaEffect =
   | { type: 'observations'; height: number; items: Observation[] }
   | { type: 'reject'; node: number | null; kind: string; reason: string }
   | { type: 'behind'; height: number }
+  /** No Theta yet although the draw went out: ask the gateway directly with this draw (PROTOCOL 4.1). */
+  | { type: 'fetch-theta'; draw: DrawMessage }
   | { type: 'log'; level: 'debug' | 'info' | 'warn'; msg: string; ctx?: Record<string, unknown> }
 
 interface Vote {
@@ -486,7 +488,14 @@ export class Replica {
       // backoff, until the height is decided).
       if (height !== hs.height || hs.decided || (hs.theta && hs.draws.size === this.m)) return
       const own = hs.draws.get(this.config.me)
-      if (own) this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: own.signature })
+      if (own) {
+        const draw: DrawMessage = { kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: own.signature }
+        this.send(draw)
+        // Θ is the one input that comes from outside the consensus peers: when gossip with the
+        // gateway is broken, every replica lacks it and no primary can be named, so also ask
+        // the gateway over a stream.
+        if (!hs.theta) this.effects.push({ type: 'fetch-theta', draw })
+      }
       // `view` counts the attempts here.
       this.effects.push({ type: 'timer', kind: 'retry', height, view: view + 1, delayMs: this.retryDelay(view + 1) })
       return

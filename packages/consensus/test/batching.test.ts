@@ -149,3 +149,35 @@ describe('replica: draws lost before the mesh formed', () => {
     assert.ok(orders[0].includes('3'), 'cn-3 is a candidate at cn-1 too')
   })
 })
+
+describe('replica: Theta lost on gossip', () => {
+  it('each replica asks the gateway directly, and the height commits', () => {
+    const sim = new Sim(4, { seed: 'theta-fetch' })
+    sim.thetaByGossip = false
+    sim.start()
+    sim.handOff(sim.aggregate(1))
+    sim.advance(3000)
+    assert.deepEqual([...new Set(sim.thetaFetches)].sort(), [1, 2, 3, 4])
+    for (let j = 1; j <= 4; j++) assert.equal(sim.committed.get(j)?.[0]?.block.slot, 1, `cn-${j} committed slot 1`)
+  })
+
+  it('without the direct request nothing commits: no replica can name a primary (the stall it prevents)', () => {
+    const sim = new Sim(4, { seed: 'theta-fetch' })
+    sim.thetaByGossip = false
+    sim.thetaByRequest = false
+    sim.start()
+    sim.handOff(sim.aggregate(1))
+    sim.advance(10_000)
+    for (let j = 1; j <= 4; j++) assert.equal(sim.committed.get(j)?.length, 0)
+    assert.ok(sim.replica(1).view >= 2, `views keep changing (view ${sim.replica(1).view})`)
+  })
+
+  it('a replica that has Theta does not ask for it', () => {
+    const sim = new Sim(4, { seed: 'theta-fetch' })
+    sim.start()
+    sim.handOff(sim.aggregate(1))
+    sim.advance(3000)
+    assert.deepEqual(sim.thetaFetches, [])
+    assert.equal(sim.committed.get(1)?.length, 1)
+  })
+})

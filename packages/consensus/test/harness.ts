@@ -87,6 +87,11 @@ export class Sim {
   readonly timers: { at: number; to: number; event: ReplicaEvent; seq: number }[] = []
   private seq = 0
   private thetaSent = new Set<string>()
+  /** Whether the gateway's Theta reaches the replicas by gossip, and whether it answers a direct request. */
+  thetaByGossip = true
+  thetaByRequest = true
+  /** The replicas that asked the gateway for Theta directly, in order. */
+  readonly thetaFetches: number[] = []
 
   constructor(m: number, opts: { faults?: Record<number, ReplicaFaults>; seed?: string } = {}) {
     this.m = m
@@ -247,6 +252,10 @@ export class Sim {
         case 'behind':
           this.behind.get(j)?.push(e.height)
           break
+        case 'fetch-theta':
+          this.thetaFetches.push(j)
+          if (this.thetaByRequest) this.enqueue(j, { type: 'message', message: this.theta(e.draw.height, e.draw.seed), now: this.now })
+          break
         case 'log':
           break
       }
@@ -258,8 +267,12 @@ export class Sim {
     const key = `${height}:${Buffer.from(seed).toString('hex')}`
     if (this.thetaSent.has(key)) return
     this.thetaSent.add(key)
-    const signature = sign(this.gatewaySk, DOMAIN.threshold, vrfMessage(height, seed))
-    for (let to = 1; to <= this.m; to++) if (!this.down.has(to)) this.enqueue(to, { type: 'message', message: { kind: 'theta', height, seed, signature }, now: this.now })
+    if (!this.thetaByGossip) return
+    for (let to = 1; to <= this.m; to++) if (!this.down.has(to)) this.enqueue(to, { type: 'message', message: this.theta(height, seed), now: this.now })
+  }
+
+  private theta(height: number, seed: Uint8Array): ConsensusMessage {
+    return { kind: 'theta', height, seed, signature: sign(this.gatewaySk, DOMAIN.threshold, vrfMessage(height, seed)) }
   }
 
   heads(): string[] {

@@ -26,6 +26,8 @@ import type {
 
 /** How long a connected persistent peer may stay unknown to gossipsub before we reconnect to it. */
 const GOSSIP_GRACE_MS = 5000
+/** How long after one of a peer's connections closed the others must still be open to count as a partial close. */
+const PARTIAL_CLOSE_GRACE_MS = 300
 
 export const networkDefaults: {
   gossipRateLimit: RateLimit
@@ -287,10 +289,16 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
     // gossipsub neither notices nor opens a new stream, so nothing we publish reaches that peer
     // again (and the peer, in the same state, sends us nothing). Closing the rest makes gossipsub
     // forget the peer; the keeper (ours or theirs) dials again and the streams start afresh.
-    if (pubsub !== undefined && state === 'running' && libp2p.getConnections(evt.detail.remotePeer).some((c) => c.id !== connId && c.status === 'open')) {
-      gossipRepairs.inc({ reason: 'partial_close' })
-      log.info('one of several connections to a peer closed, reconnecting', { peer: peerId })
-      libp2p.hangUp(evt.detail.remotePeer).catch((e: unknown) => log.debug('hang up failed', { peer: peerId, error: errorMessage(e) }))
+    // Checked again after a moment: when a peer dies, its connections close one after another.
+    const remote = evt.detail.remotePeer
+    const othersOpen = () => libp2p.getConnections(remote).some((c) => c.id !== connId && c.status === 'open')
+    if (pubsub !== undefined && state === 'running' && othersOpen()) {
+      setTimeout(() => {
+        if (state !== 'running' || !othersOpen()) return
+        gossipRepairs.inc({ reason: 'partial_close' })
+        log.info('one of several connections to a peer closed, reconnecting', { peer: peerId })
+        libp2p.hangUp(remote).catch((e: unknown) => log.debug('hang up failed', { peer: peerId, error: errorMessage(e) }))
+      }, PARTIAL_CLOSE_GRACE_MS).unref()
     }
     const n = (identifiedPeers.get(peerId) ?? 1) - 1
     if (n > 0) {

@@ -30,6 +30,9 @@ import {
 import {
   type ConsensusMessage,
   decodeAggregate,
+  decodeMessage,
+  type DrawMessage,
+  encodeMessage,
   maxBlockBytes,
   paperRules,
   Replica,
@@ -55,7 +58,7 @@ import type { Genesis } from './genesis.ts'
 import { type ApiServer, badRequest, intParam, notFound, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import type { NodeOptions } from './options.ts'
-import { AGGREGATE_PROTOCOL, aggregateRequestBytes } from './protocols.ts'
+import { AGGREGATE_PROTOCOL, aggregateRequestBytes, MAX_THETA_FRAME_BYTES, THETA_PROTOCOL } from './protocols.ts'
 import { replicaTiming } from './timing.ts'
 import { checkConsensusGossip } from './gossip-checks.ts'
 import { aggregateView, blockView, cnName, reputationView } from './views.ts'
@@ -109,6 +112,7 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
   const mVerify = metrics.counter('bbnp_signature_checks_total', 'BLS signature work, by kind (batch = one aggregate check over many votes)')
   const mViewChanges = metrics.counter('bbnp_view_changes_total', 'View changes this peer started')
   const mHandoffs = metrics.counter('bbnp_aggregates_received_total', 'Signed aggregates received from the gateway')
+  const mThetaFetches = metrics.counter('bbnp_theta_requests_total', 'Theta asked from the gateway over /bbnp/theta/1 because gossip had not brought it, by result')
 
   const store = await BlockStore.open(join(options.dataDir, 'chain'), { genesisHash: genesis.hash, keys, quorum: genesis.quorum, maxBlockBytes: maxBytes })
   const cleanup: (() => Promise<void>)[] = [() => store.close()]
@@ -226,6 +230,9 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
           case 'behind':
             void syncNow(`messages for height ${e.height}`)
             break
+          case 'fetch-theta':
+            void fetchTheta(e.draw)
+            break
           case 'log':
             logger[e.level](e.msg, e.ctx)
             break
@@ -242,6 +249,22 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       mVerify.inc({ kind: 'single' }, c.checks)
       mViewChanges.values.clear()
       mViewChanges.inc(undefined, s.viewChanges)
+    }
+
+    /** PROTOCOL 4.1: Theta from the gateway over a stream, when gossip did not bring it; handled as if gossiped. */
+    const fetchTheta = async (draw: DrawMessage) => {
+      if (silent) return
+      try {
+        const [frame] = await p2p.request(gatewayPeer, THETA_PROTOCOL, encodeMessage(draw), { timeoutMs: 2000 })
+        const message = decodeMessage(frame, { maxBlockBytes: maxBytes, nodes: m })
+        if (message.kind !== 'theta' || message.height !== draw.height) throw new BbnpError('MALFORMED', 'the answer is not Theta for this height')
+        mThetaFetches.inc({ result: 'ok' })
+        logger.info('Theta fetched from the gateway (not received by gossip)', { height: draw.height })
+        await dispatch({ type: 'message', message, now: Date.now() })
+      } catch (e) {
+        mThetaFetches.inc({ result: 'failed' })
+        logger.debug('Theta request failed', { height: draw.height, error: (e as Error).message })
+      }
     }
 
     /** Paper IV-D-3: what this peer saw becomes interaction records, then a signed opinion vector (PROTOCOL 4.4). */
@@ -330,7 +353,9 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         maxResponseFrames: 1,
         timeoutMs: 3000,
         handler: async () => [encodeStatus(statusOf(store))]
-      }
+      },
+      // client side only: the gateway serves it
+      { id: THETA_PROTOCOL, maxRequestBytes: MAX_THETA_FRAME_BYTES, maxResponseBytes: MAX_THETA_FRAME_BYTES, maxResponseFrames: 1, timeoutMs: 3000 }
     ]
 
     p2p = await createP2PNode(

@@ -35,7 +35,7 @@ import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, encodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
 import { SlotClock } from './slot-clock.ts'
-import { gatewayElectionTopic } from './gossip-checks.ts'
+import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
 import { ThetaResponder } from './theta.ts'
 
 export type GatewayContext = Omit<ConsensusContext, 'key'> & { key: LoadedKey }
@@ -167,8 +167,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
 
   // ---- Theta (PROTOCOL 4.1)
   const theta = new ThetaResponder(blsKey, genesis.consensus.map((c) => c.verificationKey))
+  const electionId = { limits: { maxBlockBytes: maxBlockBytes(m, n), nodes: m }, nodeOfPeer, gatewayPeer: genesis.gateway.peerId.toString() }
   const electionTopic = gatewayElectionTopic({
-    id: { limits: { maxBlockBytes: maxBlockBytes(m, n), nodes: m }, nodeOfPeer, gatewayPeer: genesis.gateway.peerId.toString() },
+    id: electionId,
     theta,
     publish: (topic, data) => void p2p.publish(topic, data).catch(() => {}),
     onDraw: (_draw, answered) => {
@@ -234,6 +235,11 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
           }
         },
         { id: AGGREGATE_PROTOCOL, maxRequestBytes: aggregateRequestBytes(n), maxResponseBytes: 16, maxResponseFrames: 1, timeoutMs: 5000 },
+        thetaProtocol({
+          id: electionId,
+          theta,
+          onAnswer: (answered) => mElection.inc({ outcome: answered ? 'theta_request' : 'theta_request_refused' })
+        }),
         { id: STATUS_PROTOCOL, maxRequestBytes: 16, maxResponseBytes: MAX_STATUS_BYTES, maxResponseFrames: 1, timeoutMs: 3000 }
       ]
     },

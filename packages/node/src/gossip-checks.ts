@@ -6,7 +6,9 @@
  * gateway driver.
  */
 import { type ConsensusMessage, type DecodeLimits, type DrawMessage, decodeMessage, encodeMessage, TOPICS, topicOf } from '@bbnp/consensus'
-import type { TopicSpec, Verdict } from '@bbnp/network'
+import { BbnpError } from '@bbnp/core'
+import type { ProtocolSpec, TopicSpec, Verdict } from '@bbnp/network'
+import { MAX_THETA_FRAME_BYTES, THETA_PROTOCOL } from './protocols.ts'
 import type { ThetaResponder } from './theta.ts'
 
 export interface GossipIdentity {
@@ -58,6 +60,36 @@ export function gatewayElectionTopic(opts: {
       const signature = opts.theta.onDraw(draw)
       opts.onDraw?.(draw, signature !== null)
       if (signature) opts.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature }))
+    }
+  }
+}
+
+/**
+ * The gateway's side of `/bbnp/theta/1`: a consensus peer that still lacks Theta sends its own
+ * draw (the same message as on gossip) and gets Theta for that (height, seed) back. Only the
+ * drawing node itself may ask, and only with a valid draw.
+ */
+export function thetaProtocol(opts: { id: GossipIdentity; theta: ThetaResponder; onAnswer?: (answered: boolean) => void }): ProtocolSpec {
+  return {
+    id: THETA_PROTOCOL,
+    maxRequestBytes: MAX_THETA_FRAME_BYTES,
+    maxResponseBytes: MAX_THETA_FRAME_BYTES,
+    maxResponseFrames: 1,
+    timeoutMs: 3000,
+    rateLimit: { messagesPerSecond: 20, burstMessages: 40 },
+    handler: async (req, from) => {
+      let draw: ConsensusMessage
+      try {
+        draw = decodeMessage(req, opts.id.limits)
+      } catch {
+        throw new BbnpError('MALFORMED', 'not a consensus message')
+      }
+      if (draw.kind !== 'draw') throw new BbnpError('MALFORMED', 'a Theta request carries a draw')
+      if (opts.id.nodeOfPeer.get(from) !== draw.node) throw new BbnpError('REFUSED', 'a node asks with its own draw only')
+      const signature = opts.theta.answer(draw)
+      opts.onAnswer?.(signature !== null)
+      if (!signature) throw new BbnpError('REFUSED', 'invalid or out-of-range draw')
+      return [encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature })]
     }
   }
 }

@@ -1,12 +1,17 @@
 /**
  * Request/response protocols of the data side (PROTOCOL 6): meter -> gateway reports and the
- * gateway's hand-off of the signed aggregate to the consensus peers. Block sync and status are
- * in @bbnp/chain.
+ * gateway's hand-off of the signed aggregate to the consensus peers; and a consensus peer's
+ * request for the election threshold Theta, when gossip did not bring it (docs/protocol-notes.md).
+ * Block sync and status are in @bbnp/chain.
  */
 import { decodeCanonical, encodeCanonical, readObject, readUint } from '@bbnp/core'
 
 export const REPORT_PROTOCOL = '/bbnp/report/1'
 export const AGGREGATE_PROTOCOL = '/bbnp/aggregate/1'
+/** Request: an encoded DRAW of the requesting node; response: the encoded THETA for its (height, seed). */
+export const THETA_PROTOCOL = '/bbnp/theta/1'
+/** An encoded DRAW or THETA is about 150 bytes. */
+export const MAX_THETA_FRAME_BYTES = 1024
 
 /** At most this many 76-byte reports travel in one request. */
 export const MAX_REPORTS_PER_REQUEST = 1024

@@ -3,6 +3,7 @@
  * (height, seed) with Theta = BLS_sign(s_g, "bbnp/v1/threshold" || h || seed). A draw seen again
  * means someone still lacks Theta (gossip does not retransmit), so it is published again, at
  * most twice a second; BLS signatures are deterministic, so it is the same Theta every time.
+ * A consensus peer that still lacks Theta asks over `/bbnp/theta/1` (`answer`).
  */
 import { DOMAIN, toHex } from '@bbnp/core'
 import type { DrawMessage } from '@bbnp/consensus'
@@ -25,14 +26,24 @@ export class ThetaResponder {
 
   /** The Theta signature to publish for this draw, or null when there is nothing to send. */
   onDraw(msg: DrawMessage): Uint8Array | null {
-    const bySeed = this.answered.get(msg.height) ?? new Map<string, { signature: Uint8Array; sentAt: number }>()
-    const seedHex = toHex(msg.seed)
-    const known = bySeed.get(seedHex)
+    const known = this.answered.get(msg.height)?.get(toHex(msg.seed))
     if (known) {
       if (this.now() - known.sentAt < 500) return null
       known.sentAt = this.now()
       return known.signature
     }
+    return this.answer(msg)
+  }
+
+  /**
+   * Theta for this draw, whether or not it was published already (a consensus peer asking over
+   * a stream, when gossip did not bring it), or null for an invalid or out-of-range draw.
+   */
+  answer(msg: DrawMessage): Uint8Array | null {
+    const bySeed = this.answered.get(msg.height) ?? new Map<string, { signature: Uint8Array; sentAt: number }>()
+    const seedHex = toHex(msg.seed)
+    const known = bySeed.get(seedHex)
+    if (known) return known.signature
     // Bounded: a few seeds per height, and only around the highest height answered.
     if (bySeed.size >= 4 || msg.height + 16 < this.highest) return null
     if (msg.node < 1 || msg.node > this.nodeKeys.length || vrfVerify(this.nodeKeys[msg.node - 1], 'election', msg.height, msg.seed, msg.signature) === null) {

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { DOMAIN, SeededRng } from '@bbnp/core'
+import { type DrawMessage, decodeMessage, encodeMessage } from '@bbnp/consensus'
+import { decodePublicKey, publicKeyFromScalar, randomScalar, secretKeyFromScalar, verify, vrfMessage, vrfProve } from '@bbnp/crypto'
+import { THETA_PROTOCOL, ThetaResponder, thetaProtocol } from '../src/index.ts'
+
+const rng = new SeededRng('theta-test')
+const nodeScalars = [1, 2, 3, 4].map(() => randomScalar(rng))
+const nodeSecret = nodeScalars.map((s) => secretKeyFromScalar(s))
+const nodeKeys = nodeScalars.map((s) => decodePublicKey(publicKeyFromScalar(s)))
+const gatewayScalar = randomScalar(rng)
+const gatewaySecret = secretKeyFromScalar(gatewayScalar)
+const gatewayKey = decodePublicKey(publicKeyFromScalar(gatewayScalar))
+const seed = new Uint8Array(32).fill(7)
+const peerOf = (node: number) => `peer-${node}`
+const id = { limits: { maxBlockBytes: 1 << 16, nodes: 4 }, nodeOfPeer: new Map([1, 2, 3, 4].map((n) => [peerOf(n), n])), gatewayPeer: 'peer-gateway' }
+
+function draw(node: number, height = 5, signer = nodeSecret[node - 1]): DrawMessage {
+  return { kind: 'draw', height, seed, node, signature: vrfProve(signer, 'election', height, seed).signature }
+}
+
+describe('Theta over a stream (/bbnp/theta/1)', () => {
+  it('answers a node with Theta for its height and seed, also after gossip already had it', async () => {
+    const now = 0
+    const theta = new ThetaResponder(gatewaySecret, nodeKeys, () => now)
+    const gossiped = theta.onDraw(draw(1))
+    assert.ok(gossiped)
+    assert.equal(theta.onDraw(draw(2)), null, 'gossip re-publication is throttled')
+    const spec = thetaProtocol({ id, theta })
+    assert.equal(spec.id, THETA_PROTOCOL)
+    const handler = spec.handler as NonNullable<typeof spec.handler>
+    const frames = (await handler(encodeMessage(draw(2)), peerOf(2), new AbortController().signal)) as Uint8Array[]
+    assert.equal(frames.length, 1)
+    const answer = decodeMessage(frames[0], id.limits)
+    assert.equal(answer.kind, 'theta')
+    if (answer.kind !== 'theta') return
+    assert.equal(answer.height, 5)
+    assert.deepEqual(answer.signature, gossiped, 'the same deterministic Theta')
+    assert.ok(verify(gatewayKey, DOMAIN.threshold, vrfMessage(5, seed), answer.signature))
+    assert.equal(theta.signed, 1, 'signed once')
+  })
+
+  it('refuses another node’s draw, a forged draw, a message that is not a draw, and garbage', async () => {
+    const answered: boolean[] = []
+    const theta = new ThetaResponder(gatewaySecret, nodeKeys)
+    const handler = thetaProtocol({ id, theta, onAnswer: (a) => answered.push(a) }).handler as NonNullable<ReturnType<typeof thetaProtocol>['handler']>
+    const signal = new AbortController().signal
+    await assert.rejects(async () => handler(encodeMessage(draw(3)), peerOf(2), signal), { code: 'REFUSED' })
+    await assert.rejects(async () => handler(encodeMessage(draw(2, 5, nodeSecret[0])), peerOf(2), signal), { code: 'REFUSED' })
+    await assert.rejects(async () => handler(encodeMessage({ kind: 'theta', height: 5, seed, signature: draw(1).signature }), peerOf(1), signal), { code: 'MALFORMED' })
+    await assert.rejects(async () => handler(new Uint8Array([1, 2, 3]), peerOf(1), signal), { code: 'MALFORMED' })
+    assert.deepEqual(answered, [false])
+    assert.equal(theta.signed, 0)
+    assert.equal(theta.badDraws, 1)
+  })
+})

@@ -80,8 +80,9 @@ describe('crash faults', () => {
       const all = net.consensusIds()
       await net.waitHeight(4, all, 90_000)
       // Wait until a height has just begun and its primary is named, then kill that primary. If its
-      // pre-prepare was already out, the other three commit its block without a view change: start
-      // it again, let it catch up, and try the next height (at most three times).
+      // pre-prepare was already out, the other three commit its block without a view change (and
+      // under load a late draw can still change who leads view 0): start it again, let it catch
+      // up, and try the next height (at most three times).
       let primary = ''
       let parent = 0
       let live: string[] = []
@@ -103,7 +104,8 @@ describe('crash faults', () => {
         live = all.filter((id) => id !== primary)
         await net.waitHeight(parent + 1, live, 60_000)
         ;[prev, next] = await net.blocks(live[0], parent, parent + 1)
-        if (next.primary !== primary || attempt === 3) break
+        // A view change happened (so the killed peer was the primary and its block was not out): done.
+        if (next.certificate.view >= 1 || attempt === 3) break
         net.start('consensus', primary)
         await net.waitHeight(parent + 2, all, 60_000)
       }

@@ -264,9 +264,12 @@ export class Replica {
     return this.hs.view
   }
 
-  /** The primary of the current view as far as this replica knows (null before Theta). */
+  /**
+   * The primary of the current view, once the election has settled (Theta and every draw, or
+   * the election wait is over); null before: a partial set of draws may name someone else.
+   */
   get primary(): number | null {
-    return this.primaryOf(this.hs, this.hs.view)
+    return this.electionSettled(this.hs) ? this.primaryOf(this.hs, this.hs.view) : null
   }
 
   /** The primary of `view` at the current height, from the draws known so far. */
@@ -1040,6 +1043,12 @@ export class Replica {
     const msg: ViewChangeMessage = { kind: 'viewchange', ...base, signature }
     const encoded = this.send(msg)
     this.recordViewChange(msg, encoded)
+    // The draw goes out again with every view change: a replica stops re-sending its draw once it
+    // holds every draw itself, so a peer that missed it (published before the mesh formed) would
+    // rank the candidates differently for the whole height, and with f liars one such honest peer
+    // is enough to block every quorum.
+    const own = hs.draws.get(this.config.me)
+    if (own) this.send({ kind: 'draw', height: hs.height, seed: hs.seed, node: this.config.me, signature: own.signature })
     this.log('info', 'view change', { height: hs.height, view: target })
     this.armViewTimer(target, now)
     this.tryNewView(now)

@@ -181,3 +181,30 @@ describe('replica: Theta lost on gossip', () => {
     assert.equal(sim.committed.get(1)?.length, 1)
   })
 })
+
+describe('replica: a draw one peer missed while its sender holds every draw', () => {
+  it('goes out again with the view change, so the orders of the height agree from then on', () => {
+    const sim = new Sim(4, { seed: 'lost-draws' })
+    let dropped = false
+    sim.filters = [
+      (d) => {
+        // cn-3's draw never reaches cn-1 by the first publication; cn-3 itself soon holds every draw.
+        if (d.message.kind === 'draw' && d.from === 3 && d.to === 1 && !dropped) {
+          dropped = true
+          return false
+        }
+        // the height does not commit, so its election can be compared after the view change
+        if (d.message.kind === 'preprepare' || d.message.kind === 'prepare' || d.message.kind === 'newview') return false
+        return undefined
+      }
+    ]
+    sim.start()
+    sim.handOff(sim.aggregate(1))
+    sim.advance(4000)
+    assert.ok(dropped)
+    assert.ok(sim.replica(1).view >= 1, 'a view change happened')
+    assert.equal(sim.replica(1).height, 1)
+    const orders = [1, 2, 3, 4].map((j) => [0, 1, 2, 3].map((v) => sim.replica(j).primaryOfView(v)).join())
+    assert.equal(new Set(orders).size, 1, `same order everywhere: ${orders.join(' | ')}`)
+  })
+})

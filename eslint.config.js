@@ -1,22 +1,22 @@
 // Lint: ESLint's and typescript-eslint's recommended rules (pure JavaScript, so `npm ci`
 // installs it on any platform; type checking itself is `npm run typecheck`).
-import js from "@eslint/js";
-import tseslint from "typescript-eslint";
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "**/dist/**", ".devnet/**"] },
+  { ignores: ['node_modules/**', '**/dist/**', '.devnet/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    files: ['**/*.ts'],
     rules: {
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
-      "@typescript-eslint/no-non-null-assertion": "off",
-      "no-constant-condition": ["error", { checkLoops: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      'no-constant-condition': ['error', { checkLoops: false }],
       // Best-effort clean-up (killing a child that may be gone) ignores errors on purpose.
-      "no-empty": ["error", { allowEmptyCatch: true }],
+      'no-empty': ['error', { allowEmptyCatch: true }],
       // Handlers defined before the node they use exists read it only once it is assigned.
-      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
-    },
-  },
-);
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }]
+    }
+  }
+)

@@ -69,7 +69,10 @@ export interface CrashCycleResult {
  * kill -9 a random consensus peer at a random moment, restart it at once, wait until it has
  * opened its store and caught up with the others; `cycles` times.
  */
-export async function crashCycles(net: TestNetwork, opts: { seed: string; cycles: number; rec: ChainRecord; log?: (s: string) => void }): Promise<CrashCycleResult> {
+export async function crashCycles(
+  net: TestNetwork,
+  opts: { seed: string; cycles: number; rec: ChainRecord; log?: (s: string) => void }
+): Promise<CrashCycleResult> {
   const rng = new SeededRng(`crash/${opts.seed}`)
   const ids = net.consensusIds()
   const rejoinMs: number[] = []
@@ -103,7 +106,10 @@ export interface SoakResult {
  * Random kills (-9, then restart), graceful restarts and pauses (SIGSTOP, later SIGCONT) of random
  * consensus peers, at most f of them perturbed at any moment, for `durationMs`.
  */
-export async function soak(net: TestNetwork, opts: { seed: string; durationMs: number; rec: ChainRecord; log?: (s: string) => void }): Promise<SoakResult> {
+export async function soak(
+  net: TestNetwork,
+  opts: { seed: string; durationMs: number; rec: ChainRecord; log?: (s: string) => void }
+): Promise<SoakResult> {
   const rng = new SeededRng(`soak/${opts.seed}`)
   const ids = net.consensusIds()
   const f = Math.floor((ids.length - 1) / 3)
@@ -160,7 +166,9 @@ export async function primaryFailover(net: TestNetwork, opts: { rounds: number; 
       'a named primary',
       async () => {
         const s = await net.api(watcher, '/status')
-        return s.primary && s.primary !== watcher && s.workingHeight === s.height + 1 ? { primary: s.primary as string, height: s.height as number } : false
+        return s.primary && s.primary !== watcher && s.workingHeight === s.height + 1
+          ? { primary: s.primary as string, height: s.height as number }
+          : false
       },
       30_000,
       20
@@ -203,7 +211,12 @@ export async function catchUp(net: TestNetwork, opts: { victim: string; blocks: 
   const others = net.consensusIds().filter((id) => id !== opts.victim)
   await net.stop(opts.victim, 'SIGTERM')
   const from = await maxHeight(net, others)
-  await waitFor(`${opts.blocks} blocks without ${opts.victim}`, async () => (await maxHeight(net, others)) >= from + opts.blocks, 600_000, 200)
+  await waitFor(
+    `${opts.blocks} blocks without ${opts.victim}`,
+    async () => (await maxHeight(net, others)) >= from + opts.blocks,
+    600_000,
+    200
+  )
   const target = await maxHeight(net, others)
   net.start('consensus', opts.victim)
   const last = await waitFor(

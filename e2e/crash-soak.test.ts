@@ -62,31 +62,35 @@ describe('crash safety and soak', () => {
     }
   })
 
-  it(`soak: random kills, restarts and pauses, at most f at a time; one chain that still grows (seed ${seed})`, { timeout: 600_000 }, async () => {
-    try {
-      process.stderr.write(`soak: seed ${seed} (BBNP_SEED=${seed} replays it)\n`)
-      const net = await TestNetwork.create({ name: 'soak', meters: 4, consensus: 4 })
-      nets.push(net)
-      const readings = net.writeFile('readings.csv', readingsTable(4, 0, net.slotNow() + 3000, 29).text)
-      net.startAll({ readings })
-      const ids = net.consensusIds()
-      await net.waitHeight(3, ids, 90_000)
-      const rec: ChainRecord = { seen: new Map() }
-      const result = await soak(net, { seed, durationMs: Number(process.env.BBNP_SOAK_MS ?? 45_000), rec })
-      process.stderr.write(`soak: survived ${result.perturbations} perturbations ${JSON.stringify(result.byKind)}\n`)
-      assert.ok(result.perturbations >= 5, 'the soak perturbed the network')
-      // Liveness: heights still grow once the perturbations stop; safety: one chain, nothing lost.
-      // (The last perturbed peer may still be restarting: wait for its API.)
-      const after = (await waitFor('cn-1 to answer after the soak', () => net.height('cn-1'), 60_000)) + 3
-      await net.waitHeight(after, ids, 120_000)
-      await observe(net, ids, rec)
-      await assertNothingLost(net, ids, rec)
-      assert.ok(after > result.heightBefore)
-      await net.stopAll('SIGTERM')
-      await verifyStores(net)
-    } catch (e) {
-      failed = true
-      throw e
+  it(
+    `soak: random kills, restarts and pauses, at most f at a time; one chain that still grows (seed ${seed})`,
+    { timeout: 600_000 },
+    async () => {
+      try {
+        process.stderr.write(`soak: seed ${seed} (BBNP_SEED=${seed} replays it)\n`)
+        const net = await TestNetwork.create({ name: 'soak', meters: 4, consensus: 4 })
+        nets.push(net)
+        const readings = net.writeFile('readings.csv', readingsTable(4, 0, net.slotNow() + 3000, 29).text)
+        net.startAll({ readings })
+        const ids = net.consensusIds()
+        await net.waitHeight(3, ids, 90_000)
+        const rec: ChainRecord = { seen: new Map() }
+        const result = await soak(net, { seed, durationMs: Number(process.env.BBNP_SOAK_MS ?? 45_000), rec })
+        process.stderr.write(`soak: survived ${result.perturbations} perturbations ${JSON.stringify(result.byKind)}\n`)
+        assert.ok(result.perturbations >= 5, 'the soak perturbed the network')
+        // Liveness: heights still grow once the perturbations stop; safety: one chain, nothing lost.
+        // (The last perturbed peer may still be restarting: wait for its API.)
+        const after = (await waitFor('cn-1 to answer after the soak', () => net.height('cn-1'), 60_000)) + 3
+        await net.waitHeight(after, ids, 120_000)
+        await observe(net, ids, rec)
+        await assertNothingLost(net, ids, rec)
+        assert.ok(after > result.heightBefore)
+        await net.stopAll('SIGTERM')
+        await verifyStores(net)
+      } catch (e) {
+        failed = true
+        throw e
+      }
     }
-  })
+  )
 })

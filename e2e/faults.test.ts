@@ -26,7 +26,9 @@ async function run(body: () => Promise<void>): Promise<void> {
 /** All listed peers agree block by block up to height h. */
 async function assertOneChain(net: TestNetwork, ids: string[], h: number): Promise<ApiBlock[]> {
   const chains = await Promise.all(ids.map((id) => net.blocks(id, 1, h)))
-  for (let i = 0; i < h; i++) for (let k = 1; k < ids.length; k++) assert.equal(chains[k][i].hash, chains[0][i].hash, `${ids[k]} and ${ids[0]} differ at height ${i + 1}`)
+  for (let i = 0; i < h; i++)
+    for (let k = 1; k < ids.length; k++)
+      assert.equal(chains[k][i].hash, chains[0][i].hash, `${ids[k]} and ${ids[0]} differ at height ${i + 1}`)
   return chains[0]
 }
 
@@ -70,98 +72,105 @@ describe('crash faults', () => {
     })
   )
 
-  it('kill -9 the primary mid-height: a view change commits that slot under a new primary, and its reputation falls', { timeout: 240_000 }, () =>
-    run(async () => {
-      const net = await TestNetwork.create({ name: 'kill-primary', meters: 6, consensus: 4 })
-      nets.push(net)
-      const table = readingsTable(6, 0, net.slotNow() + 900, 5)
-      const readings = net.writeFile('readings.csv', table.text)
-      net.startAll({ readings })
-      const all = net.consensusIds()
-      await net.waitHeight(4, all, 90_000)
-      // Wait until a height has just begun and its primary is named, then kill that primary. If its
-      // pre-prepare was already out, the other three commit its block without a view change (and
-      // under load a late draw can still change who leads view 0): start it again, let it catch
-      // up, and try the next height (at most three times).
-      let primary = ''
-      let parent = 0
-      let live: string[] = []
-      let before = 0
-      let prev: ApiBlock | undefined
-      let next: ApiBlock | undefined
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        ;({ primary, height: parent } = await waitFor(
-          'a primary at the working height',
+  it(
+    'kill -9 the primary mid-height: a view change commits that slot under a new primary, and its reputation falls',
+    { timeout: 240_000 },
+    () =>
+      run(async () => {
+        const net = await TestNetwork.create({ name: 'kill-primary', meters: 6, consensus: 4 })
+        nets.push(net)
+        const table = readingsTable(6, 0, net.slotNow() + 900, 5)
+        const readings = net.writeFile('readings.csv', table.text)
+        net.startAll({ readings })
+        const all = net.consensusIds()
+        await net.waitHeight(4, all, 90_000)
+        // Wait until a height has just begun and its primary is named, then kill that primary. If its
+        // pre-prepare was already out, the other three commit its block without a view change (and
+        // under load a late draw can still change who leads view 0): start it again, let it catch
+        // up, and try the next height (at most three times).
+        let primary = ''
+        let parent = 0
+        let live: string[] = []
+        let before = 0
+        let prev: ApiBlock | undefined
+        let next: ApiBlock | undefined
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          ;({ primary, height: parent } = await waitFor(
+            'a primary at the working height',
+            async () => {
+              const s = await net.api('cn-1', '/status')
+              return s.primary && s.workingHeight === s.height + 1 ? { primary: s.primary as string, height: s.height as number } : false
+            },
+            30_000,
+            20
+          ))
+          before = (await net.api('cn-1', '/reputation')).reputations.find((r: { id: string }) => r.id === primary).reputation
+          await net.stop(primary, 'SIGKILL')
+          live = all.filter((id) => id !== primary)
+          await net.waitHeight(parent + 1, live, 60_000)
+          ;[prev, next] = await net.blocks(live[0], parent, parent + 1)
+          // A view change happened (so the killed peer was the primary and its block was not out): done.
+          if (next.certificate.view >= 1 || attempt === 3) break
+          net.start('consensus', primary)
+          await net.waitHeight(parent + 2, all, 60_000)
+        }
+        assert.ok(prev && next)
+        assert.equal(next.slot, prev.slot + 1, 'the slot that was pending when the primary died is the next block')
+        assert.notEqual(next.primary, primary)
+        assert.ok(next.certificate.view >= 1, 'committed after a view change')
+        assert.ok((await net.metric(live[0], 'bbnp_view_changes_total')) >= 1)
+        await net.waitHeight(parent + 6, live, 60_000)
+        const chain = await assertOneChain(net, live, parent + 6)
+        assertSums(chain, table.sum)
+        const after = await waitFor(
+          `${primary}'s reputation to fall`,
           async () => {
-            const s = await net.api('cn-1', '/status')
-            return s.primary && s.workingHeight === s.height + 1 ? { primary: s.primary as string, height: s.height as number } : false
+            const r = (await net.api(live[0], '/reputation')).reputations.find((x: { id: string }) => x.id === primary).reputation
+            return r < before ? r : false
           },
-          30_000,
-          20
-        ))
-        before = (await net.api('cn-1', '/reputation')).reputations.find((r: { id: string }) => r.id === primary).reputation
-        await net.stop(primary, 'SIGKILL')
-        live = all.filter((id) => id !== primary)
-        await net.waitHeight(parent + 1, live, 60_000)
-        ;[prev, next] = await net.blocks(live[0], parent, parent + 1)
-        // A view change happened (so the killed peer was the primary and its block was not out): done.
-        if (next.certificate.view >= 1 || attempt === 3) break
-        net.start('consensus', primary)
-        await net.waitHeight(parent + 2, all, 60_000)
-      }
-      assert.ok(prev && next)
-      assert.equal(next.slot, prev.slot + 1, 'the slot that was pending when the primary died is the next block')
-      assert.notEqual(next.primary, primary)
-      assert.ok(next.certificate.view >= 1, 'committed after a view change')
-      assert.ok((await net.metric(live[0], 'bbnp_view_changes_total')) >= 1)
-      await net.waitHeight(parent + 6, live, 60_000)
-      const chain = await assertOneChain(net, live, parent + 6)
-      assertSums(chain, table.sum)
-      const after = await waitFor(
-        `${primary}'s reputation to fall`,
-        async () => {
-          const r = (await net.api(live[0], '/reputation')).reputations.find((x: { id: string }) => x.id === primary).reputation
-          return r < before ? r : false
-        },
-        60_000
-      )
-      assert.ok(after < before, `${primary}: ${before} -> ${after}`)
-    })
+          60_000
+        )
+        assert.ok(after < before, `${primary}: ${before} -> ${after}`)
+      })
   )
 })
 
 describe('Byzantine faults', () => {
-  it('M = 7 with f = 2 peers sending wrong signatures: correct sums; both fall below the threshold and are not elected afterwards', { timeout: 300_000 }, () =>
-    run(async () => {
-      const net = await TestNetwork.create({ name: 'liars', meters: 6, consensus: 7 })
-      nets.push(net)
-      const table = readingsTable(6, 0, net.slotNow() + 900, 9)
-      const readings = net.writeFile('readings.csv', table.text)
-      const liars = ['cn-2', 'cn-6']
-      net.startAll({ readings, consensusArgs: Object.fromEntries(liars.map((id) => [id, ['--misbehave', 'wrong-signatures']])) })
-      const honest = net.consensusIds().filter((id) => !liars.includes(id))
-      // Bounded: both below the threshold within 10 heights of the first block.
-      const fellAt = await waitFor(
-        'both liars below the threshold',
-        async () => {
-          const rep = await net.api('cn-1', '/reputation')
-          const below = liars.every((id) => !rep.reputations.find((r: { id: string }) => r.id === id).preselected)
-          return below ? (rep.height as number) : false
-        },
-        120_000
-      )
-      assert.ok(fellAt <= 10, `fell below the threshold by height ${fellAt}`)
-      const target = fellAt + 10
-      await net.waitHeight(target, honest, 120_000)
-      const chain = await assertOneChain(net, honest, target)
-      assertSums(chain, table.sum)
-      for (const b of chain.slice(fellAt + 1)) assert.ok(!liars.includes(b.primary), `height ${b.height} was proposed by a liar (${b.primary})`)
-      let found = 0
-      for (const id of honest) found += await net.metric(id, 'bbnp_consensus_rejected_total', { reason: 'BAD_SIGNATURE' })
-      assert.ok(found > 0, 'the bad signatures were found')
-      const rep = await net.api('cn-1', '/reputation')
-      for (const id of liars) assert.ok(rep.reputations.find((r: { id: string }) => r.id === id).reputation < rep.threshold)
-    })
+  it(
+    'M = 7 with f = 2 peers sending wrong signatures: correct sums; both fall below the threshold and are not elected afterwards',
+    { timeout: 300_000 },
+    () =>
+      run(async () => {
+        const net = await TestNetwork.create({ name: 'liars', meters: 6, consensus: 7 })
+        nets.push(net)
+        const table = readingsTable(6, 0, net.slotNow() + 900, 9)
+        const readings = net.writeFile('readings.csv', table.text)
+        const liars = ['cn-2', 'cn-6']
+        net.startAll({ readings, consensusArgs: Object.fromEntries(liars.map((id) => [id, ['--misbehave', 'wrong-signatures']])) })
+        const honest = net.consensusIds().filter((id) => !liars.includes(id))
+        // Bounded: both below the threshold within 10 heights of the first block.
+        const fellAt = await waitFor(
+          'both liars below the threshold',
+          async () => {
+            const rep = await net.api('cn-1', '/reputation')
+            const below = liars.every((id) => !rep.reputations.find((r: { id: string }) => r.id === id).preselected)
+            return below ? (rep.height as number) : false
+          },
+          120_000
+        )
+        assert.ok(fellAt <= 10, `fell below the threshold by height ${fellAt}`)
+        const target = fellAt + 10
+        await net.waitHeight(target, honest, 120_000)
+        const chain = await assertOneChain(net, honest, target)
+        assertSums(chain, table.sum)
+        for (const b of chain.slice(fellAt + 1))
+          assert.ok(!liars.includes(b.primary), `height ${b.height} was proposed by a liar (${b.primary})`)
+        let found = 0
+        for (const id of honest) found += await net.metric(id, 'bbnp_consensus_rejected_total', { reason: 'BAD_SIGNATURE' })
+        assert.ok(found > 0, 'the bad signatures were found')
+        const rep = await net.api('cn-1', '/reputation')
+        for (const id of liars) assert.ok(rep.reputations.find((r: { id: string }) => r.id === id).reputation < rep.threshold)
+      })
   )
 
   it('an equivocating primary: no two honest peers ever store different blocks at one height', { timeout: 240_000 }, () =>
@@ -178,14 +187,20 @@ describe('Byzantine faults', () => {
       net.startAll({ readings, consensusArgs: { 'cn-1': ['--misbehave', 'equivocate'] } })
       const honest = ['cn-2', 'cn-3', 'cn-4']
       const all = net.consensusIds()
-      for (const id of all) await waitFor(`${id} connected to the other peers`, async () => (await net.api(id, '/status')).peers.filter((p: string) => p.startsWith('cn-')).length >= all.length - 1, 60_000)
+      for (const id of all)
+        await waitFor(
+          `${id} connected to the other peers`,
+          async () => (await net.api(id, '/status')).peers.filter((p: string) => p.startsWith('cn-')).length >= all.length - 1,
+          60_000
+        )
       // Wait until cn-1 has been the primary of a height and equivocated, and a few heights more.
       await waitFor(
         'cn-1 to equivocate',
         async () => {
           if ((await net.metric('cn-2', 'bbnp_consensus_rejected_total', { reason: 'EQUIVOCATION' })) > 0) return true
           const rep = await net.api('cn-2', '/reputation')
-          if (rep.height > 30 && !rep.reputations[0].preselected) throw new Error(`cn-1 fell out of the pre-selection before it was elected: ${JSON.stringify(rep)}`)
+          if (rep.height > 30 && !rep.reputations[0].preselected)
+            throw new Error(`cn-1 fell out of the pre-selection before it was elected: ${JSON.stringify(rep)}`)
           return false
         },
         150_000,
@@ -200,52 +215,59 @@ describe('Byzantine faults', () => {
 })
 
 describe('data-side outages', () => {
-  it('the gateway stops for a few slots and a meter process stops: incomplete slots with the missing meters, never a wrong sum', { timeout: 240_000 }, () =>
-    run(async () => {
-      const net = await TestNetwork.create({ name: 'outages', meters: 6, consensus: 4 })
-      nets.push(net)
-      const table = readingsTable(6, 0, net.slotNow() + 900, 17)
-      const readings = net.writeFile('readings.csv', table.text)
-      for (const id of net.consensusIds()) net.start('consensus', id)
-      net.start('gateway', 'gateway')
-      net.start('meter', 'meter-1..meter-4', ['--readings', readings], 'meters-a')
-      net.start('meter', 'meter-5..meter-6', ['--readings', readings], 'meters-b')
-      const all = net.consensusIds()
-      await waitFor('complete blocks', async () => (await net.blocks('cn-1', 1, Math.max(1, await net.height('cn-1')))).some((b) => b.status === 'complete'), 90_000)
-      // The gateway goes away for a few slots.
-      const gwDown = net.slotNow()
-      assert.equal(await net.stop('gateway', 'SIGTERM'), 0)
-      await waitFor('3 slots to pass', () => net.slotNow() >= gwDown + 3, 10_000, 100)
-      net.start('gateway', 'gateway')
-      // A meter process goes away.
-      await waitFor('the gateway to be back', async () => (await net.api('gateway', '/status')).role === 'gateway', 30_000)
-      const meterDown = net.slotNow()
-      await net.stop('meters-b', 'SIGKILL')
-      await waitFor(
-        'a slot with meter-5 and meter-6 missing',
-        async () => {
-          const h = await net.height('cn-1')
-          const blocks = await net.blocks('cn-1', 1, h)
-          return blocks.some((b) => b.slot > meterDown + 1 && b.status === 'incomplete' && b.missing.join() === 'meter-5,meter-6')
-        },
-        60_000
-      )
-      const h = await net.height('cn-1')
-      await net.waitHeight(h, all, 30_000)
-      const chain = await assertOneChain(net, all, h)
-      assertSums(chain, table.sum)
-      // The slots the gateway missed are on the chain as incomplete, with every meter missing.
-      const missed = chain.filter((b) => b.slot > gwDown && b.slot < gwDown + 3)
-      assert.ok(missed.length > 0, 'the missed slots are recorded')
-      for (const b of missed) {
-        assert.equal(b.status, 'incomplete')
-        assert.equal(b.missing.length, 6)
-      }
-      // Slots stay strictly increasing, and nothing between the first and last block was skipped.
-      for (let i = 1; i < chain.length; i++) assert.ok(chain[i].slot > chain[i - 1].slot)
-      const firstSlot = chain[0].slot
-      const lastSlot = chain[chain.length - 1].slot
-      assert.ok(chain.length >= lastSlot - firstSlot - 2, `few slots lost (${lastSlot - firstSlot + 1} slots, ${chain.length} blocks)`)
-    })
+  it(
+    'the gateway stops for a few slots and a meter process stops: incomplete slots with the missing meters, never a wrong sum',
+    { timeout: 240_000 },
+    () =>
+      run(async () => {
+        const net = await TestNetwork.create({ name: 'outages', meters: 6, consensus: 4 })
+        nets.push(net)
+        const table = readingsTable(6, 0, net.slotNow() + 900, 17)
+        const readings = net.writeFile('readings.csv', table.text)
+        for (const id of net.consensusIds()) net.start('consensus', id)
+        net.start('gateway', 'gateway')
+        net.start('meter', 'meter-1..meter-4', ['--readings', readings], 'meters-a')
+        net.start('meter', 'meter-5..meter-6', ['--readings', readings], 'meters-b')
+        const all = net.consensusIds()
+        await waitFor(
+          'complete blocks',
+          async () => (await net.blocks('cn-1', 1, Math.max(1, await net.height('cn-1')))).some((b) => b.status === 'complete'),
+          90_000
+        )
+        // The gateway goes away for a few slots.
+        const gwDown = net.slotNow()
+        assert.equal(await net.stop('gateway', 'SIGTERM'), 0)
+        await waitFor('3 slots to pass', () => net.slotNow() >= gwDown + 3, 10_000, 100)
+        net.start('gateway', 'gateway')
+        // A meter process goes away.
+        await waitFor('the gateway to be back', async () => (await net.api('gateway', '/status')).role === 'gateway', 30_000)
+        const meterDown = net.slotNow()
+        await net.stop('meters-b', 'SIGKILL')
+        await waitFor(
+          'a slot with meter-5 and meter-6 missing',
+          async () => {
+            const h = await net.height('cn-1')
+            const blocks = await net.blocks('cn-1', 1, h)
+            return blocks.some((b) => b.slot > meterDown + 1 && b.status === 'incomplete' && b.missing.join() === 'meter-5,meter-6')
+          },
+          60_000
+        )
+        const h = await net.height('cn-1')
+        await net.waitHeight(h, all, 30_000)
+        const chain = await assertOneChain(net, all, h)
+        assertSums(chain, table.sum)
+        // The slots the gateway missed are on the chain as incomplete, with every meter missing.
+        const missed = chain.filter((b) => b.slot > gwDown && b.slot < gwDown + 3)
+        assert.ok(missed.length > 0, 'the missed slots are recorded')
+        for (const b of missed) {
+          assert.equal(b.status, 'incomplete')
+          assert.equal(b.missing.length, 6)
+        }
+        // Slots stay strictly increasing, and nothing between the first and last block was skipped.
+        for (let i = 1; i < chain.length; i++) assert.ok(chain[i].slot > chain[i - 1].slot)
+        const firstSlot = chain[0].slot
+        const lastSlot = chain[chain.length - 1].slot
+        assert.ok(chain.length >= lastSlot - firstSlot - 2, `few slots lost (${lastSlot - firstSlot + 1} slots, ${chain.length} blocks)`)
+      })
   )
 })

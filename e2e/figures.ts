@@ -57,8 +57,18 @@ const catchup = await withNetwork('fig-catchup', 100, (net) => catchUp(net, { vi
 const figures = {
   command: `npm run figures -- --seed ${seed} --soak-ms ${soakMs} --failovers ${failovers} --catchup ${catchupBlocks}`,
   date: new Date().toISOString(),
-  soak: { seed, durationMs: soakResult.durationMs, perturbationsSurvived: soakResult.perturbations, byKind: soakResult.byKind, heights: [soakResult.heightBefore, soakResult.heightAfter] },
-  primaryDeathToNextCommitMs: { samples: failover.samplesMs.length, p50: percentile(failover.samplesMs, 50), p99: percentile(failover.samplesMs, 99) },
+  soak: {
+    seed,
+    durationMs: soakResult.durationMs,
+    perturbationsSurvived: soakResult.perturbations,
+    byKind: soakResult.byKind,
+    heights: [soakResult.heightBefore, soakResult.heightAfter]
+  },
+  primaryDeathToNextCommitMs: {
+    samples: failover.samplesMs.length,
+    p50: percentile(failover.samplesMs, 50),
+    p99: percentile(failover.samplesMs, 99)
+  },
   catchUp: { blocks: catchup.blocks, ms: catchup.ms, blocksPerSecond: Math.round(catchup.blocksPerSecond) }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`)

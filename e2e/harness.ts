@@ -73,7 +73,12 @@ export interface NetworkOptions {
   genesisInMs?: number
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, intervalMs = 150): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs: number,
+  intervalMs = 150
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown = null
   for (;;) {
@@ -83,7 +88,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (e) {
       lastError = e
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`
+      )
     await new Promise((r) => setTimeout(r, intervalMs))
   }
 }
@@ -115,7 +123,9 @@ export class TestNetwork {
     const base = await freePortRange(opts.consensus + 1)
     const net = new TestNetwork(dir, base, opts)
     const period = net.periodMs
-    const genesisTimeMs = opts.genesisInMs ? Math.ceil((Date.now() + opts.genesisInMs) / period) * period : Math.floor(Date.now() / period) * period
+    const genesisTimeMs = opts.genesisInMs
+      ? Math.ceil((Date.now() + opts.genesisInMs) / period) * period
+      : Math.floor(Date.now() / period) * period
     if (opts.hosts) {
       const { createNetwork, defaultReputationParams, writeNetwork } = await import('@bbnp/node')
       const network = await createNetwork({
@@ -179,13 +189,26 @@ export class TestNetwork {
   /** Start `bbnp start --role ... --id id` as its own process; `name` keys it (defaults to id). */
   start(role: 'consensus' | 'gateway' | 'meter', id: string, extra: string[] = [], name = id): Proc {
     const host = this.apiHosts.get(name)
-    const args = ['start', '--role', role, '--config', this.configDir, '--id', id, '--log-level', 'debug', ...(host ? ['--api-host', host] : []), ...extra]
+    const args = [
+      'start',
+      '--role',
+      role,
+      '--config',
+      this.configDir,
+      '--id',
+      id,
+      '--log-level',
+      'debug',
+      ...(host ? ['--api-host', host] : []),
+      ...extra
+    ]
     return this.spawnNamed(name, args)
   }
 
   spawnNamed(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     const existing = this.procs.get(name)
-    if (existing && existing.exitCode === null && existing.child.exitCode === null && existing.child.signalCode === null) throw new Error(`${name} is already running`)
+    if (existing && existing.exitCode === null && existing.child.exitCode === null && existing.child.signalCode === null)
+      throw new Error(`${name} is already running`)
     const log = createWriteStream(join(this.dir, 'logs', `${name}.log`), { flags: 'a' })
     const prefix = this.prefixes.get(name) ?? []
     const [cmd, ...pre] = [...prefix, BBNP]

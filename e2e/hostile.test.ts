@@ -27,11 +27,31 @@ describe('outsiders and a hostile insider', () => {
       net.start('gateway', 'gateway')
       net.start('meter', 'meter-1..meter-19', ['--readings', readings], 'meters')
       const honest = ['cn-1', 'cn-2', 'cn-3']
-      await waitFor('the gateway and cn-1 to answer', async () => (await net.api('gateway', '/status')) && (await net.api('cn-1', '/status')), 60_000)
+      await waitFor(
+        'the gateway and cn-1 to answer',
+        async () => (await net.api('gateway', '/status')) && (await net.api('cn-1', '/status')),
+        60_000
+      )
 
-      const insider = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'e2e/fixtures/insider.ts'), '--config', net.configDir, '--as', 'cn-4', '--meter', 'meter-20', '--readings', readings, '--ms', '12000'], {
-        stdio: ['ignore', 'pipe', 'pipe']
-      })
+      const insider = spawn(
+        join(ROOT, 'node_modules/.bin/node'),
+        [
+          join(ROOT, 'e2e/fixtures/insider.ts'),
+          '--config',
+          net.configDir,
+          '--as',
+          'cn-4',
+          '--meter',
+          'meter-20',
+          '--readings',
+          readings,
+          '--ms',
+          '12000'
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe']
+        }
+      )
       let out = ''
       let err = ''
       insider.stdout.on('data', (d) => (out += d))

@@ -55,43 +55,50 @@ async function checkChains(net: TestNetwork, ids: string[], upTo: number, sumOf:
 
 for (const m of [4, 7]) {
   describe(`a network of ${m} consensus peers, a gateway and 20 meters in 2 processes`, () => {
-    it('commits one block per slot with the exact sum; identical chains with valid certificates and reputations', { timeout: 240_000 }, async () => {
-      try {
-        const net = await TestNetwork.create({ name: `net${m}`, meters: 20, consensus: m })
-        nets.push(net)
-        const table = readingsTable(20, 0, net.slotNow() + 600)
-        const readings = net.writeFile('readings.csv', table.text)
-        net.startAll({ meterProcs: 2, readings })
-        const ids = net.consensusIds()
-        // About 8 slots, at least 8 of them complete.
-        const target = await waitFor(
-          '8 complete blocks',
-          async () => {
-            const h = await net.height('cn-1')
-            const blocks = h > 0 ? await net.blocks('cn-1', 1, h) : []
-            return blocks.filter((b) => b.status === 'complete').length >= 8 ? h : false
-          },
-          150_000,
-          300
-        )
-        await net.waitHeight(target, ids, 30_000)
-        const { complete } = await checkChains(net, ids, target, table.sum)
-        assert.ok(complete >= 8)
-        // Reputations are recorded each height: once opinions flow, the vector's source height moves on.
-        const last = (await net.api('cn-1', `/blocks/${target}`)) as { reputationFromHeight: number }
-        assert.ok(last.reputationFromHeight >= target - 3, `reputation from height ${last.reputationFromHeight} at height ${target}`)
-        const rep = await net.api('cn-2', '/reputation')
-        assert.equal(rep.reputations.length, m)
-        // Nothing was rejected on a healthy network.
-        const gw = await net.api('gateway', '/status')
-        assert.equal(Object.values(gw.rejected as Record<string, number>).reduce((a, b) => a + b, 0), 0)
-        const codes = await net.stopAll('SIGTERM')
-        for (const [name, code] of Object.entries(codes)) assert.equal(code, 0, `${name} exits cleanly on SIGTERM`)
-      } catch (e) {
-        failed = true
-        throw e
+    it(
+      'commits one block per slot with the exact sum; identical chains with valid certificates and reputations',
+      { timeout: 240_000 },
+      async () => {
+        try {
+          const net = await TestNetwork.create({ name: `net${m}`, meters: 20, consensus: m })
+          nets.push(net)
+          const table = readingsTable(20, 0, net.slotNow() + 600)
+          const readings = net.writeFile('readings.csv', table.text)
+          net.startAll({ meterProcs: 2, readings })
+          const ids = net.consensusIds()
+          // About 8 slots, at least 8 of them complete.
+          const target = await waitFor(
+            '8 complete blocks',
+            async () => {
+              const h = await net.height('cn-1')
+              const blocks = h > 0 ? await net.blocks('cn-1', 1, h) : []
+              return blocks.filter((b) => b.status === 'complete').length >= 8 ? h : false
+            },
+            150_000,
+            300
+          )
+          await net.waitHeight(target, ids, 30_000)
+          const { complete } = await checkChains(net, ids, target, table.sum)
+          assert.ok(complete >= 8)
+          // Reputations are recorded each height: once opinions flow, the vector's source height moves on.
+          const last = (await net.api('cn-1', `/blocks/${target}`)) as { reputationFromHeight: number }
+          assert.ok(last.reputationFromHeight >= target - 3, `reputation from height ${last.reputationFromHeight} at height ${target}`)
+          const rep = await net.api('cn-2', '/reputation')
+          assert.equal(rep.reputations.length, m)
+          // Nothing was rejected on a healthy network.
+          const gw = await net.api('gateway', '/status')
+          assert.equal(
+            Object.values(gw.rejected as Record<string, number>).reduce((a, b) => a + b, 0),
+            0
+          )
+          const codes = await net.stopAll('SIGTERM')
+          for (const [name, code] of Object.entries(codes)) assert.equal(code, 0, `${name} exits cleanly on SIGTERM`)
+        } catch (e) {
+          failed = true
+          throw e
+        }
       }
-    })
+    )
   })
 }
 

@@ -52,13 +52,18 @@ describe('network partition', () => {
       await net.waitHeight(healedAt + 3, all, 120_000)
       const h = healedAt + 3
       const chains = await Promise.all(all.map((id) => net?.blocks(id, 1, h) ?? []))
-      for (let i = 0; i < h; i++) for (let k = 1; k < all.length; k++) assert.equal(chains[k][i].hash, chains[0][i].hash, `${all[k]} forked at height ${i + 1}`)
+      for (let i = 0; i < h; i++)
+        for (let k = 1; k < all.length; k++) assert.equal(chains[k][i].hash, chains[0][i].hash, `${all[k]} forked at height ${i + 1}`)
       for (const b of chains[0]) if (b.status === 'complete') assert.equal(b.sum, table.sum(b.slot).toString())
-      await waitFor('cn-4 to sign again', async () => {
-        const now = await net?.height('cn-1')
-        const recent = await net?.blocks('cn-1', h, now ?? h)
-        return recent?.some((b) => b.certificate.signers.includes('cn-4'))
-      }, 60_000)
+      await waitFor(
+        'cn-4 to sign again',
+        async () => {
+          const now = await net?.height('cn-1')
+          const recent = await net?.blocks('cn-1', h, now ?? h)
+          return recent?.some((b) => b.certificate.signers.includes('cn-4'))
+        },
+        60_000
+      )
       ok = true
     } finally {
       await net?.destroy(!ok)

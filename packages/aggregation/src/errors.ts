@@ -25,6 +25,10 @@ export type AggregationErrorCode =
   | 'CONFIG' // malformed readings file
   | 'IO' // unreadable readings file
 
-export function aggregationError(code: AggregationErrorCode, message: string, meta: Record<string, unknown> = {}): BbnpError<AggregationErrorCode> {
+export function aggregationError(
+  code: AggregationErrorCode,
+  message: string,
+  meta: Record<string, unknown> = {}
+): BbnpError<AggregationErrorCode> {
   return new BbnpError<AggregationErrorCode>(code, message, meta)
 }

@@ -70,7 +70,8 @@ export class GatewayCrypto {
   constructor(opts: GatewayOptions, modules: AggregationModules = {}) {
     const n = opts.meterPublicKeys.length
     checkMeterCount(n)
-    if (typeof opts.secret !== 'bigint' || opts.secret <= 0n || opts.secret >= R) throw aggregationError('PARAMS', 'gateway secret must be in [1, r)')
+    if (typeof opts.secret !== 'bigint' || opts.secret <= 0n || opts.secret >= R)
+      throw aggregationError('PARAMS', 'gateway secret must be in [1, r)')
     this.meterCount = n
     this.secret = opts.secret
     const dh = modules.sharedSecret ?? dhSharedSecret

@@ -94,7 +94,8 @@ export class MeterCrypto {
     this.params = resolveParams(opts.params)
     checkMeterCount(opts.meterCount)
     checkMeterIndex(opts.index, opts.meterCount)
-    if (typeof opts.secret !== 'bigint' || opts.secret <= 0n || opts.secret >= R) throw aggregationError('PARAMS', 'meter secret must be in [1, r)')
+    if (typeof opts.secret !== 'bigint' || opts.secret <= 0n || opts.secret >= R)
+      throw aggregationError('PARAMS', 'meter secret must be in [1, r)')
     this.index = opts.index
     this.id = meterId(opts.index)
     this.meterCount = opts.meterCount
@@ -113,7 +114,11 @@ export class MeterCrypto {
     const [left, right] = ringNeighbours(opts.index, opts.meterCount)
     for (const j of this.candidates) {
       const pk = opts.candidatePublicKeys.get(j)
-      if (!pk) throw aggregationError('MISSING_KEY', `public key of candidate ${meterId(j)} of ${this.id} not supplied`, { meter: this.id, candidate: j })
+      if (!pk)
+        throw aggregationError('MISSING_KEY', `public key of candidate ${meterId(j)} of ${this.id} not supplied`, {
+          meter: this.id,
+          candidate: j
+        })
       const link: PairLink = { index: j, key: new HmacKey(pairSeed(dh(opts.secret, pk), opts.index, j)), sign: opts.index > j ? 1 : -1 }
       if (j === left || j === right) this.neighbours.push(link)
       else this.extras.push(link)

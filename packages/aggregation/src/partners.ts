@@ -43,7 +43,8 @@ export function resolveParams(p: Partial<AggregationParams> = {}): AggregationPa
 }
 
 export function checkMeterCount(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 3 || n > MAX_METERS) throw aggregationError('PARAMS', `meter count must be an integer in [3, 2^32 - 1], got ${n}`)
+  if (!Number.isSafeInteger(n) || n < 3 || n > MAX_METERS)
+    throw aggregationError('PARAMS', `meter count must be an integer in [3, 2^32 - 1], got ${n}`)
 }
 
 export function checkMeterIndex(i: number, n: number): void {

@@ -55,7 +55,8 @@ function lines(text: string): string[] {
 }
 
 function checkPeriod(periodMs: number): void {
-  if (!Number.isSafeInteger(periodMs) || periodMs <= 0) throw aggregationError('PARAMS', `periodMs must be a positive integer, got ${periodMs}`)
+  if (!Number.isSafeInteger(periodMs) || periodMs <= 0)
+    throw aggregationError('PARAMS', `periodMs must be a positive integer, got ${periodMs}`)
 }
 
 function checkMeterSlot(meterIndex: number, slot: number): void {
@@ -95,7 +96,7 @@ export class UciReadings implements ReadingsSource {
   reading(meterIndex: number, slot: number): bigint {
     checkMeterSlot(meterIndex, slot)
     const rows = this.rows
-    const start = (this.offsetOf(meterIndex) + ((slot % rows) * (this.rowsPerSlot % rows)) % rows) % rows
+    const start = (this.offsetOf(meterIndex) + (((slot % rows) * (this.rowsPerSlot % rows)) % rows)) % rows
     let watts = 0
     for (let k = 0, r = start; k < this.rowsPerSlot; k++, r = r + 1 === rows ? 0 : r + 1) watts += this.watts[r]
     // W summed over minutes, / 60 = Wh; rounded once per slot.
@@ -189,7 +190,8 @@ export function parseReadingsTable(text: string, opts: { source?: string } = {})
     const [meterField, slotField, whField] = fields
     const m = METER_FIELD.exec(meterField)
     const meter = m ? Number(m[1]) : Number.NaN
-    if (!Number.isSafeInteger(meter) || meter < 1 || meter > 0xffffffff) fail(source, lineNo, `meter "${meterField}" is not meter-<i> or <i> with i >= 1`)
+    if (!Number.isSafeInteger(meter) || meter < 1 || meter > 0xffffffff)
+      fail(source, lineNo, `meter "${meterField}" is not meter-<i> or <i> with i >= 1`)
     const slot = SLOT_FIELD.test(slotField) ? Number(slotField) : Number.NaN
     if (!Number.isSafeInteger(slot)) fail(source, lineNo, `slot "${slotField}" is not a non-negative integer`)
     if (!WH_FIELD.test(whField)) fail(source, lineNo, `wh "${whField}" is not an integer`)

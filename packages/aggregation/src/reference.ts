@@ -89,7 +89,9 @@ export class ReferenceMeter {
   partners(slot: number): number[] {
     const msg = concatBytes(utf8(DOMAIN.cluster), Z, u64be(slot))
     return this.pairs
-      .filter((pair) => pair.neighbour || this.threshold === undefined || bytesToBigInt(hmac(pair.seed, msg).subarray(0, 8)) <= this.threshold)
+      .filter(
+        (pair) => pair.neighbour || this.threshold === undefined || bytesToBigInt(hmac(pair.seed, msg).subarray(0, 8)) <= this.threshold
+      )
       .map((pair) => pair.index)
       .sort((a, b) => a - b)
   }

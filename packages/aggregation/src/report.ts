@@ -59,7 +59,10 @@ export function decodeReport(bytes: Uint8Array): Report {
   const err = reportFormatError(bytes)
   if (err === 'OVERSIZED') throw aggregationError(err, `report of ${bytes.length} bytes exceeds ${REPORT_BYTES}`)
   if (err === 'MALFORMED') {
-    throw aggregationError(err, bytes.length !== REPORT_BYTES ? `a report is ${REPORT_BYTES} bytes, got ${bytes.length}` : 'report slot or ciphertext out of range')
+    throw aggregationError(
+      err,
+      bytes.length !== REPORT_BYTES ? `a report is ${REPORT_BYTES} bytes, got ${bytes.length}` : 'report slot or ciphertext out of range'
+    )
   }
   return {
     meterIndex: readU32(bytes, 0),

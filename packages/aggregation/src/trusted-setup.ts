@@ -53,12 +53,18 @@ export const consensusId = (j: number): string => `cn-${j}`
 export const MIN_METERS = 3
 export const MIN_CONSENSUS = 4
 
-export function generateNetworkSecrets(opts: { meters: number; consensus: number; rng: Rng; onProgress?: (done: number, total: number) => void }): NetworkSecrets {
+export function generateNetworkSecrets(opts: {
+  meters: number
+  consensus: number
+  rng: Rng
+  onProgress?: (done: number, total: number) => void
+}): NetworkSecrets {
   const { meters: n, consensus: m, rng } = opts
   // PROTOCOL 2.2: ring neighbours give every meter a partner only when N >= 3.
   if (!Number.isSafeInteger(n) || n < MIN_METERS) throw new BbnpError('SETUP', `need at least ${MIN_METERS} meters, got ${n}`)
   // PBFT needs 3f + 1 nodes with f >= 1 to tolerate anything.
-  if (!Number.isSafeInteger(m) || m < MIN_CONSENSUS) throw new BbnpError('SETUP', `need at least ${MIN_CONSENSUS} consensus nodes, got ${m}`)
+  if (!Number.isSafeInteger(m) || m < MIN_CONSENSUS)
+    throw new BbnpError('SETUP', `need at least ${MIN_CONSENSUS} consensus nodes, got ${m}`)
   const total = n + m + 1
   const meters: MeterSecrets[] = []
   let sum = 0n

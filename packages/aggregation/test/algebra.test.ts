@@ -58,7 +58,10 @@ describe('the gateway recovers the exact sum of the readings', () => {
         if (expected < 0n) negativeSums++
         const res = runSlot(net, slot, readings)
         assert.equal(res.status, 'complete')
-        assert.ok(res.status === 'complete' && res.sum === expected, `slot ${slot}: sum ${res.status === 'complete' ? res.sum : '-'} != ${expected}`)
+        assert.ok(
+          res.status === 'complete' && res.sum === expected,
+          `slot ${slot}: sum ${res.status === 'complete' ? res.sum : '-'} != ${expected}`
+        )
         assert.equal(res.count, n)
       }
       if (slots >= 10) assert.ok(negativeSums > 0, 'the test should cover negative sums')
@@ -69,7 +72,11 @@ describe('the gateway recovers the exact sum of the readings', () => {
     const net = buildNetwork(9, 'sum-9')
     const max = (1n << 48n) - 1n
     for (const sign of [1n, -1n]) {
-      const res = runSlot(net, 11, net.meters.map(() => sign * max))
+      const res = runSlot(
+        net,
+        11,
+        net.meters.map(() => sign * max)
+      )
       assert.ok(res.status === 'complete' && res.sum === sign * max * 9n)
     }
   })
@@ -86,7 +93,10 @@ describe('the gateway recovers the exact sum of the readings', () => {
       [3, 4],
       [2, 0]
     ]) {
-      assert.equal(toHex(shortcut(s.meters[a].secret, s.meters[b].publicKey)), toHex(dhSharedSecret(s.meters[a].secret, s.meters[b].publicKey)))
+      assert.equal(
+        toHex(shortcut(s.meters[a].secret, s.meters[b].publicKey)),
+        toHex(dhSharedSecret(s.meters[a].secret, s.meters[b].publicKey))
+      )
     }
     assert.equal(toHex(shortcut(s.gateway.secret, s.meters[2].publicKey)), toHex(dhSharedSecret(s.gateway.secret, s.meters[2].publicKey)))
     // And the reports themselves are identical either way.
@@ -247,14 +257,20 @@ describe('meter input checks', () => {
   const m = net.meters[0]
   it('refuses readings with |m| >= 2^48 (READING_RANGE) and accepts the largest valid ones', () => {
     for (const bad of [1n << 48n, -(1n << 48n), 1n << 200n]) {
-      assert.throws(() => m.report(1, bad), (e: unknown) => e instanceof BbnpError && e.code === 'READING_RANGE')
+      assert.throws(
+        () => m.report(1, bad),
+        (e: unknown) => e instanceof BbnpError && e.code === 'READING_RANGE'
+      )
     }
     assert.equal(m.report(1, (1n << 48n) - 1n).length, REPORT_BYTES)
     assert.equal(m.report(1, -((1n << 48n) - 1n)).length, REPORT_BYTES)
   })
   it('refuses slots that are not non-negative safe integers (BAD_SLOT)', () => {
     for (const bad of [-1, 1.5, 2 ** 53, Number.NaN]) {
-      assert.throws(() => m.report(bad, 1n), (e: unknown) => e instanceof BbnpError && e.code === 'BAD_SLOT')
+      assert.throws(
+        () => m.report(bad, 1n),
+        (e: unknown) => e instanceof BbnpError && e.code === 'BAD_SLOT'
+      )
     }
     assert.equal(decodeReport(m.report(Number.MAX_SAFE_INTEGER, 1n)).slot, Number.MAX_SAFE_INTEGER)
   })
@@ -262,12 +278,24 @@ describe('meter input checks', () => {
     const opts = net.meterOptions(3)
     const keys = new Map(opts.candidatePublicKeys)
     keys.delete(opts.index + 1)
-    assert.throws(() => new MeterCrypto({ ...opts, candidatePublicKeys: keys }, net.modules), (e: unknown) => e instanceof BbnpError && e.code === 'MISSING_KEY')
+    assert.throws(
+      () => new MeterCrypto({ ...opts, candidatePublicKeys: keys }, net.modules),
+      (e: unknown) => e instanceof BbnpError && e.code === 'MISSING_KEY'
+    )
     for (const params of [{ candidates: 7 }, { candidates: 0 }, { extraPartners: -1 }, { extraPartners: Number.NaN }]) {
-      assert.throws(() => new MeterCrypto({ ...opts, params }, net.modules), (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS')
+      assert.throws(
+        () => new MeterCrypto({ ...opts, params }, net.modules),
+        (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
+      )
     }
-    assert.throws(() => new MeterCrypto({ ...opts, index: 11 }, net.modules), (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS')
-    assert.throws(() => new MeterCrypto({ ...opts, secret: 0n }, net.modules), (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS')
+    assert.throws(
+      () => new MeterCrypto({ ...opts, index: 11 }, net.modules),
+      (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
+    )
+    assert.throws(
+      () => new MeterCrypto({ ...opts, secret: 0n }, net.modules),
+      (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
+    )
   })
   it('a different meter secret or gateway key gives a different report', () => {
     const s = networkSecrets(10, 'sum-10')

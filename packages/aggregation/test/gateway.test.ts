@@ -55,7 +55,10 @@ function assertRejected(bad: Uint8Array[], code: RejectCode, after = true) {
   counters[code] = bad.length * (after ? 3 : 2)
   assert.deepEqual(agg.rejections(), counters)
   const res = agg.finish()
-  assert.ok(res.status === 'complete' && res.sum === expectedSum && res.count === N, `sum changed: ${JSON.stringify(res, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`)
+  assert.ok(
+    res.status === 'complete' && res.sum === expectedSum && res.count === N,
+    `sum changed: ${JSON.stringify(res, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`
+  )
   return agg
 }
 
@@ -78,7 +81,10 @@ describe('gateway accepts honest reports', () => {
     const agg = net.gateway.openSlot(keys)
     for (const r of honest()) agg.accept(r)
     assert.equal(agg.finish().status, 'complete')
-    assert.throws(() => net.gateway.openSlot(keys), (e: unknown) => e instanceof BbnpError && e.code === 'SLOT_CLOSED')
+    assert.throws(
+      () => net.gateway.openSlot(keys),
+      (e: unknown) => e instanceof BbnpError && e.code === 'SLOT_CLOSED'
+    )
   })
 })
 
@@ -102,7 +108,10 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
 
   it('UNKNOWN_METER: index 0 or beyond N', () => {
     const r = honest()[2]
-    assertRejected([mutate(r, (c) => c.fill(0, 0, 4)), mutate(r, (c) => (c[3] = N + 1)), mutate(r, (c) => c.fill(0xff, 0, 4))], 'UNKNOWN_METER')
+    assertRejected(
+      [mutate(r, (c) => c.fill(0, 0, 4)), mutate(r, (c) => (c[3] = N + 1)), mutate(r, (c) => c.fill(0xff, 0, 4))],
+      'UNKNOWN_METER'
+    )
   })
 
   it('WRONG_SLOT: a valid, correctly tagged report of another slot', () => {
@@ -185,7 +194,10 @@ describe('missing meters (PROTOCOL 3.5)', () => {
     const reports = honest()
     for (const r of reports.slice(1)) agg.accept(r)
     const first = agg.finish()
-    assert.throws(() => agg.accept(reports[0]), (e: unknown) => e instanceof BbnpError && e.code === 'SLOT_CLOSED')
+    assert.throws(
+      () => agg.accept(reports[0]),
+      (e: unknown) => e instanceof BbnpError && e.code === 'SLOT_CLOSED'
+    )
     assert.equal(agg.finish(), first)
     assert.equal(first.status, 'incomplete')
   })
@@ -229,8 +241,17 @@ describe('report codec', () => {
     assert.deepEqual(encodeReport(d), r)
   })
   it('decodeReport throws OVERSIZED and MALFORMED', () => {
-    assert.throws(() => decodeReport(new Uint8Array(77)), (e: unknown) => e instanceof BbnpError && e.code === 'OVERSIZED')
-    assert.throws(() => decodeReport(new Uint8Array(75)), (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED')
-    assert.throws(() => decodeReport(new Uint8Array(76).fill(0xff)), (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED')
+    assert.throws(
+      () => decodeReport(new Uint8Array(77)),
+      (e: unknown) => e instanceof BbnpError && e.code === 'OVERSIZED'
+    )
+    assert.throws(
+      () => decodeReport(new Uint8Array(75)),
+      (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED'
+    )
+    assert.throws(
+      () => decodeReport(new Uint8Array(76).fill(0xff)),
+      (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED'
+    )
   })
 })

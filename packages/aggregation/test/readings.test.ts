@@ -9,7 +9,8 @@ import { loadReadings, parseReadings, parseReadingsTable, parseUciHousehold, Tab
 const isCode = (code: string, line?: number) => (e: unknown) =>
   e instanceof BbnpError && e.code === code && (line === undefined || (e.meta.line === line && e.message.includes(`line ${line}`)))
 
-const UCI_HEADER = '"","date","time","global_active_power","global_reactive_power","voltage","global_intensity","sub_metering_1","sub_metering_2","sub_metering_3"'
+const UCI_HEADER =
+  '"","date","time","global_active_power","global_reactive_power","voltage","global_intensity","sub_metering_1","sub_metering_2","sub_metering_3"'
 const uciRow = (n: number, kw: string) => `"${n}","1/2/2007","00:0${n}:00",${kw},0.1,240,1.4,0,0,0`
 
 /** The real UCI subset shipped in the repository (configs/data). */
@@ -45,12 +46,17 @@ describe('UCI household layout', () => {
     assert.equal(r.rowsPerSlot, 3)
     assert.equal(r.reading(1, 0), 40n)
     // 0.020 kW for a minute is 0.33 Wh each, rounded once per slot, not per row: 3 rows -> 1 Wh
-    const small = parseUciHousehold([UCI_HEADER, uciRow(1, '0.020'), uciRow(2, '0.020'), uciRow(3, '0.020')].join('\n'), { periodMs: 180000 })
+    const small = parseUciHousehold([UCI_HEADER, uciRow(1, '0.020'), uciRow(2, '0.020'), uciRow(3, '0.020')].join('\n'), {
+      periodMs: 180000
+    })
     assert.equal(small.reading(1, 0), 1n)
   })
 
   it('rejects malformed files with the line number', () => {
-    assert.throws(() => parseUciHousehold(`${UCI_HEADER}\n${uciRow(1, '0.5')}\n${uciRow(2, 'abc')}\n`, { periodMs: 1000 }), isCode('CONFIG', 3))
+    assert.throws(
+      () => parseUciHousehold(`${UCI_HEADER}\n${uciRow(1, '0.5')}\n${uciRow(2, 'abc')}\n`, { periodMs: 1000 }),
+      isCode('CONFIG', 3)
+    )
     assert.throws(() => parseUciHousehold(`${UCI_HEADER}\n${uciRow(1, '0.5')}\n"2","1/2/2007"\n`, { periodMs: 1000 }), isCode('CONFIG', 3))
     assert.throws(() => parseUciHousehold(`${UCI_HEADER}\n\n${uciRow(1, '0.5')}\n`, { periodMs: 1000 }), isCode('CONFIG', 2))
     assert.throws(() => parseUciHousehold(`${UCI_HEADER}\n${uciRow(1, '0x10')}\n`, { periodMs: 1000 }), isCode('CONFIG', 2))
@@ -149,7 +155,10 @@ describe('format detection and loading', () => {
       assert.equal(r.reading(3, 4), -12n)
       const bad = join(dir, 'bad.csv')
       await writeFile(bad, 'meter,slot,wh\nmeter-3,x,1\n')
-      await assert.rejects(loadReadings(bad, { periodMs: 1000 }), (e: unknown) => isCode('CONFIG', 2)(e) && (e as Error).message.includes(bad))
+      await assert.rejects(
+        loadReadings(bad, { periodMs: 1000 }),
+        (e: unknown) => isCode('CONFIG', 2)(e) && (e as Error).message.includes(bad)
+      )
       await assert.rejects(loadReadings(join(dir, 'missing.csv'), { periodMs: 1000 }), isCode('IO'))
     } finally {
       await rm(dir, { recursive: true, force: true })

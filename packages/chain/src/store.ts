@@ -48,13 +48,7 @@ import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, sing
 
 /** Refusals of `commit`: the block is wrong, nothing was written, the store is fine. */
 export type CommitRefusalCode =
-  | 'WRONG_HEIGHT'
-  | 'WRONG_PARENT'
-  | 'SLOT_NOT_INCREASING'
-  | 'OVERSIZED'
-  | 'MALFORMED'
-  | 'BAD_CERTIFICATE'
-  | 'BAD_REPUTATION_STATE'
+  'WRONG_HEIGHT' | 'WRONG_PARENT' | 'SLOT_NOT_INCREASING' | 'OVERSIZED' | 'MALFORMED' | 'BAD_CERTIFICATE' | 'BAD_REPUTATION_STATE'
 
 /** Problems with the store itself: the node cannot go on with it and stops with the message. */
 export type StoreFailureCode = 'SCHEMA_MISMATCH' | 'GENESIS_MISMATCH' | 'STORE_CORRUPT' | 'STORE_LOCKED' | 'STORE_IO' | 'STORE_CLOSED'
@@ -161,7 +155,11 @@ function encodeHead(h: StoreHead): Uint8Array {
 
 function decodeHead(b: Uint8Array): StoreHead {
   const o = readObject(decodeCanonical(b, { maxBytes: 128 }), 'head', ['height', 'hash', 'slot'])
-  return { height: readUint(o.height, 'head.height'), hash: readBytes(o.hash, 'head.hash', HASH_BYTES), slot: readUint(o.slot, 'head.slot') }
+  return {
+    height: readUint(o.height, 'head.height'),
+    hash: readBytes(o.hash, 'head.hash', HASH_BYTES),
+    slot: readUint(o.slot, 'head.slot')
+  }
 }
 
 function encodeReputation(r: ReputationState): Uint8Array {
@@ -204,7 +202,8 @@ function openFailure(dir: string, e: unknown): StoreError {
   const err = e as { code?: string; cause?: { code?: string; message?: string } }
   const code = err.cause?.code ?? err.code
   const detail = err.cause?.message ?? errorMessage(e)
-  if (code === 'LEVEL_LOCKED') return new StoreError('STORE_LOCKED', `block store ${dir} is in use by another process`, { dir }, { cause: e })
+  if (code === 'LEVEL_LOCKED')
+    return new StoreError('STORE_LOCKED', `block store ${dir} is in use by another process`, { dir }, { cause: e })
   if (code === 'LEVEL_CORRUPTION') return new StoreError('STORE_CORRUPT', `block store ${dir} is corrupt: ${detail}`, { dir }, { cause: e })
   return new StoreError('STORE_IO', `cannot open block store ${dir}: ${detail}`, { dir }, { cause: e })
 }
@@ -231,7 +230,8 @@ export class BlockStore {
    */
   static async open(dir: string, opts: StoreOptions): Promise<BlockStore> {
     if (opts.genesisHash.length !== HASH_BYTES) throw new RangeError(`genesisHash must be ${HASH_BYTES} bytes`)
-    if (!Number.isInteger(opts.quorum) || opts.quorum < 1 || opts.quorum > opts.keys.length) throw new RangeError('quorum must be in 1..keys.length')
+    if (!Number.isInteger(opts.quorum) || opts.quorum < 1 || opts.quorum > opts.keys.length)
+      throw new RangeError('quorum must be in 1..keys.length')
     if (!Number.isInteger(opts.maxBlockBytes) || opts.maxBlockBytes <= 0) throw new RangeError('maxBlockBytes must be a positive integer')
     const db: Db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
     try {
@@ -239,7 +239,12 @@ export class BlockStore {
     } catch (e) {
       throw openFailure(dir, e)
     }
-    const store = new BlockStore(dir, db, { ...opts, keys: [...opts.keys], genesisHash: new Uint8Array(opts.genesisHash) }, { height: 0, hash: opts.genesisHash, slot: -1 })
+    const store = new BlockStore(
+      dir,
+      db,
+      { ...opts, keys: [...opts.keys], genesisHash: new Uint8Array(opts.genesisHash) },
+      { height: 0, hash: opts.genesisHash, slot: -1 }
+    )
     try {
       await store.checkMeta()
       store.current = await store.checkHead()
@@ -397,7 +402,8 @@ export class BlockStore {
       if (!(block.prevHash instanceof Uint8Array) || !bytesEqual(block.prevHash, head.hash)) {
         this.refuse('WRONG_PARENT', `block ${h} does not extend the head ${toHex(head.hash)}`, h)
       }
-      if (!Number.isSafeInteger(block.slot) || block.slot <= head.slot) this.refuse('SLOT_NOT_INCREASING', `block ${h} has slot ${block.slot}, not after ${head.slot}`, h)
+      if (!Number.isSafeInteger(block.slot) || block.slot <= head.slot)
+        this.refuse('SLOT_NOT_INCREASING', `block ${h} has slot ${block.slot}, not after ${head.slot}`, h)
       let encoded: Uint8Array
       let certBytes: Uint8Array
       let repBytes: Uint8Array
@@ -411,11 +417,15 @@ export class BlockStore {
       } catch (e) {
         this.refuse('MALFORMED', `block ${h} or its certificate cannot be stored: ${errorMessage(e)}`, h)
       }
-      if (encoded.length > this.opts.maxBlockBytes) this.refuse('OVERSIZED', `block ${h} is ${encoded.length} bytes (max ${this.opts.maxBlockBytes})`, h)
+      if (encoded.length > this.opts.maxBlockBytes)
+        this.refuse('OVERSIZED', `block ${h} is ${encoded.length} bytes (max ${this.opts.maxBlockBytes})`, h)
       const hash = hashEncodedBlock(encoded)
-      const certError = opts.certificateVerified ? certificateShapeError(cert, h, this.opts.keys.length, this.opts.quorum) : checkCertificate(cert, h, hash, this.opts.keys, this.opts.quorum)
+      const certError = opts.certificateVerified
+        ? certificateShapeError(cert, h, this.opts.keys.length, this.opts.quorum)
+        : checkCertificate(cert, h, hash, this.opts.keys, this.opts.quorum)
       if (certError) this.refuse('BAD_CERTIFICATE', `block ${h}: certificate refused (${certError})`, h, { reason: certError })
-      if (reputation.height !== h) this.refuse('BAD_REPUTATION_STATE', `reputation state for height ${reputation.height} given with block ${h}`, h)
+      if (reputation.height !== h)
+        this.refuse('BAD_REPUTATION_STATE', `reputation state for height ${reputation.height} given with block ${h}`, h)
 
       const next: StoreHead = { height: h, hash, slot: block.slot }
       const heightBytes = u64be(h)
@@ -468,9 +478,11 @@ export class BlockStore {
         if (s.block.height !== s.height) throw this.corrupt(`block stored at ${s.height} says height ${s.block.height}`)
         if (!bytesEqual(s.block.prevHash, prevHash)) throw this.corrupt(`block ${s.height} does not link to block ${s.height - 1}`)
         if (s.block.slot <= prevSlot) throw this.corrupt(`block ${s.height} has slot ${s.block.slot}, not after ${prevSlot}`)
-        if ((await this.getHeightByHash(s.hash)) !== s.height) throw this.corrupt(`hash index entry of block ${s.height} is missing or wrong`)
+        if ((await this.getHeightByHash(s.hash)) !== s.height)
+          throw this.corrupt(`hash index entry of block ${s.height} is missing or wrong`)
         const bySlot = await this.heightsBySlot(s.block.slot, s.block.slot, 1)
-        if (bySlot.length !== 1 || bySlot[0].height !== s.height) throw this.corrupt(`slot index entry of block ${s.height} is missing or wrong`)
+        if (bySlot.length !== 1 || bySlot[0].height !== s.height)
+          throw this.corrupt(`slot index entry of block ${s.height} is missing or wrong`)
         const certError = checkCertificate(s.cert, s.height, s.hash, this.opts.keys, this.opts.quorum)
         if (certError) throw this.corrupt(`certificate of block ${s.height} does not verify (${certError})`)
         prevHash = s.hash
@@ -499,14 +511,17 @@ export class BlockStore {
     if (stored.block.height !== head.height || !bytesEqual(stored.hash, head.hash) || stored.block.slot !== head.slot) {
       throw this.corrupt(`head record does not match block ${head.height}`)
     }
-    if ((await this.getHeightByHash(head.hash)) !== head.height) throw this.corrupt(`hash index of head block ${head.height} is missing or wrong`)
+    if ((await this.getHeightByHash(head.hash)) !== head.height)
+      throw this.corrupt(`hash index of head block ${head.height} is missing or wrong`)
     const bySlot = await this.get(numberKey(BUCKET.heightBySlot, head.slot), 'reading the slot index')
-    if (!bySlot || this.readHeight(bySlot) !== head.height) throw this.corrupt(`slot index of head block ${head.height} is missing or wrong`)
+    if (!bySlot || this.readHeight(bySlot) !== head.height)
+      throw this.corrupt(`slot index of head block ${head.height} is missing or wrong`)
     const certError = checkCertificate(stored.cert, head.height, head.hash, this.opts.keys, this.opts.quorum)
     if (certError) throw this.corrupt(`certificate of head block ${head.height} does not verify (${certError})`)
     const rep = await this.getReputationState()
     if (!rep || rep.height !== head.height) throw this.corrupt(`reputation state does not belong to head block ${head.height}`)
-    if (await this.get(numberKey(BUCKET.block, head.height + 1), 'reading past the head')) throw this.corrupt(`a block is stored above head ${head.height}`)
+    if (await this.get(numberKey(BUCKET.block, head.height + 1), 'reading past the head'))
+      throw this.corrupt(`a block is stored above head ${head.height}`)
     return head
   }
 
@@ -515,7 +530,10 @@ export class BlockStore {
     const version = await this.get(metaKey('version'), 'reading the schema version')
     if (!version) {
       const any = await this.io('reading the store', () => this.db.keys({ limit: 1 }).all())
-      if (any.length > 0) throw new StoreError('SCHEMA_MISMATCH', `block store ${this.dir} holds data but no schema version; refusing to use it`, { dir: this.dir })
+      if (any.length > 0)
+        throw new StoreError('SCHEMA_MISMATCH', `block store ${this.dir} holds data but no schema version; refusing to use it`, {
+          dir: this.dir
+        })
       await this.write(
         [
           { type: 'put', key: metaKey('version'), value: u32be(SCHEMA_VERSION) },
@@ -586,8 +604,10 @@ export class BlockStore {
     } catch (e) {
       if (e instanceof BbnpError) throw e
       const code = (e as { code?: string }).code
-      if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing) throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
-      if (code === 'LEVEL_CORRUPTION') throw new StoreError('STORE_CORRUPT', `block store ${this.dir}: ${what}: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
+      if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing)
+        throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
+      if (code === 'LEVEL_CORRUPTION')
+        throw new StoreError('STORE_CORRUPT', `block store ${this.dir}: ${what}: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
       throw new StoreError('STORE_IO', `block store ${this.dir}: ${what} failed: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
     }
   }

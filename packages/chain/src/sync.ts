@@ -8,9 +8,28 @@
  * height, its link to the previous block and its certificate (against the genesis keys) check
  * out. The store checks all of that again in `commit`, so a bad frame can never be stored.
  */
-import { BbnpError, bytesEqual, decodeCanonical, encodeCanonical, errorMessage, readBigInt, readBytes, readObject, readUint, toHex } from '@bbnp/core'
+import {
+  BbnpError,
+  bytesEqual,
+  decodeCanonical,
+  encodeCanonical,
+  errorMessage,
+  readBigInt,
+  readBytes,
+  readObject,
+  readUint,
+  toHex
+} from '@bbnp/core'
 import type { PublicKey } from '@bbnp/crypto'
-import { checkCertificate, decodeBlock, decodeCertificate, encodeBlock, encodeCertificate, HASH_BYTES, hashEncodedBlock } from '@bbnp/consensus'
+import {
+  checkCertificate,
+  decodeBlock,
+  decodeCertificate,
+  encodeBlock,
+  encodeCertificate,
+  HASH_BYTES,
+  hashEncodedBlock
+} from '@bbnp/consensus'
 import { type BlockStore, MAX_RANGE, type StoredBlock, type StoreHead } from './store.ts'
 
 export const BLOCKS_PROTOCOL = '/bbnp/blocks/1'
@@ -31,7 +50,8 @@ export function maxBlockFrameBytes(maxBlockBytes: number): number {
   return maxBlockBytes + MAX_CERT_BYTES + FRAME_OVERHEAD
 }
 
-export type SyncErrorCode = 'MALFORMED' | 'OVERSIZED' | 'TOO_MANY_FRAMES' | 'NOT_CANONICAL' | 'WRONG_HEIGHT' | 'WRONG_PARENT' | 'BAD_CERTIFICATE'
+export type SyncErrorCode =
+  'MALFORMED' | 'OVERSIZED' | 'TOO_MANY_FRAMES' | 'NOT_CANONICAL' | 'WRONG_HEIGHT' | 'WRONG_PARENT' | 'BAD_CERTIFICATE'
 
 function malformed(msg: string): never {
   throw new BbnpError('MALFORMED', msg)
@@ -91,7 +111,8 @@ export async function serveBlocks(store: BlockStore, request: BlocksRequest): Pr
   const bound = maxBlockFrameBytes(store.maxBlockBytes)
   return blocks.map((s) => {
     const frame = encodeBlockFrame(s.encoded, encodeCertificate(s.cert))
-    if (frame.length > bound) throw new BbnpError('OVERSIZED', `stored block ${s.height} makes a frame of ${frame.length} bytes (max ${bound})`)
+    if (frame.length > bound)
+      throw new BbnpError('OVERSIZED', `stored block ${s.height} makes a frame of ${frame.length} bytes (max ${bound})`)
     return frame
   })
 }
@@ -146,7 +167,8 @@ export function verifySyncedBlocks(
       // PROTOCOL 0: only the canonical encoding hashes to Bd; re-encode and compare.
       if (!bytesEqual(encodeBlock(block), encoded)) return fail('NOT_CANONICAL', i, `block ${height} is not canonically encoded`)
       const cert = decodeCertificate(certBytes)
-      if (!bytesEqual(encodeCertificate(cert), certBytes)) return fail('NOT_CANONICAL', i, `certificate of block ${height} is not canonically encoded`)
+      if (!bytesEqual(encodeCertificate(cert), certBytes))
+        return fail('NOT_CANONICAL', i, `certificate of block ${height} is not canonically encoded`)
       parsed = { height: block.height, block, encoded, hash: hashEncodedBlock(encoded), cert }
     } catch (e) {
       const code = e instanceof BbnpError && e.code === 'OVERSIZED' ? 'OVERSIZED' : 'MALFORMED'

@@ -68,7 +68,11 @@ async function runUntilKilled(dir: string, target: number, jitterMs: number): Pr
       }
     })
     const { code, signal } = await ended
-    assert.equal(timedOut, false, `the writer reported ${run.reported.length} of ${target} blocks within ${CYCLE_DEADLINE_MS} ms; stderr: ${stderr}`)
+    assert.equal(
+      timedOut,
+      false,
+      `the writer reported ${run.reported.length} of ${target} blocks within ${CYCLE_DEADLINE_MS} ms; stderr: ${stderr}`
+    )
     assert.equal(signal, 'SIGKILL', `the writer ended by itself (exit code ${code}): ${stderr}`)
     return run
   } finally {

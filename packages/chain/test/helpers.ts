@@ -50,7 +50,14 @@ export function makeBlock(t: TestChain, height: number, prevHash: Uint8Array, ch
     height,
     prevHash,
     slot,
-    aggregate: { slot, status: 'complete', sum: BigInt(height) * 1234n - 50n, count: METERS, missing: new Uint8Array(0), signature: t.dummySig },
+    aggregate: {
+      slot,
+      status: 'complete',
+      sum: BigInt(height) * 1234n - 50n,
+      count: METERS,
+      missing: new Uint8Array(0),
+      signature: t.dummySig
+    },
     primary: 1 + (height % M),
     view: 0,
     election: { theta: t.dummySig, draws: [{ node: 1, signature: t.dummySig }] },
@@ -65,7 +72,10 @@ export function makeBlock(t: TestChain, height: number, prevHash: Uint8Array, ch
 /** A certificate of real commit votes by `nodes` (1-based) on `block`. */
 export function certify(t: TestChain, block: Block, nodes: number[] = [1, 2, 3], view = 0): CommitCertificate {
   const digest = blockHash(block)
-  const votes = nodes.map((node) => ({ node, signature: sign(t.signers[node - 1], voteDomain('commit'), votePayload(block.height, view, digest)) }))
+  const votes = nodes.map((node) => ({
+    node,
+    signature: sign(t.signers[node - 1], voteDomain('commit'), votePayload(block.height, view, digest))
+  }))
   return makeCertificate(block.height, view, votes, M)
 }
 
@@ -75,7 +85,13 @@ export interface Certified {
 }
 
 /** Blocks from+1 .. from+n on top of (height from, hash prevHash), each certified by 3 of 4 nodes. */
-export function buildChain(t: TestChain, n: number, from = 0, prevHash = t.genesisHash, prevCert: CommitCertificate | null = null): Certified[] {
+export function buildChain(
+  t: TestChain,
+  n: number,
+  from = 0,
+  prevHash = t.genesisHash,
+  prevCert: CommitCertificate | null = null
+): Certified[] {
   const out: Certified[] = []
   let prev = prevHash
   let pc = prevCert

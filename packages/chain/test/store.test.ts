@@ -118,7 +118,10 @@ describe('BlockStore', () => {
     try {
       await store.commit(chain[0].block, chain[0].cert, { height: 1, vector: [9, 8, 7, 6], opinionHeight: 0 })
       assert.deepEqual(await store.getReputationState(), { height: 1, vector: [9, 8, 7, 6], opinionHeight: 0 })
-      await rejectsWith(store.commit(chain[1].block, chain[1].cert, { height: 1, vector: [1, 1, 1, 1], opinionHeight: 0 }), 'BAD_REPUTATION_STATE')
+      await rejectsWith(
+        store.commit(chain[1].block, chain[1].cert, { height: 1, vector: [1, 1, 1, 1], opinionHeight: 0 }),
+        'BAD_REPUTATION_STATE'
+      )
     } finally {
       await store.close()
     }
@@ -135,7 +138,11 @@ describe('BlockStore', () => {
       ['height already stored', () => store.commit(chain[2].block, chain[2].cert), 'WRONG_HEIGHT'],
       ['height skips one', () => store.commit(chain[4].block, chain[4].cert), 'WRONG_HEIGHT'],
       ['wrong prevHash', () => store.commit({ ...b4, prevHash: new Uint8Array(32).fill(7) }, chain[3].cert), 'WRONG_PARENT'],
-      ['slot not after the head', () => store.commit(makeBlock(t, 4, head.hash, { slot: head.slot }), chain[3].cert), 'SLOT_NOT_INCREASING'],
+      [
+        'slot not after the head',
+        () => store.commit(makeBlock(t, 4, head.hash, { slot: head.slot }), chain[3].cert),
+        'SLOT_NOT_INCREASING'
+      ],
       ['too few signers', () => store.commit(b4, certify(t, b4, [1, 2])), 'BAD_CERTIFICATE'],
       ['certificate for another block', () => store.commit(b4, certify(t, other)), 'BAD_CERTIFICATE'],
       ['certificate of another height', () => store.commit(b4, chain[2].cert), 'BAD_CERTIFICATE'],
@@ -143,14 +150,21 @@ describe('BlockStore', () => {
       ['malformed signer bitmap', () => store.commit(b4, { ...chain[3].cert, signers: new Uint8Array([0xff]) }), 'BAD_CERTIFICATE'],
       ['oversized', () => store.commit(makeBlock(t, 4, head.hash, { opinions: [new Uint8Array(60_000)] }), chain[3].cert), 'OVERSIZED'],
       ['unencodable field', () => store.commit({ ...b4, timestampMs: 1.5 }, chain[3].cert), 'MALFORMED'],
-      ['undecodable field', () => store.commit({ ...b4, election: { ...b4.election, theta: new Uint8Array(5) } }, chain[3].cert), 'MALFORMED']
+      [
+        'undecodable field',
+        () => store.commit({ ...b4, election: { ...b4.election, theta: new Uint8Array(5) } }, chain[3].cert),
+        'MALFORMED'
+      ]
     ]
     // a bad signature: the bitmap names 1, 2, 3, but the aggregate holds 1, 2, 4
     const forged = { ...certify(t, b4, [1, 2, 4]), signers: certify(t, b4, [1, 2, 3]).signers }
     cases.push(['bad aggregate signature', () => store.commit(b4, forged), 'BAD_CERTIFICATE'])
     // one vote in the aggregate signed another payload (another view)
     const d4 = blockHash(b4)
-    const votes = [1, 2, 3].map((node) => ({ node, signature: sign(t.signers[node - 1], voteDomain('commit'), votePayload(4, node === 3 ? 1 : 0, d4)) }))
+    const votes = [1, 2, 3].map((node) => ({
+      node,
+      signature: sign(t.signers[node - 1], voteDomain('commit'), votePayload(4, node === 3 ? 1 : 0, d4))
+    }))
     cases.push(['one forged vote', () => store.commit(b4, makeCertificate(4, 0, votes, M)), 'BAD_CERTIFICATE'])
     // prepare votes are not commit votes
     const prepares = [1, 2, 3].map((node) => ({ node, signature: sign(t.signers[node - 1], voteDomain('prepare'), votePayload(4, 0, d4)) }))
@@ -334,7 +348,10 @@ describe('BlockStore', () => {
       assert.deepEqual(heights(await store.getRange(3, 7)), [3, 4, 5, 6, 7])
       assert.deepEqual(heights(await store.getRange(3, 70, 4)), [3, 4, 5, 6])
       assert.equal((await store.getRange(1, 1000)).length, MAX_RANGE)
-      assert.deepEqual(heights(await store.getRange(1, 1000)), Array.from({ length: MAX_RANGE }, (_, i) => i + 1))
+      assert.deepEqual(
+        heights(await store.getRange(1, 1000)),
+        Array.from({ length: MAX_RANGE }, (_, i) => i + 1)
+      )
       assert.equal((await store.getRange(1, 1000, 10_000)).length, MAX_RANGE)
       assert.deepEqual(heights(await store.getRange(68, 1000)), [68, 69, 70])
       assert.deepEqual(await store.getRange(8, 7), [])

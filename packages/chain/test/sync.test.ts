@@ -119,7 +119,13 @@ describe('block sync', () => {
     const other = makeBlock(t, 3, blockHash(chain[1].block), { timestampMs: 1 })
     expectFailure([frames[0], frames[1], encodeBlockFrame(f2.encoded, encodeCertificate(certify(t, other)))], 1, g, 'BAD_CERTIFICATE', 2)
     // a certificate with too few signers
-    expectFailure([encodeBlockFrame(encodeBlock(chain[0].block), encodeCertificate(certify(t, chain[0].block, [1, 2])))], 1, g, 'BAD_CERTIFICATE', 0)
+    expectFailure(
+      [encodeBlockFrame(encodeBlock(chain[0].block), encodeCertificate(certify(t, chain[0].block, [1, 2])))],
+      1,
+      g,
+      'BAD_CERTIFICATE',
+      0
+    )
     // a gap in heights
     expectFailure([frames[0], frames[1], frames[3]], 1, g, 'WRONG_HEIGHT', 2)
     // a different starting point than asked for
@@ -140,7 +146,10 @@ describe('block sync', () => {
     // an extra field in the block
     const extra = encodeCanonical({ ...(decodeCanonical(encodeBlock(chain[0].block), { maxBytes: MAX_BLOCK_BYTES }) as object), z: 0 })
     expectFailure([encodeBlockFrame(extra, encodeCertificate(chain[0].cert))], 1, g, 'MALFORMED', 0)
-    const tooMany = [...(await serveBlocks(server, { from: 1, count: MAX_SYNC_COUNT })), ...(await serveBlocks(server, { from: MAX_SYNC_COUNT + 1, count: 1 }))]
+    const tooMany = [
+      ...(await serveBlocks(server, { from: 1, count: MAX_SYNC_COUNT })),
+      ...(await serveBlocks(server, { from: MAX_SYNC_COUNT + 1, count: 1 }))
+    ]
     expectFailure(tooMany, 1, g, 'TOO_MANY_FRAMES', MAX_SYNC_COUNT)
     // the good prefix of a refused batch still stores cleanly
     const client = await BlockStore.open(freshDir(), storeOptions(t))
@@ -166,7 +175,10 @@ describe('block sync', () => {
     decodeFails(() => decodeBlocksRequest(encodeCanonical([1, 2])), 'MALFORMED')
     decodeFails(() => decodeBlocksRequest(new Uint8Array([0xa2, 0x64])), 'MALFORMED')
     // a non-minimal integer (0x18 0x05 for 5) is not canonical
-    decodeFails(() => decodeBlocksRequest(new Uint8Array([0xa2, 0x64, 0x66, 0x72, 0x6f, 0x6d, 0x18, 0x05, 0x65, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x01])), 'MALFORMED')
+    decodeFails(
+      () => decodeBlocksRequest(new Uint8Array([0xa2, 0x64, 0x66, 0x72, 0x6f, 0x6d, 0x18, 0x05, 0x65, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x01])),
+      'MALFORMED'
+    )
     decodeFails(() => decodeBlocksRequest(new Uint8Array(65)), 'OVERSIZED')
     assert.throws(() => encodeBlocksRequest({ from: 1, count: 65 }), RangeError)
   })

@@ -32,9 +32,15 @@ describe('store: a certificate the replica assembled from verified votes', () =>
         timestampMs: 1
       }
       const digest = blockHash(block)
-      const votes = (nodes: number[]) => nodes.map((n) => ({ node: n, signature: sign(sks[n - 1], DOMAIN.commit, votePayload(1, 0, digest)) }))
-      await assert.rejects(store.commit(block, makeCertificate(1, 0, votes([1, 2]), 4), undefined, { certificateVerified: true }), { code: 'BAD_CERTIFICATE' })
-      await assert.rejects(store.commit(block, { ...makeCertificate(1, 0, votes([1, 2, 3]), 4), height: 2 }, undefined, { certificateVerified: true }), { code: 'BAD_CERTIFICATE' })
+      const votes = (nodes: number[]) =>
+        nodes.map((n) => ({ node: n, signature: sign(sks[n - 1], DOMAIN.commit, votePayload(1, 0, digest)) }))
+      await assert.rejects(store.commit(block, makeCertificate(1, 0, votes([1, 2]), 4), undefined, { certificateVerified: true }), {
+        code: 'BAD_CERTIFICATE'
+      })
+      await assert.rejects(
+        store.commit(block, { ...makeCertificate(1, 0, votes([1, 2, 3]), 4), height: 2 }, undefined, { certificateVerified: true }),
+        { code: 'BAD_CERTIFICATE' }
+      )
       const head = await store.commit(block, makeCertificate(1, 0, votes([1, 2, 3]), 4), undefined, { certificateVerified: true })
       assert.equal(head.height, 1)
     } finally {

@@ -10,8 +10,12 @@ export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: stri
 export function parseFlags<S extends FlagSpec>(argv: string[], spec: S, opts: { positionals?: number } = {}) {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: (opts.positionals ?? 0) > 0 })
-    if (positionals.length > (opts.positionals ?? 0)) throw new UsageError('USAGE', `unexpected argument: ${positionals[opts.positionals ?? 0]}`)
-    return { values: values as unknown as { [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined }, positionals }
+    if (positionals.length > (opts.positionals ?? 0))
+      throw new UsageError('USAGE', `unexpected argument: ${positionals[opts.positionals ?? 0]}`)
+    return {
+      values: values as unknown as { [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined },
+      positionals
+    }
   } catch (e) {
     if (e instanceof UsageError) throw e
     throw new UsageError('USAGE', (e as Error).message)
@@ -23,7 +27,8 @@ export function intFlag(value: string | undefined, name: string, def: number, mi
   if (value === undefined) return def
   if (!/^-?\d+$/.test(value)) throw new UsageError('USAGE', `${name} must be a whole number, got "${value}"`)
   const n = Number(value)
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError('USAGE', `${name} must be between ${min} and ${max}, got ${value}`)
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError('USAGE', `${name} must be between ${min} and ${max}, got ${value}`)
   return n
 }
 

@@ -142,7 +142,11 @@ function timeMicros(iterations: number, f: () => void): number {
   return median(samples)
 }
 
-function meterOptions(secrets: NetworkSecrets, i: number, params: { candidates: number; extraPartners: number } = DEFAULT_AGGREGATION_PARAMS): MeterOptions {
+function meterOptions(
+  secrets: NetworkSecrets,
+  i: number,
+  params: { candidates: number; extraPartners: number } = DEFAULT_AGGREGATION_PARAMS
+): MeterOptions {
   const n = secrets.meters.length
   return {
     index: i,
@@ -174,7 +178,13 @@ export async function benchAggregation(opts: BenchOptions = {}): Promise<Aggrega
   const sha256BlockMicros = timeMicros(quick ? 5000 : 20000, () => sha256(empty))
   const createHmacMicros = timeMicros(quick ? 300 : 1000, () => createHmac('sha256', key32).update(msg44).digest())
   const cpu = cpus()
-  const machine = { node: process.version, cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', sha256BlockMicros: round(sha256BlockMicros), createHmacMicros: round(createHmacMicros) }
+  const machine = {
+    node: process.version,
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    sha256BlockMicros: round(sha256BlockMicros),
+    createHmacMicros: round(createHmacMicros)
+  }
   log(`calibration: sha256 block ${machine.sha256BlockMicros} us, createHmac ${machine.createHmacMicros} us`)
 
   const networks = new Map<number, { secrets: NetworkSecrets; shortcut: SharedSecretFn }>()
@@ -337,7 +347,9 @@ export async function benchAggregation(opts: BenchOptions = {}): Promise<Aggrega
       row.meetsTarget = verifyAggregateMs <= TARGETS.gatewayVerifyAggregateMsAt10k
     }
     gateway.push(row)
-    log(`gateway n=${n}: precompute ${row.precomputeMs} ms, verify+aggregate ${row.verifyAggregateMs} ms, naive ${row.naive.totalMs} ms, sum ${sumCorrect ? 'correct' : 'WRONG'}`)
+    log(
+      `gateway n=${n}: precompute ${row.precomputeMs} ms, verify+aggregate ${row.verifyAggregateMs} ms, naive ${row.naive.totalMs} ms, sum ${sumCorrect ? 'correct' : 'WRONG'}`
+    )
     await tick()
   }
 
@@ -368,7 +380,12 @@ export async function benchAggregation(opts: BenchOptions = {}): Promise<Aggrega
       naive: { reportMicros: round(naiveReportMicros, 1), slowdown: round(naiveReportMicros / reportMicros, 1), identicalBytes }
     },
     gateway,
-    dh: { meterPerKeyMs: round(meterSetupMs / meterKeys), meterKeys, meterSetupMs: round(meterSetupMs, 1), gatewayPerKeyMs: round(gatewaySetupMs / gatewayKeys) },
+    dh: {
+      meterPerKeyMs: round(meterSetupMs / meterKeys),
+      meterKeys,
+      meterSetupMs: round(meterSetupMs, 1),
+      gatewayPerKeyMs: round(gatewaySetupMs / gatewayKeys)
+    },
     notes,
     seconds: round((performance.now() - started) / 1000, 1)
   }

@@ -27,8 +27,8 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLogger, MetricsRegistry, sumMetric } from '@bbnp/core'
-import { encodeAggregate, maxBlockBytes, type SignedAggregate, } from '@bbnp/consensus'
-import { createP2PNode, type P2PNode, } from '@bbnp/network'
+import { encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
+import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
   AGGREGATE_PROTOCOL,
   aggregateRequestBytes,
@@ -132,7 +132,16 @@ export interface ConsensusSizeResult {
 export interface ConsensusBench {
   quick: boolean
   sizes: ConsensusSizeResult[]
-  settings: { periodMs: number; pollMs: number; stallMs: number; latencyBlocks: number; warmupBlocks: number; throughputSeconds: number; backlog: number; meters: number }
+  settings: {
+    periodMs: number
+    pollMs: number
+    stallMs: number
+    latencyBlocks: number
+    warmupBlocks: number
+    throughputSeconds: number
+    backlog: number
+    meters: number
+  }
   notes: string[]
   seconds: number
   /** The temp directory, when kept. */
@@ -231,7 +240,6 @@ async function getText(port: number, path: string, timeoutMs = 3000): Promise<st
   return res.text()
 }
 
-
 function metricByLabel(text: string, name: string, label: string): Record<string, number> {
   const out: Record<string, number> = {}
   const re = new RegExp(`${label}="([^"]*)"`)
@@ -304,14 +312,25 @@ class BenchNetwork {
     if (!key.blsKey) throw new Error('the gateway key cannot sign')
     this.gatewayKey = key.blsKey
     this.peerIds = this.genesis.consensus.map((c) => c.peerId.toString())
-    this.theta = new ThetaResponder(key.blsKey, this.genesis.consensus.map((c) => c.verificationKey))
+    this.theta = new ThetaResponder(
+      key.blsKey,
+      this.genesis.consensus.map((c) => c.verificationKey)
+    )
 
     // The gateway's side, in this process: Theta for the election, and the aggregate hand-off.
     this.gatewayLog = createWriteStream(join(this.logsDir, 'gateway-bench.log'))
     const logStream = this.gatewayLog
-    const logger = createLogger({ level: 'info', bindings: { role: 'gateway', id: 'bench' }, write: (line) => logStream.write(`${line}\n`) })
+    const logger = createLogger({
+      level: 'info',
+      bindings: { role: 'gateway', id: 'bench' },
+      write: (line) => logStream.write(`${line}\n`)
+    })
     const nodeOfPeer = new Map(this.genesis.consensus.map((c) => [c.peerId.toString(), c.index]))
-    const electionId = { limits: { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m }, nodeOfPeer, gatewayPeer: this.genesis.gateway.peerId.toString() }
+    const electionId = {
+      limits: { maxBlockBytes: maxBlockBytes(this.m, METERS), nodes: this.m },
+      nodeOfPeer,
+      gatewayPeer: this.genesis.gateway.peerId.toString()
+    }
     const electionTopic = gatewayElectionTopic({
       id: electionId,
       theta: this.theta,
@@ -325,7 +344,13 @@ class BenchNetwork {
         persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
         gossip: { topics: [electionTopic] },
         protocols: [
-          { id: AGGREGATE_PROTOCOL, maxRequestBytes: aggregateRequestBytes(METERS), maxResponseBytes: 16, maxResponseFrames: 1, timeoutMs: 5000 },
+          {
+            id: AGGREGATE_PROTOCOL,
+            maxRequestBytes: aggregateRequestBytes(METERS),
+            maxResponseBytes: 16,
+            maxResponseFrames: 1,
+            timeoutMs: 5000
+          },
           thetaProtocol({ id: electionId, theta: this.theta })
         ]
       },
@@ -365,7 +390,8 @@ class BenchNetwork {
   /** Throws with the peer's last log lines if any peer process has exited. */
   checkAlive(): void {
     for (const p of this.procs) {
-      if (!alive(p)) throw new Error(`${p.id} exited (code ${p.child.exitCode ?? p.child.signalCode}); last lines of ${p.logFile}:\n${tail(p.logFile)}`)
+      if (!alive(p))
+        throw new Error(`${p.id} exited (code ${p.child.exitCode ?? p.child.signalCode}); last lines of ${p.logFile}:\n${tail(p.logFile)}`)
     }
   }
 
@@ -380,7 +406,10 @@ class BenchNetwork {
       } catch (e) {
         lastError = e
       }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`)
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`
+        )
       await sleep(POLL_MS)
     }
   }
@@ -393,11 +422,19 @@ class BenchNetwork {
         return s.peers.length >= this.m ? true : null
       })
     }
-    await this.waitUntil('the gateway to connect to every peer', timeoutMs, async () => ((this.p2p?.connectedPeers().length ?? 0) >= this.m ? true : null))
+    await this.waitUntil('the gateway to connect to every peer', timeoutMs, async () =>
+      (this.p2p?.connectedPeers().length ?? 0) >= this.m ? true : null
+    )
   }
 
   signedAggregate(slot: number): Uint8Array {
-    const body: Omit<SignedAggregate, 'signature'> = { slot, status: 'complete', sum: BigInt(slot) * 1000n + 7n, count: METERS, missing: new Uint8Array(0) }
+    const body: Omit<SignedAggregate, 'signature'> = {
+      slot,
+      status: 'complete',
+      sum: BigInt(slot) * 1000n + 7n,
+      count: METERS,
+      missing: new Uint8Array(0)
+    }
     return encodeAggregate({ ...body, signature: signAggregate(this.gatewayKey, body) })
   }
 
@@ -437,7 +474,9 @@ class BenchNetwork {
       if (quorumAt !== null && Date.now() - quorumAt > STALL_MS) return { views, laggards: missing.map((j) => `cn-${j}`) }
       if (Date.now() > deadline) {
         const why = lastError ? ` (last error: ${(lastError as Error).message})` : ''
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${missing.map((j) => `cn-${j}`).join(', ')} to store height ${height}${why}`)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${missing.map((j) => `cn-${j}`).join(', ')} to store height ${height}${why}`
+        )
       }
       const j = missing[turn++ % missing.length]
       try {
@@ -463,7 +502,8 @@ class BenchNetwork {
 
   async blocks(j: number, from: number, to: number): Promise<BlockView[]> {
     const out: BlockView[] = []
-    for (let f = from; f <= to; f += 64) out.push(...(await getJson<BlockView[]>(this.apiPort(j), `/blocks?from=${f}&to=${Math.min(to, f + 63)}`, 5000)))
+    for (let f = from; f <= to; f += 64)
+      out.push(...(await getJson<BlockView[]>(this.apiPort(j), `/blocks?from=${f}&to=${Math.min(to, f + 63)}`, 5000)))
     return out
   }
 
@@ -492,7 +532,12 @@ class BenchNetwork {
 
 // ---------------------------------------------------------------- the phases
 
-async function measureSize(m: number, root: string, settings: ConsensusBench['settings'], log: (line: string) => void): Promise<ConsensusSizeResult> {
+async function measureSize(
+  m: number,
+  root: string,
+  settings: ConsensusBench['settings'],
+  log: (line: string) => void
+): Promise<ConsensusSizeResult> {
   const f = Math.floor((m - 1) / 3)
   const result: ConsensusSizeResult = {
     m,
@@ -624,7 +669,8 @@ async function measureSize(m: number, root: string, settings: ConsensusBench['se
     // When the last peer stored each height (a laggard's missing blocks do not count).
     const stored = new Map<number, number>()
     for (let j = 1; j <= m; j++) {
-      for (const b of await net.blocks(j, firstTp, sent)) stored.set(b.height, Math.max(stored.get(b.height) ?? 0, b.committedAtMs ?? Number.POSITIVE_INFINITY))
+      for (const b of await net.blocks(j, firstTp, sent))
+        stored.set(b.height, Math.max(stored.get(b.height) ?? 0, b.committedAtMs ?? Number.POSITIVE_INFINITY))
     }
     const inWindow = [...stored.values()].filter((t) => t >= tStart && t <= tEnd).length
     result.throughput = {
@@ -643,7 +689,13 @@ async function measureSize(m: number, root: string, settings: ConsensusBench['se
     const sum = (name: string, labels: Record<string, string> = {}) => texts.reduce((a, t) => a + sumMetric(t, name, labels), 0)
     const peerBlocks = sum('bbnp_blocks_committed_total')
     const per = (kind: string) => round(sum('bbnp_signature_checks_total', { kind }) / Math.max(1, peerBlocks), 2)
-    const perBlock = { aggregateChecks: per('batch'), votesInBatches: per('in_batches'), fallbackChecks: per('fallback'), singleChecks: per('single'), cacheHits: per('cached') }
+    const perBlock = {
+      aggregateChecks: per('batch'),
+      votesInBatches: per('in_batches'),
+      fallbackChecks: per('fallback'),
+      singleChecks: per('single'),
+      cacheHits: per('cached')
+    }
     result.verification = {
       peerBlocks,
       perBlock,
@@ -651,7 +703,8 @@ async function measureSize(m: number, root: string, settings: ConsensusBench['se
       overallRatio: round((2 * (m - 1)) / Math.max(perBlock.aggregateChecks + perBlock.fallbackChecks, 1e-9), 2)
     }
     const rejected: Record<string, number> = {}
-    for (const t of texts) for (const [k, v] of Object.entries(metricByLabel(t, 'bbnp_consensus_rejected_total', 'reason'))) rejected[k] = (rejected[k] ?? 0) + v
+    for (const t of texts)
+      for (const [k, v] of Object.entries(metricByLabel(t, 'bbnp_consensus_rejected_total', 'reason'))) rejected[k] = (rejected[k] ?? 0) + v
     result.anomalies = { synced: sum('bbnp_blocks_synced_total'), viewChanges: sum('bbnp_view_changes_total'), rejected }
     result.theta = { signed: net.theta.signed, badDraws: net.theta.badDraws }
     result.handoffFailures = net.handoffFailures
@@ -719,7 +772,7 @@ export async function benchConsensus(opts: ConsensusBenchOptions = {}): Promise<
       `latency = max over peers of the peer's committedAtMs - the hand-off time taken here just before sending; one slot at a time after ${settings.warmupBlocks} warm-up blocks, each handed off at the start of its own ${PERIOD_MS} ms period (or when the previous block is stored everywhere, if later), as the gateway does; the next height's election has settled by then, as it has in operation`,
       'hand-off = the primary received the aggregate; agreement = from then to the last peer storing the block (pre-prepare, prepare, commit over gossipsub, LevelDB writes)',
       `throughput keeps ${settings.backlog} slots handed off ahead of the head for ${settings.throughputSeconds} s; each height then also waits for its election (draws, Theta)`,
-      'all M peers and the bench share this machine\'s cores: when M x (CPU per block per peer) exceeds the cores, latency is set by CPU, not by the network; a peer per machine would not pay that; compare the load average with the core count, other work on the machine inflates every figure',
+      "all M peers and the bench share this machine's cores: when M x (CPU per block per peer) exceeds the cores, latency is set by CPU, not by the network; a peer per machine would not pay that; compare the load average with the core count, other work on the machine inflates every figure",
       'signature work per block and peer from bbnp_signature_checks_total; the votes that arrive after a quorum are checked as one more batch after the grace period, counted there too'
     ],
     seconds: round((performance.now() - started) / 1000),

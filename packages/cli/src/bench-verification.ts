@@ -14,7 +14,16 @@
  * the 2f votes it needs beside its own before it moves on. Returns plain data.
  */
 import { SeededRng } from '@bbnp/core'
-import { batchVerifySameMessage, decodePublicKey, type PublicKey, randomScalar, secretKeyFromScalar, sha256, sign, verify } from '@bbnp/crypto'
+import {
+  batchVerifySameMessage,
+  decodePublicKey,
+  type PublicKey,
+  randomScalar,
+  secretKeyFromScalar,
+  sha256,
+  sign,
+  verify
+} from '@bbnp/crypto'
 import { type VotePhase, voteDomain, votePayload } from '@bbnp/consensus'
 
 export const DEFAULT_VERIFICATION_SIZES = [4, 7, 10, 100] as const
@@ -100,7 +109,11 @@ interface Vote {
 function heightVotes(sks: ReturnType<typeof secretKeyFromScalar>[], pks: PublicKey[], height: number, digest: Uint8Array) {
   const phase = (p: VotePhase): { domain: string; payload: Uint8Array; votes: Vote[] } => {
     const payload = votePayload(height, 0, digest)
-    return { domain: voteDomain(p), payload, votes: sks.slice(1).map((sk, i) => ({ publicKey: pks[i + 1], signature: sign(sk, voteDomain(p), payload) })) }
+    return {
+      domain: voteDomain(p),
+      payload,
+      votes: sks.slice(1).map((sk, i) => ({ publicKey: pks[i + 1], signature: sign(sk, voteDomain(p), payload) }))
+    }
   }
   return [phase('prepare'), phase('commit')]
 }
@@ -155,7 +168,8 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       for (const ph of phases) if (!batchVerifySameMessage(ph.votes.slice(0, 2 * f), ph.domain, ph.payload).ok) allGood = false
       const rb = performance.now() - t
       t = performance.now()
-      for (const ph of phases) if (ph.votes.length > 2 * f && !batchVerifySameMessage(ph.votes.slice(2 * f), ph.domain, ph.payload).ok) allGood = false
+      for (const ph of phases)
+        if (ph.votes.length > 2 * f && !batchVerifySameMessage(ph.votes.slice(2 * f), ph.domain, ph.payload).ok) allGood = false
       const rl = performance.now() - t
       if (k === 0) continue // warm-up
       oneByOne.push(one)
@@ -175,7 +189,11 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
     for (let k = 0; k < Math.max(2, Math.ceil(samples / 2)) + 1; k++) {
       const ph = heights[k % heights.length][0]
       const badIndex = ph.votes.length - 1
-      const votes = ph.votes.map((v, i) => (i === badIndex ? { publicKey: v.publicKey, signature: sign(sks[m - 1], ph.domain, votePayload(999_999, 0, ph.payload.subarray(16))) } : v))
+      const votes = ph.votes.map((v, i) =>
+        i === badIndex
+          ? { publicKey: v.publicKey, signature: sign(sks[m - 1], ph.domain, votePayload(999_999, 0, ph.payload.subarray(16))) }
+          : v
+      )
       const t = performance.now()
       const r = batchVerifySameMessage(votes, ph.domain, ph.payload)
       const ms = performance.now() - t
@@ -200,7 +218,13 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       ratio: round(oneMs / batchMs, 2),
       paperRatio: m - 1,
       allNodes: { oneByOneMs: round(m * oneMs, 2), batchMs: round(m * batchMs, 2) },
-      fallback: { ms: round(fbMs), checks, foundBad, ratioToOneByOne: round(fbMs / (oneMs / 2), 2), ratioToBatch: round(fbMs / (batchMs / 2), 2) },
+      fallback: {
+        ms: round(fbMs),
+        checks,
+        foundBad,
+        ratioToOneByOne: round(fbMs / (oneMs / 2), 2),
+        ratioToBatch: round(fbMs / (batchMs / 2), 2)
+      },
       replica: {
         signaturesPerBatch: 2 * f,
         lateVotes: 2 * (m - 1 - 2 * f),
@@ -211,7 +235,9 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       }
     }
     rows.push(row)
-    log(`verification M=${m}: one by one ${row.oneByOne.ms} ms, batched ${row.batch.ms} ms (x${row.ratio}), fallback ${row.fallback.ms} ms per phase`)
+    log(
+      `verification M=${m}: one by one ${row.oneByOne.ms} ms, batched ${row.batch.ms} ms (x${row.ratio}), fallback ${row.fallback.ms} ms per phase`
+    )
     await tick()
   }
 

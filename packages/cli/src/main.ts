@@ -34,7 +34,20 @@ export async function main(argv: string[]): Promise<number> {
   return mod.run(rest)
 }
 
-const ENVIRONMENT_ERRORS = ['GENESIS', 'KEY', 'CONFIG', 'IO', 'SETUP', 'USAGE', 'LISTEN', 'STORE_LOCKED', 'STORE_IO', 'STORE_CORRUPT', 'SCHEMA_MISMATCH', 'GENESIS_MISMATCH']
+const ENVIRONMENT_ERRORS = [
+  'GENESIS',
+  'KEY',
+  'CONFIG',
+  'IO',
+  'SETUP',
+  'USAGE',
+  'LISTEN',
+  'STORE_LOCKED',
+  'STORE_IO',
+  'STORE_CORRUPT',
+  'SCHEMA_MISMATCH',
+  'GENESIS_MISMATCH'
+]
 
 export function reportFatal(e: unknown): number {
   if (e instanceof UsageError) {

@@ -39,7 +39,8 @@ export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20000 + Math.floor(Math.random() * span)
     let ok = true
-    for (let p = base; p < base + count && ok; p++) ok = (await probePort('127.0.0.1', p)) === null && (await probePort('127.0.0.1', p + 1000)) === null
+    for (let p = base; p < base + count && ok; p++)
+      ok = (await probePort('127.0.0.1', p)) === null && (await probePort('127.0.0.1', p + 1000)) === null
     if (ok) return base
   }
   throw new Error('no free range of TCP ports on 127.0.0.1')

@@ -70,7 +70,10 @@ function legend(x: number, y: number, entries: { name: string; color: string; ki
   for (const e of entries) {
     if (e.kind === 'box') out.push(`<rect x="${cx}" y="${y - 9}" width="14" height="10" fill="${e.color}"/>`)
     else if (e.kind === 'point') out.push(`<circle cx="${cx + 7}" cy="${y - 4}" r="4" fill="none" stroke="${e.color}" stroke-width="1.5"/>`)
-    else out.push(`<line x1="${cx}" y1="${y - 4}" x2="${cx + 14}" y2="${y - 4}" stroke="${e.color}" stroke-width="2"${e.kind === 'dashed' ? ' stroke-dasharray="4 3"' : ''}/>`)
+    else
+      out.push(
+        `<line x1="${cx}" y1="${y - 4}" x2="${cx + 14}" y2="${y - 4}" stroke="${e.color}" stroke-width="2"${e.kind === 'dashed' ? ' stroke-dasharray="4 3"' : ''}/>`
+      )
     out.push(`<text x="${cx + 18}" y="${y}" font-size="11" ${FONT}>${esc(e.name)}</text>`)
     cx += 26 + e.name.length * 6.5
   }
@@ -117,12 +120,18 @@ export function lineChartSvg(panels: readonly LinePanel[], o: LineChartOptions):
       out.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`)
     })
     for (const pt of p.points ?? []) {
-      out.push(`<circle cx="${sx(pt.x).toFixed(1)}" cy="${sy(pt.y).toFixed(1)}" r="4" fill="none" stroke="${pt.color ?? '#000'}" stroke-width="1.5"/>`)
+      out.push(
+        `<circle cx="${sx(pt.x).toFixed(1)}" cy="${sy(pt.y).toFixed(1)}" r="4" fill="none" stroke="${pt.color ?? '#000'}" stroke-width="1.5"/>`
+      )
     }
   })
   const first = panels[0]
   if (first) {
-    const entries = first.series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], kind: (s.dashed ? 'dashed' : 'line') as 'line' | 'dashed' }))
+    const entries = first.series.map((s, i) => ({
+      name: s.name,
+      color: s.color ?? PALETTE[i % PALETTE.length],
+      kind: (s.dashed ? 'dashed' : 'line') as 'line' | 'dashed'
+    }))
     const withPoints = o.pointsLabel ? [...entries, { name: o.pointsLabel, color: '#000', kind: 'point' as const }] : entries
     out.push(...legend(20, height - 14, withPoints))
   }
@@ -177,8 +186,16 @@ export function barChartSvg(o: BarChartOptions): string {
     out.push(`<text x="${m.l + ci * gw + gw / 2}" y="${m.t + h + 16}" text-anchor="middle" font-size="11" ${FONT}>${esc(c)}</text>`)
   })
   out.push(`<text x="${m.l + w / 2}" y="${m.t + h + 34}" text-anchor="middle" font-size="11" ${FONT}>${esc(o.xLabel)}</text>`)
-  out.push(`<text x="14" y="${m.t + h / 2}" text-anchor="middle" font-size="11" ${FONT} transform="rotate(-90 14 ${m.t + h / 2})">${esc(o.yLabel)}</text>`)
-  out.push(...legend(m.l, height - 12, o.series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], kind: 'box' as const }))))
+  out.push(
+    `<text x="14" y="${m.t + h / 2}" text-anchor="middle" font-size="11" ${FONT} transform="rotate(-90 14 ${m.t + h / 2})">${esc(o.yLabel)}</text>`
+  )
+  out.push(
+    ...legend(
+      m.l,
+      height - 12,
+      o.series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length], kind: 'box' as const }))
+    )
+  )
   out.push('</svg>')
   return `${out.join('\n')}\n`
 }

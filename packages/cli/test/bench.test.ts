@@ -53,7 +53,14 @@ function isRunning(pid: number): boolean {
 
 describe('bbnp bench', () => {
   it('refuses bad flags with one line and exit code 2', async () => {
-    for (const args of [['--bogus'], ['--only', 'weather'], ['--sizes', '3'], ['--sizes', '4,x'], ['--sizes', '4,4'], ['--only', 'verification', '--sizes', '4']]) {
+    for (const args of [
+      ['--bogus'],
+      ['--only', 'weather'],
+      ['--sizes', '3'],
+      ['--sizes', '4,x'],
+      ['--sizes', '4,4'],
+      ['--only', 'verification', '--sizes', '4']
+    ]) {
       const r = await bbnp(['bench', ...args], 30_000)
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
@@ -106,7 +113,10 @@ describe('bbnp bench', () => {
     assert.equal(m4.error, undefined, m4.error)
     assert.equal(m4.m, 4)
     // A block some peer never stored is counted as a stall, not as a latency sample.
-    assert.equal(m4.latency.blocks + m4.stalls.filter((st: { phase: string }) => st.phase === 'latency').length, j.consensus.settings.latencyBlocks)
+    assert.equal(
+      m4.latency.blocks + m4.stalls.filter((st: { phase: string }) => st.phase === 'latency').length,
+      j.consensus.settings.latencyBlocks
+    )
     assert.equal(m4.latency.samplesMs.length, m4.latency.blocks)
     assert.ok(m4.latency.p50Ms > 0 && m4.latency.p50Ms <= m4.latency.p99Ms, JSON.stringify(m4.latency))
     assert.equal(m4.latency.targetP50Ms, 50)

@@ -106,7 +106,10 @@ class Devnet {
         if (v !== null) done(() => resolve(v))
         else if (this.closed) done(() => reject(new Error(`devnet ended (code ${this.code}) before ${what}\n${this.output}`)))
       }
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output}`))), timeoutMs)
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output}`))),
+        timeoutMs
+      )
       this.wakers.add(poke)
       poke()
     })
@@ -126,12 +129,24 @@ class Devnet {
   }
 }
 
-const BLOCK_LINE = /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh|incomplete, missing \S.*?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a)$/gm
+const BLOCK_LINE =
+  /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh|incomplete, missing \S.*?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a)$/gm
 const PROCESSES = ['cn-1', 'cn-2', 'cn-3', 'cn-4', 'gateway', 'meters-1', 'meters-2']
 
 describe('bbnp devnet: what it shows and how it splits the meters', () => {
   it('one line per block: the sum with digit groups, or the missing meters of an incomplete slot', () => {
-    const block = { height: 12, hash: 'ab', slot: 1733, status: 'complete', sum: '2153', count: 10, missing: [], primary: 'cn-3', view: 0, latencyMs: 48 }
+    const block = {
+      height: 12,
+      hash: 'ab',
+      slot: 1733,
+      status: 'complete',
+      sum: '2153',
+      count: 10,
+      missing: [],
+      primary: 'cn-3',
+      view: 0,
+      latencyMs: 48
+    }
     assert.equal(blockLine(block, 10), 'height 12    slot 1733   sum 2,153 Wh        meters 10/10  primary cn-3  view 0  latency 48 ms')
     const missing = ['meter-3', 'meter-7']
     assert.equal(
@@ -141,8 +156,14 @@ describe('bbnp devnet: what it shows and how it splits the meters', () => {
     assert.equal(groupDigits('-1234567890123456789012'), '-1,234,567,890,123,456,789,012')
     assert.equal(groupDigits('999'), '999')
     assert.equal(missingText(Array.from({ length: 10 }, (_, i) => `meter-${i + 1}`)), 'meter-1..meter-10')
-    assert.equal(missingText(['meter-1', 'meter-2', 'meter-5', 'meter-6', 'meter-7', 'meter-9']), 'meter-1, meter-2, meter-5..meter-7, meter-9')
-    assert.equal(missingText(Array.from({ length: 20 }, (_, i) => `meter-${2 * i + 1}`)), 'meter-1, meter-3, meter-5, meter-7, meter-9, meter-11, +14 more')
+    assert.equal(
+      missingText(['meter-1', 'meter-2', 'meter-5', 'meter-6', 'meter-7', 'meter-9']),
+      'meter-1, meter-2, meter-5..meter-7, meter-9'
+    )
+    assert.equal(
+      missingText(Array.from({ length: 20 }, (_, i) => `meter-${2 * i + 1}`)),
+      'meter-1, meter-3, meter-5, meter-7, meter-9, meter-11, +14 more'
+    )
   })
 
   it('meter processes get contiguous, even ID ranges', () => {
@@ -154,118 +175,145 @@ describe('bbnp devnet: what it shows and how it splits the meters', () => {
 })
 
 describe('bbnp devnet', () => {
-  it('--rounds 5 sets up a network, shows 5 blocks with their sums, logs every process and stops them all', { timeout: 90_000 }, keepOnFailure(async () => {
-    const dir = join(tmp, 'rounds')
-    const base = await freePortRange(5)
-    const d = new Devnet(['--rounds', '5', '--dir', dir, '--base-port', String(base)])
-    const code = await d.exited(60_000)
-    assert.equal(code, 0, d.output)
+  it(
+    '--rounds 5 sets up a network, shows 5 blocks with their sums, logs every process and stops them all',
+    { timeout: 90_000 },
+    keepOnFailure(async () => {
+      const dir = join(tmp, 'rounds')
+      const base = await freePortRange(5)
+      const d = new Devnet(['--rounds', '5', '--dir', dir, '--base-port', String(base)])
+      const code = await d.exited(60_000)
+      assert.equal(code, 0, d.output)
 
-    const lines = [...d.stdout.matchAll(BLOCK_LINE)]
-    assert.deepEqual(
-      lines.map((m) => Number(m[1])),
-      [1, 2, 3, 4, 5],
-      `five block lines in height order\n${d.output}`
-    )
-    // The sums shown are the gateway's aggregates of those slots (its log records each one; a
-    // consensus peer's log has no line for a block it synced instead of committing itself).
-    const closed = new Map<number, string | null>()
-    for (const line of readFileSync(join(dir, 'logs', 'gateway.log'), 'utf8').split('\n')) {
-      if (!line.includes('"slot closed"')) continue
-      const j = JSON.parse(line)
-      closed.set(j.slot, j.sum)
-    }
-    const withSum = lines.filter((m) => m[3] !== undefined)
-    assert.ok(withSum.length >= 1, `at least one complete block among the five (on a loaded machine the meters may miss the first slots)\n${d.output}`)
-    for (const m of lines) {
-      const sum = closed.get(Number(m[2]))
-      assert.equal(m[3]?.replaceAll(',', '') ?? null, sum, `height ${m[1]}, slot ${m[2]}: the line shows the slot's sum`)
-      if (m[3] !== undefined) assert.equal(m[4], '10', 'a complete slot counts all 10 meters')
-    }
-    // (A process that needs SIGKILL after the grace period is named, but is not the devnet's failure.)
-    assert.match(d.stdout, /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m)
-    assert.doesNotMatch(d.stdout + d.stderr, /died|failed to shut down/)
+      const lines = [...d.stdout.matchAll(BLOCK_LINE)]
+      assert.deepEqual(
+        lines.map((m) => Number(m[1])),
+        [1, 2, 3, 4, 5],
+        `five block lines in height order\n${d.output}`
+      )
+      // The sums shown are the gateway's aggregates of those slots (its log records each one; a
+      // consensus peer's log has no line for a block it synced instead of committing itself).
+      const closed = new Map<number, string | null>()
+      for (const line of readFileSync(join(dir, 'logs', 'gateway.log'), 'utf8').split('\n')) {
+        if (!line.includes('"slot closed"')) continue
+        const j = JSON.parse(line)
+        closed.set(j.slot, j.sum)
+      }
+      const withSum = lines.filter((m) => m[3] !== undefined)
+      assert.ok(
+        withSum.length >= 1,
+        `at least one complete block among the five (on a loaded machine the meters may miss the first slots)\n${d.output}`
+      )
+      for (const m of lines) {
+        const sum = closed.get(Number(m[2]))
+        assert.equal(m[3]?.replaceAll(',', '') ?? null, sum, `height ${m[1]}, slot ${m[2]}: the line shows the slot's sum`)
+        if (m[3] !== undefined) assert.equal(m[4], '10', 'a complete slot counts all 10 meters')
+      }
+      // (A process that needs SIGKILL after the grace period is named, but is not the devnet's failure.)
+      assert.match(
+        d.stdout,
+        /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m
+      )
+      assert.doesNotMatch(d.stdout + d.stderr, /died|failed to shut down/)
 
-    // A fresh devnet network, and one log per process, each ended by a clean shutdown.
-    const genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))
-    assert.equal(genesis.devnet, true)
-    assert.equal(genesis.meters.length, 10)
-    assert.equal(genesis.consensus.length, 4)
-    for (const p of PROCESSES) {
-      const log = readFileSync(join(dir, 'logs', `${p}.log`), 'utf8')
-      assert.match(log, /SIGTERM, shutting down/, `${p}.log ends with a clean shutdown`)
-    }
-    const pids = d.pids()
-    assert.deepEqual([...pids.keys()].sort(), [...PROCESSES].sort())
-    for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is not left running`)
-  }))
+      // A fresh devnet network, and one log per process, each ended by a clean shutdown.
+      const genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))
+      assert.equal(genesis.devnet, true)
+      assert.equal(genesis.meters.length, 10)
+      assert.equal(genesis.consensus.length, 4)
+      for (const p of PROCESSES) {
+        const log = readFileSync(join(dir, 'logs', `${p}.log`), 'utf8')
+        assert.match(log, /SIGTERM, shutting down/, `${p}.log ends with a clean shutdown`)
+      }
+      const pids = d.pids()
+      assert.deepEqual([...pids.keys()].sort(), [...PROCESSES].sort())
+      for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is not left running`)
+    })
+  )
 
-  it('refuses a bad flag, a taken port or a non-devnet directory with one line and exit code 2', keepOnFailure(async () => {
-    const dir = join(tmp, 'refused')
-    const base = await freePortRange(5)
-    const bad = [
-      ['--bogus'],
-      ['extra-argument'],
-      ['--meters', 'ten'],
-      ['--meters', '2'],
-      ['--consensus', '3'],
-      ['--period-ms', '5'],
-      ['--rounds', '0'],
-      ['--meter-procs', '11'],
-      ['--base-port', '64600'],
-      ['--readings', join(tmp, 'no-such.csv')],
-      ['--dir', '']
-    ]
-    for (const args of bad) {
-      const r = spawnSync(BBNP, ['devnet', '--dir', dir, '--base-port', String(base), ...args], { encoding: 'utf8', timeout: 30_000 })
-      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
-      assert.match(r.stderr, /^bbnp: /)
-      assert.equal(r.stdout, '')
-    }
-    assert.equal(existsSync(dir), false, 'nothing is written before the flags are checked')
+  it(
+    'refuses a bad flag, a taken port or a non-devnet directory with one line and exit code 2',
+    keepOnFailure(async () => {
+      const dir = join(tmp, 'refused')
+      const base = await freePortRange(5)
+      const bad = [
+        ['--bogus'],
+        ['extra-argument'],
+        ['--meters', 'ten'],
+        ['--meters', '2'],
+        ['--consensus', '3'],
+        ['--period-ms', '5'],
+        ['--rounds', '0'],
+        ['--meter-procs', '11'],
+        ['--base-port', '64600'],
+        ['--readings', join(tmp, 'no-such.csv')],
+        ['--dir', '']
+      ]
+      for (const args of bad) {
+        const r = spawnSync(BBNP, ['devnet', '--dir', dir, '--base-port', String(base), ...args], { encoding: 'utf8', timeout: 30_000 })
+        assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+        assert.match(r.stderr, /^bbnp: /)
+        assert.equal(r.stdout, '')
+      }
+      assert.equal(existsSync(dir), false, 'nothing is written before the flags are checked')
 
-    // A port in use is named before anything starts.
-    const blocker: Server = createServer()
-    await new Promise<void>((res) => blocker.listen(base + 1002, '127.0.0.1', () => res()))
-    try {
+      // A port in use is named before anything starts.
+      const blocker: Server = createServer()
+      await new Promise<void>((res) => blocker.listen(base + 1002, '127.0.0.1', () => res()))
+      try {
+        const r = spawnSync(BBNP, ['devnet', '--dir', dir, '--base-port', String(base)], { encoding: 'utf8', timeout: 30_000 })
+        assert.equal(r.status, 2, r.stderr)
+        assert.equal(r.stderr.trim(), `bbnp: port ${base + 1002} on 127.0.0.1 (for cn-2's API) is already in use; pick another --base-port`)
+      } finally {
+        blocker.close()
+      }
+
+      // A directory whose network is not a devnet is never replaced.
+      mkdirSync(join(dir, 'net'), { recursive: true })
+      writeFileSync(join(dir, 'net', 'genesis.json'), '{"devnet": false}\n')
       const r = spawnSync(BBNP, ['devnet', '--dir', dir, '--base-port', String(base)], { encoding: 'utf8', timeout: 30_000 })
       assert.equal(r.status, 2, r.stderr)
-      assert.equal(r.stderr.trim(), `bbnp: port ${base + 1002} on 127.0.0.1 (for cn-2's API) is already in use; pick another --base-port`)
-    } finally {
-      blocker.close()
-    }
+      assert.match(r.stderr, /^bbnp: .*holds a network that is not a devnet/)
+      assert.equal(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'), '{"devnet": false}\n')
 
-    // A directory whose network is not a devnet is never replaced.
-    mkdirSync(join(dir, 'net'), { recursive: true })
-    writeFileSync(join(dir, 'net', 'genesis.json'), '{"devnet": false}\n')
-    const r = spawnSync(BBNP, ['devnet', '--dir', dir, '--base-port', String(base)], { encoding: 'utf8', timeout: 30_000 })
-    assert.equal(r.status, 2, r.stderr)
-    assert.match(r.stderr, /^bbnp: .*holds a network that is not a devnet/)
-    assert.equal(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'), '{"devnet": false}\n')
+      const help = spawnSync(BBNP, ['devnet', '--help'], { encoding: 'utf8', timeout: 30_000 })
+      assert.equal(help.status, 0)
+      assert.match(help.stdout, /^usage: bbnp devnet/)
+      for (const flag of [
+        '--meters N',
+        '--consensus M',
+        '--period-ms P',
+        '--rounds K',
+        '--dir DIR',
+        '--base-port P',
+        '--meter-procs Q',
+        '--readings FILE'
+      ])
+        assert.ok(help.stdout.includes(flag), flag)
+    })
+  )
 
-    const help = spawnSync(BBNP, ['devnet', '--help'], { encoding: 'utf8', timeout: 30_000 })
-    assert.equal(help.status, 0)
-    assert.match(help.stdout, /^usage: bbnp devnet/)
-    for (const flag of ['--meters N', '--consensus M', '--period-ms P', '--rounds K', '--dir DIR', '--base-port P', '--meter-procs Q', '--readings FILE']) assert.ok(help.stdout.includes(flag), flag)
-  }))
-
-  it('a consensus peer that dies makes the devnet name it, stop the others and exit 1', { timeout: 90_000 }, keepOnFailure(async () => {
-    const dir = join(tmp, 'death')
-    const base = await freePortRange(5)
-    const d = new Devnet(['--dir', dir, '--base-port', String(base), '--meters', '4', '--meter-procs', '1'])
-    // Kill cn-2 once the network runs (its first block is shown).
-    await d.waitForOutput(/^height 1 /m, 60_000)
-    const pids = d.pids()
-    const cn2 = pids.get('cn-2')
-    assert.ok(cn2 !== undefined, d.output)
-    process.kill(cn2, 'SIGKILL')
-    const code = await d.exited(30_000)
-    assert.equal(code, 1, d.output)
-    assert.match(d.stderr, new RegExp(`^cn-2 \\(pid ${cn2}\\) died: killed by SIGKILL; last lines of .*cn-2\\.log:`, 'm'))
-    assert.match(d.stderr, /^ {2}\| .*"consensus peer started"/m, 'the tail of its log')
-    assert.match(d.stdout, /stopped because cn-2 died .*; cn-2 died \(killed by SIGKILL\)$/m)
-    for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is not left running`)
-    assert.ok(statSync(join(dir, 'logs', 'cn-1.log')).size > 0)
-  }))
+  it(
+    'a consensus peer that dies makes the devnet name it, stop the others and exit 1',
+    { timeout: 90_000 },
+    keepOnFailure(async () => {
+      const dir = join(tmp, 'death')
+      const base = await freePortRange(5)
+      const d = new Devnet(['--dir', dir, '--base-port', String(base), '--meters', '4', '--meter-procs', '1'])
+      // Kill cn-2 once the network runs (its first block is shown).
+      await d.waitForOutput(/^height 1 /m, 60_000)
+      const pids = d.pids()
+      const cn2 = pids.get('cn-2')
+      assert.ok(cn2 !== undefined, d.output)
+      process.kill(cn2, 'SIGKILL')
+      const code = await d.exited(30_000)
+      assert.equal(code, 1, d.output)
+      assert.match(d.stderr, new RegExp(`^cn-2 \\(pid ${cn2}\\) died: killed by SIGKILL; last lines of .*cn-2\\.log:`, 'm'))
+      assert.match(d.stderr, /^ {2}\| .*"consensus peer started"/m, 'the tail of its log')
+      assert.match(d.stdout, /stopped because cn-2 died .*; cn-2 died \(killed by SIGKILL\)$/m)
+      for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is not left running`)
+      assert.ok(statSync(join(dir, 'logs', 'cn-1.log')).size > 0)
+    })
+  )
 })

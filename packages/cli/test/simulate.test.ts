@@ -25,7 +25,14 @@ describe('bbnp simulate', () => {
   })
 
   it('refuses a missing or unknown experiment, preset or flag with one line and exit code 2', () => {
-    for (const args of [['simulate'], ['simulate', 'weather'], ['simulate', 'reputation', '--preset', 'nope'], ['simulate', 'selection', '--draws', 'dice'], ['simulate', 'selection', '--nodes', 'x'], ['simulate', 'reputation', '--bogus']]) {
+    for (const args of [
+      ['simulate'],
+      ['simulate', 'weather'],
+      ['simulate', 'reputation', '--preset', 'nope'],
+      ['simulate', 'selection', '--draws', 'dice'],
+      ['simulate', 'selection', '--nodes', 'x'],
+      ['simulate', 'reputation', '--bogus']
+    ]) {
       const r = bbnp(...args)
       assert.equal(r.code, 2, args.join(' '))
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
@@ -64,7 +71,10 @@ describe('bbnp simulate', () => {
     const j = JSON.parse(r.stdout)
     assert.equal(j.experiments.length, 2)
     assert.deepEqual(j.bins, ['1-3', '4-10', '11-20', '21-30', '31-'])
-    assert.equal(j.experiments[0].histogram.reduce((a: number, b: number) => a + b, 0), 6)
+    assert.equal(
+      j.experiments[0].histogram.reduce((a: number, b: number) => a + b, 0),
+      6
+    )
     assert.deepEqual(JSON.parse(bbnp(...args).stdout), j)
     assert.match(readFileSync(plot, 'utf8'), /<rect [^>]*fill="#1b9e77"/)
   })
@@ -79,17 +89,38 @@ describe('bbnp simulate', () => {
 
 describe('svg plots', () => {
   it('draw one polyline per series and escape text', () => {
-    const svg = lineChartSvg([{ title: 'a < b & c', x: [0, 1, 2], series: [{ name: 's1', values: [0, 0.5, 1] }, { name: 's2', values: [1, 0.5, 0] }] }], {
-      title: 't',
-      xLabel: 'x',
-      yLabel: 'y'
-    })
+    const svg = lineChartSvg(
+      [
+        {
+          title: 'a < b & c',
+          x: [0, 1, 2],
+          series: [
+            { name: 's1', values: [0, 0.5, 1] },
+            { name: 's2', values: [1, 0.5, 0] }
+          ]
+        }
+      ],
+      {
+        title: 't',
+        xLabel: 'x',
+        yLabel: 'y'
+      }
+    )
     assert.equal(svg.match(/<polyline /g)?.length, 2)
     assert.match(svg, /a &lt; b &amp; c/)
     assert.doesNotMatch(svg, /NaN/)
   })
   it('draw one bar per series and category', () => {
-    const svg = barChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', categories: ['a', 'b', 'c'], series: [{ name: 'p', values: [1, 2, 3] }, { name: 'q', values: [0, 0, 0] }] })
+    const svg = barChartSvg({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      categories: ['a', 'b', 'c'],
+      series: [
+        { name: 'p', values: [1, 2, 3] },
+        { name: 'q', values: [0, 0, 0] }
+      ]
+    })
     assert.equal(svg.match(/<rect [^>]*><title>/g)?.length, 6)
     assert.doesNotMatch(svg, /NaN/)
   })

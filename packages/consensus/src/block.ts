@@ -210,7 +210,8 @@ export function encodeBlock(b: Block): Uint8Array {
 export function blockFromCbor(v: unknown): Block {
   const o = readObject(v, 'block', ['height', 'prev', 'slot', 'agg', 'primary', 'view', 'election', 'rep', 'opinions', 'prevCert', 'time'])
   // Every field must be present, so that a block has exactly one encoding.
-  for (const k of ['height', 'prev', 'slot', 'agg', 'primary', 'view', 'election', 'rep', 'opinions', 'prevCert', 'time']) if (!(k in o)) fail(`block.${k} missing`)
+  for (const k of ['height', 'prev', 'slot', 'agg', 'primary', 'view', 'election', 'rep', 'opinions', 'prevCert', 'time'])
+    if (!(k in o)) fail(`block.${k} missing`)
   const election = readObject(o.election, 'block.election', ['theta', 'draws'])
   const rep = readObject(o.rep, 'block.rep', ['vector', 'from'])
   const block: Block = {

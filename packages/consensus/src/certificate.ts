@@ -19,7 +19,12 @@ export function votePayload(height: number, view: number, digest: Uint8Array): U
   return concatBytes(u64be(height), u64be(view), digest)
 }
 
-export function makeCertificate(height: number, view: number, votes: { node: number; signature: Uint8Array }[], m: number): CommitCertificate {
+export function makeCertificate(
+  height: number,
+  view: number,
+  votes: { node: number; signature: Uint8Array }[],
+  m: number
+): CommitCertificate {
   const sorted = [...votes].sort((a, b) => a.node - b.node)
   if (sorted.some((v, i) => i > 0 && v.node === sorted[i - 1].node)) throw new RangeError('a node appears twice in a certificate')
   return {

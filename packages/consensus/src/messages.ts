@@ -114,7 +114,10 @@ export function prePreparePayload(height: number, view: number, digest: Uint8Arr
   return concatBytes(u64be(height), u64be(view), digest)
 }
 
-export function viewChangePayload(m: Pick<ViewChangeMessage, 'height' | 'view' | 'node' | 'prepared'>, preparedDigest: Uint8Array | null): Uint8Array {
+export function viewChangePayload(
+  m: Pick<ViewChangeMessage, 'height' | 'view' | 'node' | 'prepared'>,
+  preparedDigest: Uint8Array | null
+): Uint8Array {
   return encodeCanonical({
     height: m.height,
     view: m.view,
@@ -183,7 +186,14 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
     case 'commit':
       return encodeCanonical({ k: m.kind, h: m.height, v: m.view, node: m.node, d: m.digest, sig: m.signature })
     case 'viewchange':
-      return encodeCanonical({ k: 'viewchange', h: m.height, v: m.view, node: m.node, prepared: preparedToCbor(m.prepared), sig: m.signature })
+      return encodeCanonical({
+        k: 'viewchange',
+        h: m.height,
+        v: m.view,
+        node: m.node,
+        prepared: preparedToCbor(m.prepared),
+        sig: m.signature
+      })
     case 'newview':
       return encodeCanonical({
         k: 'newview',
@@ -222,7 +232,13 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
   switch (kind) {
     case 'draw':
       readObject(o, 'draw', ['k', 'h', 'seed', 'node', 'sig'])
-      return { kind, height: height(o.h), seed: readBytes(o.seed, 'seed', HASH_BYTES), node: node(o.node), signature: readBytes(o.sig, 'sig', SIG_BYTES) }
+      return {
+        kind,
+        height: height(o.h),
+        seed: readBytes(o.seed, 'seed', HASH_BYTES),
+        node: node(o.node),
+        signature: readBytes(o.sig, 'sig', SIG_BYTES)
+      }
     case 'theta':
       readObject(o, 'theta', ['k', 'h', 'seed', 'sig'])
       return { kind, height: height(o.h), seed: readBytes(o.seed, 'seed', HASH_BYTES), signature: readBytes(o.sig, 'sig', SIG_BYTES) }
@@ -239,7 +255,14 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
     case 'prepare':
     case 'commit':
       readObject(o, kind, ['k', 'h', 'v', 'node', 'd', 'sig'])
-      return { kind, height: height(o.h), view: readUint(o.v, 'view'), node: node(o.node), digest: readBytes(o.d, 'digest', HASH_BYTES), signature: readBytes(o.sig, 'sig', SIG_BYTES) }
+      return {
+        kind,
+        height: height(o.h),
+        view: readUint(o.v, 'view'),
+        node: node(o.node),
+        digest: readBytes(o.d, 'digest', HASH_BYTES),
+        signature: readBytes(o.sig, 'sig', SIG_BYTES)
+      }
     case 'viewchange':
       readObject(o, 'viewchange', ['k', 'h', 'v', 'node', 'prepared', 'sig'])
       return {

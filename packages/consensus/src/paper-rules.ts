@@ -38,16 +38,27 @@ export function paperRules(keys: readonly PublicKey[], cache = new SignatureCach
     verifyOpinions(encoded) {
       const items = encoded.map((e) => {
         const sv = decode(e)
-        return { signer: `cn-${sv.vector.observer}`, publicKey: keys[sv.vector.observer - 1], message: opinionVectorBytes(sv.vector), signature: sv.signature }
+        return {
+          signer: `cn-${sv.vector.observer}`,
+          publicKey: keys[sv.vector.observer - 1],
+          message: opinionVectorBytes(sv.vector),
+          signature: sv.signature
+        }
       })
       const ok = items.map((it) => cache.has(it.signer, DOMAIN.opinion, it.message, it.signature))
       const todo = items.map((_, i) => i).filter((i) => !ok[i])
       if (todo.length === 0) return ok
-      const sets = todo.map((i) => ({ publicKey: items[i].publicKey, domain: DOMAIN.opinion, message: items[i].message, signature: items[i].signature }))
+      const sets = todo.map((i) => ({
+        publicKey: items[i].publicKey,
+        domain: DOMAIN.opinion,
+        message: items[i].message,
+        signature: items[i].signature
+      }))
       if (todo.length > 1 && verifyMultiple(sets)) {
         for (const i of todo) ok[i] = true
       } else {
-        for (const i of todo) ok[i] = cache.verify(items[i].signer, items[i].publicKey, DOMAIN.opinion, items[i].message, items[i].signature)
+        for (const i of todo)
+          ok[i] = cache.verify(items[i].signer, items[i].publicKey, DOMAIN.opinion, items[i].message, items[i].signature)
       }
       for (const i of todo) if (ok[i]) cache.rememberVerified(items[i].signer, DOMAIN.opinion, items[i].message, items[i].signature)
       return ok

@@ -24,15 +24,7 @@
  * has left, including after a restart from the persisted record.
  */
 import { BbnpError, bytesEqual, DOMAIN, toHex } from '@bbnp/core'
-import {
-  aggregateSignatures,
-  batchVerifySameMessage,
-  type PublicKey,
-  type SecretKey,
-  sign,
-  vrfMessage,
-  vrfOutput
-} from '@bbnp/crypto'
+import { aggregateSignatures, batchVerifySameMessage, type PublicKey, type SecretKey, sign, vrfMessage, vrfOutput } from '@bbnp/crypto'
 import {
   aggregatePayload,
   type Block,
@@ -524,7 +516,8 @@ export class Replica {
   private onAggregate(a: SignedAggregate, now: number): void {
     if (a.slot <= this.head.slot || this.pending.has(a.slot)) return
     if (a.slot > this.currentSlot(now) + 1) return this.reject(null, 'aggregate', 'SLOT_IN_FUTURE')
-    if (!this.cache.verify('gateway', this.config.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature)) return this.reject(null, 'aggregate', 'BAD_SIGNATURE')
+    if (!this.cache.verify('gateway', this.config.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature))
+      return this.reject(null, 'aggregate', 'BAD_SIGNATURE')
     this.pending.set(a.slot, { aggregate: a, at: now })
     // Bounded: keep the 64 lowest slots.
     if (this.pending.size > 64) this.pending.delete(Math.max(...this.pending.keys()))
@@ -742,7 +735,15 @@ export class Replica {
     const decoded = this.decodeProposal(msg.block)
     if (!decoded) return this.wrongFrom(msg.node, 'preprepare', 'MALFORMED_BLOCK')
     const { block, digest } = decoded
-    if (!this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.preprepare, prePreparePayload(msg.height, msg.view, digest), msg.signature)) {
+    if (
+      !this.cache.verify(
+        `cn-${msg.node}`,
+        this.config.keys[msg.node - 1],
+        DOMAIN.preprepare,
+        prePreparePayload(msg.height, msg.view, digest),
+        msg.signature
+      )
+    ) {
       return this.wrongFrom(msg.node, 'preprepare', 'BAD_SIGNATURE')
     }
     const existing = hs.proposals.get(msg.view)
@@ -763,7 +764,18 @@ export class Replica {
     // counted, but not held against its reputation. Every other error is the signer's fault.
     if (err === 'WRONG_PRIMARY') return this.reject(msg.node, 'preprepare', err)
     if (err) return this.wrongFrom(msg.node, 'preprepare', err)
-    this.acceptProposal({ view: msg.view, block, encoded: msg.block, digest, proposer: msg.node, at: now, aggregateAt: this.pending.get(block.slot)?.at ?? null }, now)
+    this.acceptProposal(
+      {
+        view: msg.view,
+        block,
+        encoded: msg.block,
+        digest,
+        proposer: msg.node,
+        at: now,
+        aggregateAt: this.pending.get(block.slot)?.at ?? null
+      },
+      now
+    )
   }
 
   /**
@@ -793,7 +805,13 @@ export class Replica {
   private acceptProposal(p: Proposal, now: number): void {
     const hs = this.hs
     hs.proposals.set(p.view, p)
-    this.log('debug', 'proposal accepted', { height: hs.height, view: p.view, proposer: p.proposer, slot: p.block.slot, digest: toHex(p.digest).slice(0, 16) })
+    this.log('debug', 'proposal accepted', {
+      height: hs.height,
+      view: p.view,
+      proposer: p.proposer,
+      slot: p.block.slot,
+      digest: toHex(p.digest).slice(0, 16)
+    })
     this.armIfWork(now)
     this.sendVote('prepare', p.view, p.digest)
     this.evaluate('prepare', p.view, p.digest, now)
@@ -808,7 +826,8 @@ export class Replica {
     const ls = this.lastSigned
     if (ls && ls.height === hs.height) {
       if (view < ls.view) return false
-      if (ls.phase === 'viewchange' && view === ls.view && phase !== 'viewchange' && phase !== 'newview' && !hs.proposals.has(view)) return false
+      if (ls.phase === 'viewchange' && view === ls.view && phase !== 'viewchange' && phase !== 'newview' && !hs.proposals.has(view))
+        return false
       if (view === ls.view && digest && ls.digest && !bytesEqual(digest, ls.digest)) return false
     }
     if (ls && ls.height > hs.height) return false
@@ -946,7 +965,10 @@ export class Replica {
       const sample = now - (hs.workSince ?? hs.startedAt)
       this.commitMs = this.commitMs === 0 ? sample : 0.8 * this.commitMs + 0.2 * sample
     }
-    this.effects.push({ type: 'commit', commit: { block: p.block, encoded: p.encoded, digest: p.digest, cert, aggregateAt: p.aggregateAt } })
+    this.effects.push({
+      type: 'commit',
+      commit: { block: p.block, encoded: p.encoded, digest: p.digest, cert, aggregateAt: p.aggregateAt }
+    })
     this.stats.commits++
     this.advanceHead(p.block, p.digest, cert)
     const votes = new Map<number, Uint8Array>()
@@ -993,7 +1015,8 @@ export class Replica {
     const v = hs.decidedView
     // Votes that came after the decision were never checked: check each (phase, digest) set's
     // rest as one aggregate now (PROTOCOL 4.3).
-    for (const phase of ['prepare', 'commit'] as const) for (const set of hs.votes[phase].get(v)?.values() ?? []) this.verifyVotes(phase, v, set, hs)
+    for (const phase of ['prepare', 'commit'] as const)
+      for (const set of hs.votes[phase].get(v)?.values() ?? []) this.verifyVotes(phase, v, set, hs)
     const items: Observation[] = [...hs.wrong]
     const wrongNodes = new Set(hs.wrong.map((o) => `${o.node}:${o.phase}`))
     const proposal = hs.proposals.get(v)
@@ -1075,7 +1098,13 @@ export class Replica {
       if (msg.prepared.view >= msg.view) return null
       if (checkCertificate(cert, height, preparedDigest, this.config.keys, this.quorum, 'prepare') !== null) return null
     }
-    const ok = this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.viewchange, viewChangePayload(msg, preparedDigest), msg.signature)
+    const ok = this.cache.verify(
+      `cn-${msg.node}`,
+      this.config.keys[msg.node - 1],
+      DOMAIN.viewchange,
+      viewChangePayload(msg, preparedDigest),
+      msg.signature
+    )
     return ok ? { digest: preparedDigest } : null
   }
 
@@ -1137,7 +1166,10 @@ export class Replica {
     }
     this.send(msg)
     hs.viewChanging = false
-    this.acceptProposal({ view: hs.view, block, encoded, digest, proposer: this.config.me, at: now, aggregateAt: this.pending.get(block.slot)?.at ?? null }, now)
+    this.acceptProposal(
+      { view: hs.view, block, encoded, digest, proposer: this.config.me, at: now, aggregateAt: this.pending.get(block.slot)?.at ?? null },
+      now
+    )
   }
 
   private onNewView(msg: NewViewMessage, now: number): void {
@@ -1150,7 +1182,15 @@ export class Replica {
     if (!order || rightfulPrimary(order, msg.view) !== msg.node) return this.wrongFrom(msg.node, 'newview', 'WRONG_PRIMARY')
     const decoded = this.decodeProposal(msg.block)
     if (!decoded) return this.wrongFrom(msg.node, 'newview', 'MALFORMED_BLOCK')
-    if (!this.cache.verify(`cn-${msg.node}`, this.config.keys[msg.node - 1], DOMAIN.newview, newViewPayload(hs.height, msg.view, decoded.digest), msg.signature)) {
+    if (
+      !this.cache.verify(
+        `cn-${msg.node}`,
+        this.config.keys[msg.node - 1],
+        DOMAIN.newview,
+        newViewPayload(hs.height, msg.view, decoded.digest),
+        msg.signature
+      )
+    ) {
       return this.wrongFrom(msg.node, 'newview', 'BAD_SIGNATURE')
     }
     // 2f+1 valid VIEW-CHANGEs for this view from distinct nodes.
@@ -1163,7 +1203,8 @@ export class Replica {
       } catch {
         return this.wrongFrom(msg.node, 'newview', 'BAD_VIEW_CHANGE')
       }
-      if (vc.kind !== 'viewchange' || vc.height !== hs.height || vc.view !== msg.view || seen.has(vc.node)) return this.wrongFrom(msg.node, 'newview', 'BAD_VIEW_CHANGE')
+      if (vc.kind !== 'viewchange' || vc.height !== hs.height || vc.view !== msg.view || seen.has(vc.node))
+        return this.wrongFrom(msg.node, 'newview', 'BAD_VIEW_CHANGE')
       if (!this.checkViewChange(vc, hs.height)) return this.wrongFrom(msg.node, 'newview', 'BAD_VIEW_CHANGE')
       seen.add(vc.node)
       vcs.push(vc)
@@ -1183,7 +1224,18 @@ export class Replica {
     hs.view = msg.view
     hs.viewChanging = false
     this.armViewTimer(msg.view, now)
-    this.acceptProposal({ view: msg.view, block: decoded.block, encoded: msg.block, digest: decoded.digest, proposer: msg.node, at: now, aggregateAt: this.pending.get(decoded.block.slot)?.at ?? null }, now)
+    this.acceptProposal(
+      {
+        view: msg.view,
+        block: decoded.block,
+        encoded: msg.block,
+        digest: decoded.digest,
+        proposer: msg.node,
+        at: now,
+        aggregateAt: this.pending.get(decoded.block.slot)?.at ?? null
+      },
+      now
+    )
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1215,4 +1267,3 @@ function highestPrepared(vcs: ViewChangeMessage[]): PreparedCertificate | null {
   for (const vc of vcs) if (vc.prepared && (!best || vc.prepared.view > best.view)) best = vc.prepared
   return best
 }
-

@@ -76,7 +76,14 @@ describe('replica: batched checks and adaptive timing', () => {
     const sim = new Sim(4, { seed: 'behind' })
     sim.start()
     // Far-future messages from cn-2 make cn-1 ask to catch up; a second burst a second later asks again.
-    const future = (n: number) => ({ kind: 'prepare' as const, height: 50, view: 0, node: 2, digest: new Uint8Array(32).fill(n), signature: new Uint8Array(96) })
+    const future = (n: number) => ({
+      kind: 'prepare' as const,
+      height: 50,
+      view: 0,
+      node: 2,
+      digest: new Uint8Array(32).fill(n),
+      signature: new Uint8Array(96)
+    })
     sim.deliver(1, future(1))
     sim.deliver(1, future(2))
     assert.equal((sim.behind.get(1) ?? []).length, 1)

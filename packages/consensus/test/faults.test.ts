@@ -127,7 +127,10 @@ describe('PBFT replica: faulty and malicious peers', () => {
     assert.ok(sim.rejects.some((r) => r.at === victim && r.reason === 'BAD_REPUTATION'))
     const dropped = { ...block, opinions: block.opinions.slice(0, 2) }
     sim.deliver(victim === 2 ? 3 : 2, resign(sim, primary, dropped))
-    assert.ok(sim.rejects.some((r) => r.reason === 'BAD_OPINIONS'), 'fewer than 2f+1 opinions')
+    assert.ok(
+      sim.rejects.some((r) => r.reason === 'BAD_OPINIONS'),
+      'fewer than 2f+1 opinions'
+    )
   })
 
   it('ignores duplicate and stale messages', () => {
@@ -265,7 +268,11 @@ describe('PBFT replica: view change', () => {
 })
 
 describe('PBFT replica: no double signing after a restart', () => {
-  function restart(sim: Sim, victim: number, record: ReturnType<Sim['persisted']['get']> extends (infer T)[] | undefined ? T : never): { r: Replica; effects: ReplicaEffect[] } {
+  function restart(
+    sim: Sim,
+    victim: number,
+    record: ReturnType<Sim['persisted']['get']> extends (infer T)[] | undefined ? T : never
+  ): { r: Replica; effects: ReplicaEffect[] } {
     const old = sim.replica(victim)
     const r = new Replica(
       { ...old.config, rules: testRules(sim.keys), maxBlockBytes: maxBlockBytes(4, 5) },

@@ -4,7 +4,16 @@
  * rewrite messages. Effects are executed like the runtime does, in order; no sockets, no timers.
  */
 import { concatBytes, DOMAIN, decodeCanonical, encodeCanonical, readBytes, readObject, readUint, SeededRng, u64be } from '@bbnp/core'
-import { decodePublicKey, publicKeyFromScalar, randomScalar, type SecretKey, secretKeyFromScalar, sign, verify, vrfMessage } from '@bbnp/crypto'
+import {
+  decodePublicKey,
+  publicKeyFromScalar,
+  randomScalar,
+  type SecretKey,
+  secretKeyFromScalar,
+  sign,
+  verify,
+  vrfMessage
+} from '@bbnp/crypto'
 import {
   aggregatePayload,
   bitmapFromIndices,
@@ -268,7 +277,8 @@ export class Sim {
     if (this.thetaSent.has(key)) return
     this.thetaSent.add(key)
     if (!this.thetaByGossip) return
-    for (let to = 1; to <= this.m; to++) if (!this.down.has(to)) this.enqueue(to, { type: 'message', message: this.theta(height, seed), now: this.now })
+    for (let to = 1; to <= this.m; to++)
+      if (!this.down.has(to)) this.enqueue(to, { type: 'message', message: this.theta(height, seed), now: this.now })
   }
 
   private theta(height: number, seed: Uint8Array): ConsensusMessage {

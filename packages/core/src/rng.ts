@@ -37,7 +37,9 @@ export class SeededRng extends RngBase {
 
   constructor(seed: string | Uint8Array) {
     super()
-    this.seed = createHash('sha256').update(typeof seed === 'string' ? `bbnp/v1/rng/${seed}` : seed).digest()
+    this.seed = createHash('sha256')
+      .update(typeof seed === 'string' ? `bbnp/v1/rng/${seed}` : seed)
+      .digest()
   }
 
   bytes(n: number): Uint8Array {

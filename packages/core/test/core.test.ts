@@ -26,7 +26,10 @@ describe('canonical encoding', () => {
     assert.deepEqual(a, b)
   })
   it('round-trips integers beyond 2^53 and negative ones', () => {
-    const v = decodeCanonical(encodeCanonical({ big: 2n ** 60n, neg: -(2n ** 60n), small: -3 }), { maxBytes: 100 }) as Record<string, unknown>
+    const v = decodeCanonical(encodeCanonical({ big: 2n ** 60n, neg: -(2n ** 60n), small: -3 }), { maxBytes: 100 }) as Record<
+      string,
+      unknown
+    >
     assert.equal(v.big, 2n ** 60n)
     assert.equal(v.neg, -(2n ** 60n))
     assert.equal(v.small, -3)
@@ -51,7 +54,10 @@ describe('canonical encoding', () => {
     assert.throws(() => readUint(5, 'a', 4), { code: 'MALFORMED' })
     assert.throws(() => readBytes(o.b, 'b', 4), { code: 'MALFORMED' })
     assert.throws(() => readArray([1, 2, 3], 'arr', 2, (x) => x), { code: 'MALFORMED' })
-    assert.throws(() => readObject([1], 'x'), (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED')
+    assert.throws(
+      () => readObject([1], 'x'),
+      (e: unknown) => e instanceof BbnpError && e.code === 'MALFORMED'
+    )
   })
 })
 
@@ -89,7 +95,15 @@ describe('logger and metrics', () => {
     log.debug('hidden')
     log.info('block committed', { height: 3, sum: 10n, raw: new Uint8Array(4) })
     assert.equal(lines.length, 1)
-    assert.deepEqual(JSON.parse(lines[0]), { t: '1970-01-01T00:00:00.000Z', level: 'info', msg: 'block committed', id: 'cn-1', height: 3, sum: '10', raw: '<4 bytes>' })
+    assert.deepEqual(JSON.parse(lines[0]), {
+      t: '1970-01-01T00:00:00.000Z',
+      level: 'info',
+      msg: 'block committed',
+      id: 'cn-1',
+      height: 3,
+      sum: '10',
+      raw: '<4 bytes>'
+    })
   })
   it('renders counters, gauges and histograms in the Prometheus text format', () => {
     const m = new MetricsRegistry()

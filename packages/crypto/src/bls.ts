@@ -139,7 +139,15 @@ export function batchVerifySameMessage(
   })
   if (decoded.every((s) => s !== null)) {
     const agg = aggregateSignatures(decoded as Signature[])
-    if (fastAggregateVerify(items.map((it) => it.publicKey), domain, msg, agg)) return { ok: true, bad: [], checks: 1 }
+    if (
+      fastAggregateVerify(
+        items.map((it) => it.publicKey),
+        domain,
+        msg,
+        agg
+      )
+    )
+      return { ok: true, bad: [], checks: 1 }
   }
   const bad: number[] = []
   const m = signingMessage(domain, msg)

@@ -86,8 +86,24 @@ describe('BLS signatures', () => {
   it('aggregates and fast-aggregate-verifies one message', () => {
     const sigs = keys.map((k) => sign(k.sk, 'bbnp/v1/commit', msg))
     const agg = aggregateSignatures(sigs)
-    assert.ok(fastAggregateVerify(keys.map((k) => k.pk), 'bbnp/v1/commit', msg, agg))
-    assert.equal(fastAggregateVerify(keys.slice(1).map((k) => k.pk), 'bbnp/v1/commit', msg, agg), false, 'a key missing')
+    assert.ok(
+      fastAggregateVerify(
+        keys.map((k) => k.pk),
+        'bbnp/v1/commit',
+        msg,
+        agg
+      )
+    )
+    assert.equal(
+      fastAggregateVerify(
+        keys.slice(1).map((k) => k.pk),
+        'bbnp/v1/commit',
+        msg,
+        agg
+      ),
+      false,
+      'a key missing'
+    )
   })
 
   it('batch verification finds the one bad signature and keeps the good ones', () => {
@@ -103,7 +119,12 @@ describe('BLS signatures', () => {
   })
 
   it('verifies mixed-message sets with random coefficients', () => {
-    const sets = keys.map((k, i) => ({ publicKey: k.pk, domain: 'bbnp/v1/opinion', message: utf8(`m${i}`), signature: sign(k.sk, 'bbnp/v1/opinion', utf8(`m${i}`)) }))
+    const sets = keys.map((k, i) => ({
+      publicKey: k.pk,
+      domain: 'bbnp/v1/opinion',
+      message: utf8(`m${i}`),
+      signature: sign(k.sk, 'bbnp/v1/opinion', utf8(`m${i}`))
+    }))
     assert.ok(verifyMultiple(sets))
     sets[3] = { ...sets[3], message: utf8('tampered') }
     assert.equal(verifyMultiple(sets), false)

@@ -10,14 +10,26 @@ const range = (from: number, to: number) => Uint8Array.from({ length: to - from 
 describe('HMAC-SHA256: RFC 4231 known answers', () => {
   const cases: { name: string; key: Uint8Array; data: Uint8Array; mac: string }[] = [
     { name: 'case 1', key: rep(0x0b, 20), data: utf8('Hi There'), mac: 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7' },
-    { name: 'case 2', key: utf8('Jefe'), data: utf8('what do ya want for nothing?'), mac: '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843' },
+    {
+      name: 'case 2',
+      key: utf8('Jefe'),
+      data: utf8('what do ya want for nothing?'),
+      mac: '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'
+    },
     { name: 'case 3', key: rep(0xaa, 20), data: rep(0xdd, 50), mac: '773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe' },
     { name: 'case 4', key: range(1, 25), data: rep(0xcd, 50), mac: '82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b' },
-    { name: 'case 6', key: rep(0xaa, 131), data: utf8('Test Using Larger Than Block-Size Key - Hash Key First'), mac: '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54' },
+    {
+      name: 'case 6',
+      key: rep(0xaa, 131),
+      data: utf8('Test Using Larger Than Block-Size Key - Hash Key First'),
+      mac: '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'
+    },
     {
       name: 'case 7',
       key: rep(0xaa, 131),
-      data: utf8('This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.'),
+      data: utf8(
+        'This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.'
+      ),
       mac: '9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2'
     }
   ]
@@ -57,7 +69,10 @@ describe('HKDF-SHA256: RFC 5869 known answers', () => {
   it('case 3 (empty salt and info)', () => {
     const ikm = rep(0x0b, 22)
     assert.equal(toHex(hkdfExtract(new Uint8Array(0), ikm)), '19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04')
-    assert.equal(toHex(hkdf(new Uint8Array(0), ikm, new Uint8Array(0), 42)), '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8')
+    assert.equal(
+      toHex(hkdf(new Uint8Array(0), ikm, new Uint8Array(0), 42)),
+      '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8'
+    )
   })
 })
 

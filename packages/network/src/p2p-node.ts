@@ -116,7 +116,8 @@ function checkSpecs(topics: TopicSpec[], protocols: ProtocolSpec[], gossipLimit:
     if (seen.has(p.id)) throw new BbnpError('CONFIG', `protocol ${p.id} listed twice`)
     seen.add(p.id)
     const burst = p.rateLimit?.burstBytes ?? requestLimit.burstBytes
-    if (!(p.maxRequestBytes > 0) || p.maxRequestBytes > burst) throw new BbnpError('CONFIG', `protocol ${p.id}: maxRequestBytes must be in (0, ${burst}]`)
+    if (!(p.maxRequestBytes > 0) || p.maxRequestBytes > burst)
+      throw new BbnpError('CONFIG', `protocol ${p.id}: maxRequestBytes must be in (0, ${burst}]`)
     if (!(p.maxResponseBytes > 0) || !(p.maxResponseFrames > 0) || !(p.timeoutMs > 0)) {
       throw new BbnpError('CONFIG', `protocol ${p.id}: response bounds and timeout must be positive`)
     }
@@ -227,7 +228,8 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
   const keeper = new PersistentPeers(
     options.persistentPeers ?? [],
     redial,
-    (p: PersistentPeer, signal) => connectOnce(p.peerId, p.addr, AbortSignal.any([signal, AbortSignal.timeout(networkDefaults.connectTimeoutMs)])),
+    (p: PersistentPeer, signal) =>
+      connectOnce(p.peerId, p.addr, AbortSignal.any([signal, AbortSignal.timeout(networkDefaults.connectTimeoutMs)])),
     (id) => identifiedPeers.has(id),
     log
   )
@@ -259,7 +261,9 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       unsubscribedSince.delete(p.peerId)
       gossipRepairs.inc({ reason: 'unsubscribed' })
       log.warn('connected peer unknown to gossip, reconnecting', { peer: p.peerId, ms: now - since })
-      libp2p.hangUp(peerIdFromString(p.peerId)).catch((e: unknown) => log.debug('hang up failed', { peer: p.peerId, error: errorMessage(e) }))
+      libp2p
+        .hangUp(peerIdFromString(p.peerId))
+        .catch((e: unknown) => log.debug('hang up failed', { peer: p.peerId, error: errorMessage(e) }))
     }
   }
 
@@ -360,7 +364,11 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       for (const p of protocols) {
         if (p.handler === undefined) continue
         const rateLimit = { ...requestLimit, ...p.rateLimit }
-        await libp2p.handle(p.id, serverHandler(p, { guard, limiter, rateLimit, requests, logger: log, onBan: banPeer, inflight }), handlerOptions())
+        await libp2p.handle(
+          p.id,
+          serverHandler(p, { guard, limiter, rateLimit, requests, logger: log, onBan: banPeer, inflight }),
+          handlerOptions()
+        )
       }
       for (const t of topics) pubsub?.subscribe(t.name)
       state = 'running'
@@ -398,7 +406,8 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       requireRunning()
       const spec = topicByName.get(topic)
       if (spec === undefined || pubsub === undefined) throw new BbnpError('PROTOCOL', `not a topic of this node: ${topic}`)
-      if (data.length > spec.maxBytes) throw new BbnpError('OVERSIZED', `message of ${data.length} bytes exceeds ${spec.maxBytes} on ${topic}`)
+      if (data.length > spec.maxBytes)
+        throw new BbnpError('OVERSIZED', `message of ${data.length} bytes exceeds ${spec.maxBytes} on ${topic}`)
       const result = await pubsub.publish(topic, data)
       published.inc({ topic })
       return result.recipients.length

@@ -87,7 +87,8 @@ export class PersistentPeers {
       await this.dial(s.peer, this.abort.signal)
       s.attempts = 0
     } catch (e) {
-      if (this.running) this.logger.debug('persistent peer dial failed', { peer: s.peer.peerId, attempt: s.attempts, error: errorMessage(e) })
+      if (this.running)
+        this.logger.debug('persistent peer dial failed', { peer: s.peer.peerId, attempt: s.attempts, error: errorMessage(e) })
     } finally {
       s.dialing = false
     }

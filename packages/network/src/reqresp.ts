@@ -141,7 +141,8 @@ export function serverHandler(spec: ProtocolSpec, deps: ServerDeps): StreamHandl
           const next: IteratorResult<Uint8Array> = await raceAbort(Promise.resolve(frames.next()), signal)
           if (next.done === true) break
           if (++n > spec.maxResponseFrames) throw new Error(`handler produced more than ${spec.maxResponseFrames} frames`)
-          if (next.value.length > spec.maxResponseBytes) throw new Error(`handler produced a frame of ${next.value.length} bytes (max ${spec.maxResponseBytes})`)
+          if (next.value.length > spec.maxResponseBytes)
+            throw new Error(`handler produced a frame of ${next.value.length} bytes (max ${spec.maxResponseBytes})`)
           yield tagged(TAG_DATA, next.value)
         }
         yield END_FRAME
@@ -160,7 +161,8 @@ export function serverHandler(spec: ProtocolSpec, deps: ServerDeps): StreamHandl
       .then(
         () => {
           count(outcome.toLowerCase())
-          if (outcome === 'SERVER_ERROR') deps.logger.warn('request handler failed', { protocol: spec.id, from, error: errorMessage(failure) })
+          if (outcome === 'SERVER_ERROR')
+            deps.logger.warn('request handler failed', { protocol: spec.id, from, error: errorMessage(failure) })
           else if (outcome !== 'OK') deps.logger.debug('request refused', { protocol: spec.id, from, code: outcome })
         },
         (e: unknown) => {
@@ -185,7 +187,12 @@ export function handlerOptions() {
 }
 
 /** it-length-prefixed's errors for a broken frame (other than a too-large one). */
-const FRAMING_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError', 'UnsupportedProtocolError'])
+const FRAMING_ERRORS = new Set([
+  'InvalidMessageLengthError',
+  'InvalidDataLengthLengthError',
+  'UnexpectedEOFError',
+  'UnsupportedProtocolError'
+])
 
 export interface ClientDeps {
   libp2p: Libp2p
@@ -262,20 +269,23 @@ export async function sendRequest(
         } else if (bytes[0] === TAG_ERROR) {
           const code = new TextDecoder().decode(bytes.subarray(1, 33))
           const reason = WIRE_CODE.test(code) ? code : 'SERVER_ERROR'
-          if (reason === 'TIMEOUT') throw fail('TIMEOUT', `${peerId} did not answer ${spec.id} within its deadline`, { ...meta, remote: true })
+          if (reason === 'TIMEOUT')
+            throw fail('TIMEOUT', `${peerId} did not answer ${spec.id} within its deadline`, { ...meta, remote: true })
           throw fail('REFUSED', `${peerId} refused ${spec.id}: ${reason}`, { ...meta, reason })
         } else {
           throw fail('PROTOCOL', `${peerId} sent a frame with an unknown tag on ${spec.id}`, meta)
         }
       }
-      if (!complete) throw fail('REFUSED', `${peerId} closed the ${spec.id} stream before the end of the response`, { ...meta, reason: 'TRUNCATED' })
+      if (!complete)
+        throw fail('REFUSED', `${peerId} closed the ${spec.id} stream before the end of the response`, { ...meta, reason: 'TRUNCATED' })
       await writing
     } catch (e) {
       const aborted = whyAborted()
       if (aborted) throw aborted
       if (isBbnpError(e)) throw e
       const name = (e as Error).name
-      if (name === 'InvalidDataLengthError') throw fail('OVERSIZED', `${peerId} sent a frame larger than ${spec.maxResponseBytes} on ${spec.id}`, meta, e)
+      if (name === 'InvalidDataLengthError')
+        throw fail('OVERSIZED', `${peerId} sent a frame larger than ${spec.maxResponseBytes} on ${spec.id}`, meta, e)
       if (FRAMING_ERRORS.has(name)) throw fail('PROTOCOL', `bad response framing from ${peerId} on ${spec.id}: ${errorMessage(e)}`, meta, e)
       // anything else is the stream going away under us: a reset (libp2p surfaces it as a plain
       // error from the wrapped stream) or the connection closing

@@ -61,12 +61,15 @@ describe('connections', { timeout: 30_000 }, () => {
     const b = await identity()
     const A = await startNode(nodes, a, { allowedPeers: new Set() })
     const port = A.node.multiaddrs()[0].split('/')[4]
-    await assert.rejects(startNode(nodes, b, { allowedPeers: new Set(), listen: [`/ip4/127.0.0.1/tcp/${port}`] }), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'LISTEN')
-      assert.match(e.message, /EADDRINUSE/)
-      assert.ok(!e.message.includes('\n'), e.message)
-      return true
-    })
+    await assert.rejects(
+      startNode(nodes, b, { allowedPeers: new Set(), listen: [`/ip4/127.0.0.1/tcp/${port}`] }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'LISTEN')
+        assert.match(e.message, /EADDRINUSE/)
+        assert.ok(!e.message.includes('\n'), e.message)
+        return true
+      }
+    )
   })
 
   it('stop() is idempotent and leaves nothing running: a process exits by itself', async () => {

@@ -82,8 +82,15 @@ describe('gossip', { timeout: 30_000 }, () => {
       await P.node.publish(TOPIC, text(m))
     }
     const count = (result: string, reason: string) => metricValue(V.metrics.render(), GOSSIP, { topic: TOPIC, result, reason })
-    await waitFor('six outcomes counted', () =>
-      count('accept', 'OK') + count('ignore', 'STALE') + count('reject', 'BAD_SIGNATURE') + count('reject', 'MALFORMED') + count('reject', 'OVERSIZED') === 6
+    await waitFor(
+      'six outcomes counted',
+      () =>
+        count('accept', 'OK') +
+          count('ignore', 'STALE') +
+          count('reject', 'BAD_SIGNATURE') +
+          count('reject', 'MALFORMED') +
+          count('reject', 'OVERSIZED') ===
+        6
     )
     assert.equal(count('accept', 'OK'), 2)
     assert.equal(count('ignore', 'STALE'), 1)
@@ -166,7 +173,9 @@ describe('gossip over duplicate connections', { timeout: 30_000 }, () => {
     await waitFor('two identified connections', () => libA.getConnections(peerIdFromString(b.id)).length === 2 && second.status === 'open')
 
     const gossipConn = () =>
-      libA.getConnections(peerIdFromString(b.id)).find((c) => c.streams.some((s) => s.protocol?.startsWith('/meshsub/') && s.direction === 'outbound'))
+      libA
+        .getConnections(peerIdFromString(b.id))
+        .find((c) => c.streams.some((s) => s.protocol?.startsWith('/meshsub/') && s.direction === 'outbound'))
     const carrier = gossipConn()
     assert.ok(carrier, "A's outbound gossip stream lives on one of the connections")
     carrier.abort(new Error('ping failed (test)'))

@@ -51,7 +51,11 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 50
 }
 
 /** A topic that records what it received; its verdict comes from `judge`. */
-export function recordingTopic(name: string, judge: (data: Uint8Array) => Verdict | Promise<Verdict> = () => ({ action: 'accept' }), maxBytes = 1024) {
+export function recordingTopic(
+  name: string,
+  judge: (data: Uint8Array) => Verdict | Promise<Verdict> = () => ({ action: 'accept' }),
+  maxBytes = 1024
+) {
   const received: { data: string; from: string }[] = []
   const spec: TopicSpec = {
     name,

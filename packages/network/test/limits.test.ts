@@ -12,7 +12,10 @@ describe('token buckets', () => {
   it('allow a burst, then refill at the configured rate', () => {
     let now = 0
     const rl = new RateLimiter(() => now)
-    assert.deepEqual([1, 2, 3, 4].map(() => rl.allow('p|t', 10, limit)), [true, true, true, false])
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => rl.allow('p|t', 10, limit)),
+      [true, true, true, false]
+    )
     now = 499
     assert.equal(rl.allow('p|t', 10, limit), false, 'less than one token after 499 ms at 2/s')
     now = 500

@@ -47,7 +47,9 @@ const serverSpecs: ProtocolSpec[] = [
   })
 ]
 const clientSpecs: ProtocolSpec[] = [
-  ...serverSpecs.filter((s) => !['/t/small/1', '/t/many/1', '/t/big/1', '/t/slow-server/1'].includes(s.id)).map((s) => spec(s.id, { timeoutMs: s.timeoutMs })),
+  ...serverSpecs
+    .filter((s) => !['/t/small/1', '/t/many/1', '/t/big/1', '/t/slow-server/1'].includes(s.id))
+    .map((s) => spec(s.id, { timeoutMs: s.timeoutMs })),
   spec('/t/small/1', { maxRequestBytes: 1024 }),
   spec('/t/many/1', { maxResponseFrames: 3 }),
   spec('/t/slow-server/1', { timeoutMs: 5000 }),
@@ -60,7 +62,8 @@ describe('request/response', { timeout: 30_000 }, () => {
   let S: TestNode
   let C: TestNode
   let serverId: string
-  const count = (n: TestNode, protocol: string, side: string, result: string) => metricValue(n.metrics.render(), REQS, { protocol, side, result })
+  const count = (n: TestNode, protocol: string, side: string, result: string) =>
+    metricValue(n.metrics.render(), REQS, { protocol, side, result })
 
   before(async () => {
     const s = await identity()
@@ -91,7 +94,10 @@ describe('request/response', { timeout: 30_000 }, () => {
 
   it('an oversized request is refused: locally before sending, and by the server if sent', async () => {
     await assert.rejects(C.node.request(serverId, '/t/echo/1', new Uint8Array(65)), { code: 'OVERSIZED' })
-    await assert.rejects(C.node.request(serverId, '/t/small/1', new Uint8Array(100)), { code: 'REFUSED', meta: { protocol: '/t/small/1', peer: serverId, reason: 'OVERSIZED' } })
+    await assert.rejects(C.node.request(serverId, '/t/small/1', new Uint8Array(100)), {
+      code: 'REFUSED',
+      meta: { protocol: '/t/small/1', peer: serverId, reason: 'OVERSIZED' }
+    })
     assert.equal(count(S, '/t/small/1', 'server', 'oversized'), 1)
     assert.deepEqual(decode(await C.node.request(serverId, '/t/small/1', text('fits'))), ['ok'])
   })
@@ -106,13 +112,19 @@ describe('request/response', { timeout: 30_000 }, () => {
 
   it("the server's own deadline ends a slow handler and the client hears of it at once", async () => {
     const t0 = performance.now()
-    await assert.rejects(C.node.request(serverId, '/t/slow-server/1', text('x')), { code: 'TIMEOUT', meta: { protocol: '/t/slow-server/1', peer: serverId, remote: true } })
+    await assert.rejects(C.node.request(serverId, '/t/slow-server/1', text('x')), {
+      code: 'TIMEOUT',
+      meta: { protocol: '/t/slow-server/1', peer: serverId, remote: true }
+    })
     assert.ok(performance.now() - t0 < 1000)
     assert.equal(count(S, '/t/slow-server/1', 'server', 'timeout'), 1)
   })
 
   it('a handler that fails halfway gives an error, never a shorter response', async () => {
-    await assert.rejects(C.node.request(serverId, '/t/midway/1', text('x')), { code: 'REFUSED', meta: { protocol: '/t/midway/1', peer: serverId, reason: 'SERVER_ERROR' } })
+    await assert.rejects(C.node.request(serverId, '/t/midway/1', text('x')), {
+      code: 'REFUSED',
+      meta: { protocol: '/t/midway/1', peer: serverId, reason: 'SERVER_ERROR' }
+    })
     assert.equal(count(S, '/t/midway/1', 'server', 'server_error'), 1)
   })
 
@@ -133,7 +145,12 @@ describe('request/response', { timeout: 30_000 }, () => {
   it('requests beyond the rate limit are refused and counted', async () => {
     const results = []
     for (let i = 0; i < 4; i++) {
-      results.push(await C.node.request(serverId, '/t/limited/1', text('x')).then(() => 'ok', (e: BbnpError) => `${e.code} ${e.meta.reason}`))
+      results.push(
+        await C.node.request(serverId, '/t/limited/1', text('x')).then(
+          () => 'ok',
+          (e: BbnpError) => `${e.code} ${e.meta.reason}`
+        )
+      )
     }
     assert.deepEqual(results, ['ok', 'ok', 'REFUSED RATE_LIMITED', 'REFUSED RATE_LIMITED'])
     assert.equal(count(S, '/t/limited/1', 'server', 'rate_limited'), 2)

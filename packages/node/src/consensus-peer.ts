@@ -84,7 +84,8 @@ export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', 'wrong-signatures', 'eq
 export function checkMisbehaviour(modes: string[], genesis: Genesis, allowed: readonly string[]): void {
   if (modes.length === 0) return
   if (!genesis.devnet) throw new BbnpError('CONFIG', '--misbehave is refused: the genesis is not marked as a devnet (bbnp setup --devnet)')
-  for (const m of modes) if (!allowed.includes(m)) throw new BbnpError('CONFIG', `unknown --misbehave mode "${m}" (one of: ${allowed.join(', ')})`)
+  for (const m of modes)
+    if (!allowed.includes(m)) throw new BbnpError('CONFIG', `unknown --misbehave mode "${m}" (one of: ${allowed.join(', ')})`)
 }
 
 export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode> {
@@ -100,33 +101,66 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
   const maxBytes = maxBlockBytes(m, n)
   const silent = options.misbehave.includes('silent')
   const lateMs = options.misbehave.includes('late') ? 2 * timing.graceMs : 0
-  const faults: ReplicaFaults = { wrongSignatures: options.misbehave.includes('wrong-signatures'), equivocate: options.misbehave.includes('equivocate') }
+  const faults: ReplicaFaults = {
+    wrongSignatures: options.misbehave.includes('wrong-signatures'),
+    equivocate: options.misbehave.includes('equivocate')
+  }
 
   // ---- metrics
   const mHeight = metrics.gauge('bbnp_chain_height', 'Height of the stored chain head')
   const mView = metrics.gauge('bbnp_consensus_view', 'Current PBFT view at the working height')
   const mCommits = metrics.counter('bbnp_blocks_committed_total', 'Blocks committed by consensus (not by sync)')
   const mSynced = metrics.counter('bbnp_blocks_synced_total', 'Blocks fetched and stored by catch-up')
-  const mLatency = metrics.histogram('bbnp_commit_latency_seconds', "From this peer's receipt of the gateway's aggregate to the block stored", [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10])
+  const mLatency = metrics.histogram(
+    'bbnp_commit_latency_seconds',
+    "From this peer's receipt of the gateway's aggregate to the block stored",
+    [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]
+  )
   const mRejected = metrics.counter('bbnp_consensus_rejected_total', 'Consensus inputs refused by the replica, by kind and reason')
-  const mVerify = metrics.counter('bbnp_signature_checks_total', 'BLS signature work, by kind (batch = one aggregate check over many votes)')
+  const mVerify = metrics.counter(
+    'bbnp_signature_checks_total',
+    'BLS signature work, by kind (batch = one aggregate check over many votes)'
+  )
   const mViewChanges = metrics.counter('bbnp_view_changes_total', 'View changes this peer started')
   const mHandoffs = metrics.counter('bbnp_aggregates_received_total', 'Signed aggregates received from the gateway')
-  const mThetaFetches = metrics.counter('bbnp_theta_requests_total', 'Theta asked from the gateway over /bbnp/theta/1 because gossip had not brought it, by result')
+  const mThetaFetches = metrics.counter(
+    'bbnp_theta_requests_total',
+    'Theta asked from the gateway over /bbnp/theta/1 because gossip had not brought it, by result'
+  )
 
-  const store = await BlockStore.open(join(options.dataDir, 'chain'), { genesisHash: genesis.hash, keys, quorum: genesis.quorum, maxBlockBytes: maxBytes })
+  const store = await BlockStore.open(join(options.dataDir, 'chain'), {
+    genesisHash: genesis.hash,
+    keys,
+    quorum: genesis.quorum,
+    maxBlockBytes: maxBytes
+  })
   const cleanup: (() => Promise<void>)[] = [() => store.close()]
   try {
     const head = await store.chainHead(initialReputations(m, params))
     const lastSigned = await store.getConsensusLog()
     const replica = new Replica(
-      { me: me.index, keys, gatewayKey: genesis.gateway.publicKey, meters: n, signer: key.blsKey, maxBlockBytes: maxBytes, timing, rules: paperRules(keys), faults },
+      {
+        me: me.index,
+        keys,
+        gatewayKey: genesis.gateway.publicKey,
+        meters: n,
+        signer: key.blsKey,
+        maxBlockBytes: maxBytes,
+        timing,
+        rules: paperRules(keys),
+        faults
+      },
       head,
       lastSigned
     )
     const records = new InteractionRecords({ self: me.index, nodes: m, params })
     mHeight.set(head.height)
-    logger.info('consensus peer starting', { id: key.id, height: head.height, head: toHex(head.hash).slice(0, 16), misbehave: options.misbehave })
+    logger.info('consensus peer starting', {
+      id: key.id,
+      height: head.height,
+      head: toHex(head.hash).slice(0, 16),
+      misbehave: options.misbehave
+    })
 
     // ---- who is who
     const nodeOfPeer = new Map<string, number>()
@@ -257,7 +291,8 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       try {
         const [frame] = await p2p.request(gatewayPeer, THETA_PROTOCOL, encodeMessage(draw), { timeoutMs: 2000 })
         const message = decodeMessage(frame, { maxBlockBytes: maxBytes, nodes: m })
-        if (message.kind !== 'theta' || message.height !== draw.height) throw new BbnpError('MALFORMED', 'the answer is not Theta for this height')
+        if (message.kind !== 'theta' || message.height !== draw.height)
+          throw new BbnpError('MALFORMED', 'the answer is not Theta for this height')
         mThetaFetches.inc({ result: 'ok' })
         logger.info('Theta fetched from the gateway (not received by gossip)', { height: draw.height })
         await dispatch({ type: 'message', message, now: Date.now() })
@@ -355,7 +390,13 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         handler: async () => [encodeStatus(statusOf(store))]
       },
       // client side only: the gateway serves it
-      { id: THETA_PROTOCOL, maxRequestBytes: MAX_THETA_FRAME_BYTES, maxResponseBytes: MAX_THETA_FRAME_BYTES, maxResponseFrames: 1, timeoutMs: 3000 }
+      {
+        id: THETA_PROTOCOL,
+        maxRequestBytes: MAX_THETA_FRAME_BYTES,
+        maxResponseBytes: MAX_THETA_FRAME_BYTES,
+        maxResponseFrames: 1,
+        timeoutMs: 3000
+      }
     ]
 
     p2p = await createP2PNode(
@@ -421,7 +462,13 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
         if (progressed) {
           const ms = Math.max(1, Math.round(performance.now() - firstFetch))
           const blocks = store.head().height - fromHeight
-          lastCatchUp = { fromHeight, toHeight: store.head().height, blocks, ms, blocksPerSecond: Math.round((blocks * 1000 * 10) / ms) / 10 }
+          lastCatchUp = {
+            fromHeight,
+            toHeight: store.head().height,
+            blocks,
+            ms,
+            blocksPerSecond: Math.round((blocks * 1000 * 10) / ms) / 10
+          }
           logger.info('caught up', lastCatchUp)
         }
       }
@@ -472,16 +519,18 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
       return progressed
     }
 
-
     // Fallback detection of being behind, when gossip is quiet: poll peers' status now and then.
-    const poll = setInterval(() => {
-      // Only when nothing was stored for two periods: a healthy peer learns of new heights from
-      // gossip. A stuck peer then catches up from any peer ahead of it, even by one block: a view
-      // change at a height that some honest peers have already decided cannot gather a quorum
-      // (they have moved on), so fetching that block is the only way forward.
-      if (closing || Date.now() - lastStoredAt < 2 * genesis.periodMs) return
-      void syncNow('status poll')
-    }, Math.max(2000, 2 * genesis.periodMs))
+    const poll = setInterval(
+      () => {
+        // Only when nothing was stored for two periods: a healthy peer learns of new heights from
+        // gossip. A stuck peer then catches up from any peer ahead of it, even by one block: a view
+        // change at a height that some honest peers have already decided cannot gather a quorum
+        // (they have moved on), so fetching that block is the only way forward.
+        if (closing || Date.now() - lastStoredAt < 2 * genesis.periodMs) return
+        void syncNow('status poll')
+      },
+      Math.max(2000, 2 * genesis.periodMs)
+    )
     timers.add(poll as unknown as NodeJS.Timeout)
 
     // ---- HTTP API
@@ -545,7 +594,12 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     const apiPort = options.apiPort ?? me.listen.nodeAddress().port + 1000
     api = await startApi({ host: options.apiHost, port: apiPort, routes, logger })
     cleanup.unshift(() => (api as ApiServer).close())
-    logger.info('consensus peer started', { id: key.id, peerId: p2p.peerId, listen: p2p.multiaddrs(), api: `http://${options.apiHost}:${api.port}` })
+    logger.info('consensus peer started', {
+      id: key.id,
+      peerId: p2p.peerId,
+      listen: p2p.multiaddrs(),
+      api: `http://${options.apiHost}:${api.port}`
+    })
 
     // Take part only after catching up with whoever is reachable at start (PROTOCOL 4.6); the API
     // already answers meanwhile, with "syncing": true.

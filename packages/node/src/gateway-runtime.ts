@@ -20,15 +20,9 @@ import {
   type SlotResult
 } from '@bbnp/aggregation'
 import { decodeStatus, MAX_STATUS_BYTES, STATUS_PROTOCOL } from '@bbnp/chain'
-import {
-  aggregatePayload,
-  bitmapFromIndices,
-  encodeAggregate,
-  maxBlockBytes,
-  type SignedAggregate,
-} from '@bbnp/consensus'
+import { aggregatePayload, bitmapFromIndices, encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
-import { createP2PNode, type P2PNode, } from '@bbnp/network'
+import { createP2PNode, type P2PNode } from '@bbnp/network'
 import type { NodeContext as ConsensusContext, RunningNode } from './consensus-peer.ts'
 import { waitForPeers } from './consensus-peer.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
@@ -60,7 +54,11 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
   const mHandoff = metrics.counter('bbnp_handoffs_total', 'Aggregate hand-offs to consensus peers, by result')
   const mTheta = metrics.counter('bbnp_theta_signed_total', 'Election thresholds (Theta) signed')
   const mElection = metrics.counter('bbnp_gossip_election_total', 'Election messages seen by the gateway, by outcome')
-  const mAggregateMs = metrics.histogram('bbnp_gateway_aggregate_seconds', 'Time to verify and sum one slot when it closes', [0.001, 0.005, 0.01, 0.03, 0.1, 0.3, 1])
+  const mAggregateMs = metrics.histogram(
+    'bbnp_gateway_aggregate_seconds',
+    'Time to verify and sum one slot when it closes',
+    [0.001, 0.005, 0.01, 0.03, 0.1, 0.3, 1]
+  )
 
   // N Diffie-Hellman operations, once (PROTOCOL 3.2): K_gi = S_i^{s_g}.
   const t0 = performance.now()
@@ -104,7 +102,13 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
     mRejected.inc({ reason: code })
   }
 
-  const makeAggregate = (slot: number, status: 'complete' | 'incomplete', sum: bigint, count: number, missing: Uint8Array): SignedAggregate => {
+  const makeAggregate = (
+    slot: number,
+    status: 'complete' | 'incomplete',
+    sum: bigint,
+    count: number,
+    missing: Uint8Array
+  ): SignedAggregate => {
     const body = { slot, status, sum, count, missing }
     return { ...body, signature: signAggregate(blsKey, body) }
   }
@@ -138,7 +142,13 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
               n
             )
           )
-    logger.info('slot closed', { slot, status: result.status, sum: result.status === 'complete' ? result.sum : null, count: result.count, missing: result.status === 'incomplete' ? result.missing.length : 0 })
+    logger.info('slot closed', {
+      slot,
+      status: result.status,
+      sum: result.status === 'complete' ? result.sum : null,
+      count: result.count,
+      missing: result.status === 'incomplete' ? result.missing.length : 0
+    })
     void handOff(signed)
   }
 
@@ -146,7 +156,10 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
     lastHandoffSlot = Math.max(lastHandoffSlot, agg.slot)
     recent.push(agg)
     if (recent.length > RECENT_AGGREGATES) recent.shift()
-    await sendTo(consensusPeers.map((c) => c.peerId), [agg])
+    await sendTo(
+      consensusPeers.map((c) => c.peerId),
+      [agg]
+    )
   }
 
   const sendTo = async (peers: string[], aggs: SignedAggregate[]) => {
@@ -166,8 +179,15 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
   }
 
   // ---- Theta (PROTOCOL 4.1)
-  const theta = new ThetaResponder(blsKey, genesis.consensus.map((c) => c.verificationKey))
-  const electionId = { limits: { maxBlockBytes: maxBlockBytes(m, n), nodes: m }, nodeOfPeer, gatewayPeer: genesis.gateway.peerId.toString() }
+  const theta = new ThetaResponder(
+    blsKey,
+    genesis.consensus.map((c) => c.verificationKey)
+  )
+  const electionId = {
+    limits: { maxBlockBytes: maxBlockBytes(m, n), nodes: m },
+    nodeOfPeer,
+    gatewayPeer: genesis.gateway.peerId.toString()
+  }
   const electionTopic = gatewayElectionTopic({
     id: electionId,
     theta,
@@ -256,7 +276,10 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
   try {
     // ---- backfill: slots missed while this gateway was down become incomplete blocks
     await waitForPeers(p2p, 1, Math.max(1500, genesis.periodMs))
-    const latest = await latestCommittedSlot(p2p, consensusPeers.map((c) => c.peerId))
+    const latest = await latestCommittedSlot(
+      p2p,
+      consensusPeers.map((c) => c.peerId)
+    )
     const firstLive = clock.slotAt(Date.now() - skew) // the oldest slot whose window is still open
     if (latest !== null && latest >= 0 && latest < firstLive - 1) {
       const from = Math.max(latest + 1, firstLive - MAX_BACKFILL_SLOTS)
@@ -299,17 +322,39 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
             received: accepted,
             rejected,
             openSlots: [...open.keys()].sort((a, b) => a - b),
-            lastSlot: last ? { slot: last[0], status: last[1].status, sum: last[1].status === 'complete' ? last[1].sum.toString() : null, count: last[1].count, missing: last[1].status === 'incomplete' ? last[1].missing : [] } : null,
+            lastSlot: last
+              ? {
+                  slot: last[0],
+                  status: last[1].status,
+                  sum: last[1].status === 'complete' ? last[1].sum.toString() : null,
+                  count: last[1].count,
+                  missing: last[1].status === 'incomplete' ? last[1].missing : []
+                }
+              : null,
             lastHandoffSlot,
-            peers: p2p.connectedPeers().map((p) => (nodeOfPeer.has(p) ? `cn-${nodeOfPeer.get(p)}` : meterPeers.has(p) ? 'meter' : p)).sort()
+            peers: p2p
+              .connectedPeers()
+              .map((p) => (nodeOfPeer.has(p) ? `cn-${nodeOfPeer.get(p)}` : meterPeers.has(p) ? 'meter' : p))
+              .sort()
           }
         }
       },
       '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
     }
-    const api: ApiServer = await startApi({ host: options.apiHost, port: options.apiPort ?? genesis.gateway.listen.nodeAddress().port + 1000, routes, logger })
+    const api: ApiServer = await startApi({
+      host: options.apiHost,
+      port: options.apiPort ?? genesis.gateway.listen.nodeAddress().port + 1000,
+      routes,
+      logger
+    })
     cleanup.unshift(() => api.close())
-    logger.info('gateway started', { peerId: p2p.peerId, listen: p2p.multiaddrs(), api: `http://${options.apiHost}:${api.port}`, meters: n, consensus: m })
+    logger.info('gateway started', {
+      peerId: p2p.peerId,
+      listen: p2p.multiaddrs(),
+      api: `http://${options.apiHost}:${api.port}`,
+      meters: n,
+      consensus: m
+    })
     return {
       done: new Promise<number>(() => {}),
       apiPort: api.port,

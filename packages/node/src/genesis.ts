@@ -139,9 +139,11 @@ function intField(v: unknown, what: string, min: number, max = Number.MAX_SAFE_I
 export function validateGenesis(raw: unknown, validateReputation: (p: Record<string, number>) => void = () => {}): Genesis {
   if (typeof raw !== 'object' || raw === null) bad('genesis must be a JSON object')
   const json = raw as GenesisJson
-  if (json.version !== GENESIS_VERSION) bad(`unsupported genesis version ${String(json.version)} (this build reads version ${GENESIS_VERSION})`)
+  if (json.version !== GENESIS_VERSION)
+    bad(`unsupported genesis version ${String(json.version)} (this build reads version ${GENESIS_VERSION})`)
   const hash = genesisHash(json)
-  if (typeof json.hash !== 'string' || json.hash !== toHex(hash)) bad('genesis hash does not match its content (the file was modified after setup)')
+  if (typeof json.hash !== 'string' || json.hash !== toHex(hash))
+    bad('genesis hash does not match its content (the file was modified after setup)')
   if (typeof json.chainId !== 'string' || json.chainId.length === 0 || json.chainId.length > 64) bad('chainId must be a short string')
   if (typeof json.devnet !== 'boolean') bad('devnet must be true or false')
   const genesisTimeMs = intField(json.genesisTimeMs, 'genesisTimeMs', 0)
@@ -150,7 +152,8 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
   const agg = json.aggregation ?? bad('aggregation parameters missing')
   const candidates = intField(agg.candidates, 'aggregation.candidates', 2, 1024)
   if (candidates % 2 !== 0) bad('aggregation.candidates must be even (K/2 on each side of the ring)')
-  if (typeof agg.extraPartners !== 'number' || !(agg.extraPartners >= 0) || agg.extraPartners > candidates) bad('aggregation.extraPartners must be a number in [0, candidates]')
+  if (typeof agg.extraPartners !== 'number' || !(agg.extraPartners >= 0) || agg.extraPartners > candidates)
+    bad('aggregation.extraPartners must be a number in [0, candidates]')
   if (typeof json.reputation !== 'object' || json.reputation === null) bad('reputation parameters missing')
   try {
     validateReputation(json.reputation)
@@ -162,16 +165,28 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
   if (gwJson.id !== GATEWAY_ID) bad(`gateway id must be "${GATEWAY_ID}"`)
   const gwKey = pointField(gwJson.publicKey, 'gateway.publicKey')
   if (!verifyPossession(gwKey.key, hexField(gwJson.pop, 'gateway.pop', 96))) bad('gateway proof of possession does not verify')
-  const gateway = { id: GATEWAY_ID, publicKeyBytes: gwKey.bytes, publicKey: gwKey.key, peerId: peerIdField(gwJson.peerId, 'gateway.peerId'), listen: addrField(gwJson.listen, 'gateway.listen') }
+  const gateway = {
+    id: GATEWAY_ID,
+    publicKeyBytes: gwKey.bytes,
+    publicKey: gwKey.key,
+    peerId: peerIdField(gwJson.peerId, 'gateway.peerId'),
+    listen: addrField(gwJson.listen, 'gateway.listen')
+  }
 
   if (!Array.isArray(json.meters) || json.meters.length < MIN_METERS) bad(`genesis needs at least ${MIN_METERS} meters`)
   const meters = json.meters.map((m, k): MeterMember => {
     const index = k + 1
     if (m?.id !== meterId(index)) bad(`meters[${k}] must have id ${meterId(index)}`)
-    return { index, id: m.id, publicKey: pointField(m.publicKey, `${m.id}.publicKey`).bytes, peerId: peerIdField(m.peerId, `${m.id}.peerId`) }
+    return {
+      index,
+      id: m.id,
+      publicKey: pointField(m.publicKey, `${m.id}.publicKey`).bytes,
+      peerId: peerIdField(m.peerId, `${m.id}.peerId`)
+    }
   })
 
-  if (!Array.isArray(json.consensus) || json.consensus.length < MIN_CONSENSUS) bad(`genesis needs at least ${MIN_CONSENSUS} consensus nodes`)
+  if (!Array.isArray(json.consensus) || json.consensus.length < MIN_CONSENSUS)
+    bad(`genesis needs at least ${MIN_CONSENSUS} consensus nodes`)
   const consensus = json.consensus.map((cn, k): ConsensusMember => {
     const index = k + 1
     if (cn?.id !== consensusId(index)) bad(`consensus[${k}] must have id ${consensusId(index)}`)
@@ -193,7 +208,11 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
     }
   })
 
-  const peerIds = new Set<string>([gateway.peerId.toString(), ...meters.map((m) => m.peerId.toString()), ...consensus.map((c) => c.peerId.toString())])
+  const peerIds = new Set<string>([
+    gateway.peerId.toString(),
+    ...meters.map((m) => m.peerId.toString()),
+    ...consensus.map((c) => c.peerId.toString())
+  ])
   if (peerIds.size !== 1 + meters.length + consensus.length) bad('peer IDs in the genesis are not unique')
 
   const f = Math.floor((consensus.length - 1) / 3)

@@ -90,7 +90,14 @@ export async function startApi(opts: { host: string; port: number; routes: Recor
   server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new BbnpError('CONFIG', e.code === 'EADDRINUSE' ? `API port ${opts.port} on ${opts.host} is already in use` : `cannot serve the API on ${opts.host}:${opts.port}: ${e.message}`))
+      reject(
+        new BbnpError(
+          'CONFIG',
+          e.code === 'EADDRINUSE'
+            ? `API port ${opts.port} on ${opts.host} is already in use`
+            : `cannot serve the API on ${opts.host}:${opts.port}: ${e.message}`
+        )
+      )
     )
     server.listen(opts.port, opts.host, () => resolve())
   })

@@ -28,7 +28,11 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const readings = await loadReadings(readingsPath, { periodMs: genesis.periodMs })
 
   const mSent = metrics.counter('bbnp_reports_sent_total', 'Reports sent to the gateway, by outcome')
-  const mMs = metrics.histogram('bbnp_meter_report_seconds', 'Time to encrypt and tag the reports of all hosted meters for one slot', [0.0001, 0.001, 0.01, 0.1, 1])
+  const mMs = metrics.histogram(
+    'bbnp_meter_report_seconds',
+    'Time to encrypt and tag the reports of all hosted meters for one slot',
+    [0.0001, 0.001, 0.01, 0.1, 1]
+  )
 
   // PROTOCOL 2.1, 2.2: every Diffie-Hellman (with the gateway and with each candidate partner)
   // is done once, here; a report then costs only hashes.
@@ -40,7 +44,16 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
     const index = Number(k.id.slice('meter-'.length))
     const candidates = new Map<number, Uint8Array>()
     for (const j of candidateIndices(index, n, genesis.candidates)) candidates.set(j, genesis.meters[j - 1].publicKey)
-    meters.push(new MeterCrypto({ index, meterCount: n, secret: k.scalar, gatewayPublicKey: genesis.gateway.publicKeyBytes, candidatePublicKeys: candidates, params }))
+    meters.push(
+      new MeterCrypto({
+        index,
+        meterCount: n,
+        secret: k.scalar,
+        gatewayPublicKey: genesis.gateway.publicKeyBytes,
+        candidatePublicKeys: candidates,
+        params
+      })
+    )
     if (performance.now() - lastLog > 2000) {
       lastLog = performance.now()
       logger.info('deriving meter keys', { done: meters.length, total: keys.length })
@@ -57,7 +70,15 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       allowedPeers: new Set([gatewayPeer]),
       persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
       gossip: false,
-      protocols: [{ id: REPORT_PROTOCOL, maxRequestBytes: MAX_REPORTS_PER_REQUEST * REPORT_BYTES, maxResponseBytes: 1024, maxResponseFrames: 1, timeoutMs: 5000 }]
+      protocols: [
+        {
+          id: REPORT_PROTOCOL,
+          maxRequestBytes: MAX_REPORTS_PER_REQUEST * REPORT_BYTES,
+          maxResponseBytes: 1024,
+          maxResponseFrames: 1,
+          timeoutMs: 5000
+        }
+      ]
     },
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
@@ -96,7 +117,8 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
 
   // Slot t is reported just after it ends, with a little per-process jitter so that many meter
   // processes do not all hit the gateway in the same millisecond.
-  const jitter = Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
+  const jitter =
+    Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
   await waitForPeers(p2p, 1, Math.max(1000, genesis.periodMs))
   clock.every(jitter, async (slot) => {
     if (!closing && slot >= 1) await report(slot - 1)
@@ -108,7 +130,14 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
     const routes: Record<string, Route> = {
       '/status': () => ({
         status: 200,
-        body: { role: 'meter', ids: keys.map((k) => k.id), chainId: genesis.chainId, slot: clock.currentSlot(), lastSlot, gateway: p2p.connectedPeers().includes(gatewayPeer) }
+        body: {
+          role: 'meter',
+          ids: keys.map((k) => k.id),
+          chainId: genesis.chainId,
+          slot: clock.currentSlot(),
+          lastSlot,
+          gateway: p2p.connectedPeers().includes(gatewayPeer)
+        }
       }),
       '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
     }

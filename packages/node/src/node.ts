@@ -12,7 +12,12 @@ import { startMeters } from './meter-runtime.ts'
 import type { NodeOptions } from './options.ts'
 
 export async function createNode(options: NodeOptions, logger?: Logger): Promise<RunningNode> {
-  const log = logger ?? createLogger({ level: options.logLevel, bindings: { role: options.role, id: options.ids.length === 1 ? options.ids[0] : `${options.ids[0]}+${options.ids.length - 1}` } })
+  const log =
+    logger ??
+    createLogger({
+      level: options.logLevel,
+      bindings: { role: options.role, id: options.ids.length === 1 ? options.ids[0] : `${options.ids[0]}+${options.ids.length - 1}` }
+    })
   const genesis = loadGenesis(options.configDir)
   const metrics = new MetricsRegistry()
   metrics.gauge('bbnp_info', 'Static information about this process', () => {}).set(1, { role: options.role, chain: genesis.chainId })

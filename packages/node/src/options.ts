@@ -26,7 +26,9 @@ export interface NodeOptions {
   misbehave: string[]
 }
 
-export type Settings = Partial<Record<'role' | 'config' | 'id' | 'dataDir' | 'listen' | 'apiHost' | 'apiPort' | 'readings' | 'logLevel' | 'misbehave', string>>
+export type Settings = Partial<
+  Record<'role' | 'config' | 'id' | 'dataDir' | 'listen' | 'apiHost' | 'apiPort' | 'readings' | 'logLevel' | 'misbehave', string>
+>
 
 function bad(msg: string): never {
   throw new BbnpError('CONFIG', msg)
@@ -121,6 +123,11 @@ export function resolveOptions(flags: Settings, env: NodeJS.ProcessEnv): NodeOpt
     apiPort,
     readings: s.readings,
     logLevel,
-    misbehave: s.misbehave ? s.misbehave.split(',').map((x) => x.trim()).filter(Boolean) : []
+    misbehave: s.misbehave
+      ? s.misbehave
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : []
   }
 }

@@ -49,7 +49,8 @@ export function tcpAddr(host: string, port: number): string {
 export async function createNetwork(opts: NetworkOptions): Promise<Network> {
   // With a seed every key is reproducible (devnets, tests); without one they come from the OS.
   const rng: Rng = opts.seed !== undefined ? new SeededRng(`setup/${opts.seed}`) : cryptoRng
-  if (opts.basePort + opts.consensus > 65535) throw new BbnpError('SETUP', `--base-port ${opts.basePort} leaves no room for ${opts.consensus} consensus ports`)
+  if (opts.basePort + opts.consensus > 65535)
+    throw new BbnpError('SETUP', `--base-port ${opts.basePort} leaves no room for ${opts.consensus} consensus ports`)
   const secrets = generateNetworkSecrets({
     meters: opts.meters,
     consensus: opts.consensus,
@@ -93,7 +94,13 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
   }
   const hash = toHex(genesisHash(body))
   const genesis: GenesisJson = { ...body, hash }
-  keys.push({ id: secrets.gateway.id, role: 'gateway', genesis: hash, secret: toHex(scalarToBytes(secrets.gateway.secret)), libp2pKey: libp2pKeyHex(gwId.key) })
+  keys.push({
+    id: secrets.gateway.id,
+    role: 'gateway',
+    genesis: hash,
+    secret: toHex(scalarToBytes(secrets.gateway.secret)),
+    libp2pKey: libp2pKeyHex(gwId.key)
+  })
   secrets.meters.forEach((m, k) => {
     keys.push({ id: m.id, role: 'meter', genesis: hash, secret: toHex(scalarToBytes(m.secret)), libp2pKey: libp2pKeyHex(meterIds[k].key) })
   })

@@ -46,7 +46,11 @@ export class ThetaResponder {
     if (known) return known.signature
     // Bounded: a few seeds per height, and only around the highest height answered.
     if (bySeed.size >= 4 || msg.height + 16 < this.highest) return null
-    if (msg.node < 1 || msg.node > this.nodeKeys.length || vrfVerify(this.nodeKeys[msg.node - 1], 'election', msg.height, msg.seed, msg.signature) === null) {
+    if (
+      msg.node < 1 ||
+      msg.node > this.nodeKeys.length ||
+      vrfVerify(this.nodeKeys[msg.node - 1], 'election', msg.height, msg.seed, msg.signature) === null
+    ) {
       this.badDraws++
       return null
     }

@@ -28,7 +28,12 @@ export interface BlockTiming {
   committedAtMs: number
 }
 
-export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificate | null, opts: { meters: number; m: number; timing?: BlockTiming }) {
+export function blockView(
+  block: Block,
+  hash: Uint8Array,
+  cert: CommitCertificate | null,
+  opts: { meters: number; m: number; timing?: BlockTiming }
+) {
   const t = opts.timing
   return {
     height: block.height,
@@ -43,7 +48,10 @@ export function blockView(block: Block, hash: Uint8Array, cert: CommitCertificat
     view: block.view,
     timestampMs: block.timestampMs,
     gatewaySignature: toHex(block.aggregate.signature),
-    election: { theta: toHex(block.election.theta), draws: block.election.draws.map((d) => ({ node: cnName(d.node), signature: toHex(d.signature) })) },
+    election: {
+      theta: toHex(block.election.theta),
+      draws: block.election.draws.map((d) => ({ node: cnName(d.node), signature: toHex(d.signature) }))
+    },
     reputation: reputationView(block.reputation.vector),
     reputationFromHeight: block.reputation.opinionHeight,
     opinions: block.opinions.length,

@@ -4,14 +4,35 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { toHex } from '@bbnp/core'
-import { createNetwork, defaultReputationParams, genesisHash, type GenesisJson, keyFilePath, loadGenesis, loadKey, slotAt, validateGenesis, writeNetwork } from '../src/index.ts'
+import {
+  createNetwork,
+  defaultReputationParams,
+  genesisHash,
+  type GenesisJson,
+  keyFilePath,
+  loadGenesis,
+  loadKey,
+  slotAt,
+  validateGenesis,
+  writeNetwork
+} from '../src/index.ts'
 
 let dir: string
 let genesisJson: GenesisJson
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'bbnp-genesis-'))
-  const net = await createNetwork({ meters: 5, consensus: 4, periodMs: 1000, host: '127.0.0.1', basePort: 7100, seed: 'genesis-test', devnet: true, genesisTimeMs: 1_700_000_000_000, reputation: defaultReputationParams() })
+  const net = await createNetwork({
+    meters: 5,
+    consensus: 4,
+    periodMs: 1000,
+    host: '127.0.0.1',
+    basePort: 7100,
+    seed: 'genesis-test',
+    devnet: true,
+    genesisTimeMs: 1_700_000_000_000,
+    reputation: defaultReputationParams()
+  })
   writeNetwork(dir, net, { force: false })
   genesisJson = JSON.parse(readFileSync(join(dir, 'genesis.json'), 'utf8'))
 })
@@ -33,7 +54,17 @@ describe('genesis', () => {
   })
 
   it('the same seed gives the same network', async () => {
-    const again = await createNetwork({ meters: 5, consensus: 4, periodMs: 1000, host: '127.0.0.1', basePort: 7100, seed: 'genesis-test', devnet: true, genesisTimeMs: 1_700_000_000_000, reputation: defaultReputationParams() })
+    const again = await createNetwork({
+      meters: 5,
+      consensus: 4,
+      periodMs: 1000,
+      host: '127.0.0.1',
+      basePort: 7100,
+      seed: 'genesis-test',
+      devnet: true,
+      genesisTimeMs: 1_700_000_000_000,
+      reputation: defaultReputationParams()
+    })
     assert.equal(again.genesis.hash, genesisJson.hash)
   })
 

@@ -14,7 +14,11 @@ const gatewaySecret = secretKeyFromScalar(gatewayScalar)
 const gatewayKey = decodePublicKey(publicKeyFromScalar(gatewayScalar))
 const seed = new Uint8Array(32).fill(7)
 const peerOf = (node: number) => `peer-${node}`
-const id = { limits: { maxBlockBytes: 1 << 16, nodes: 4 }, nodeOfPeer: new Map([1, 2, 3, 4].map((n) => [peerOf(n), n])), gatewayPeer: 'peer-gateway' }
+const id = {
+  limits: { maxBlockBytes: 1 << 16, nodes: 4 },
+  nodeOfPeer: new Map([1, 2, 3, 4].map((n) => [peerOf(n), n])),
+  gatewayPeer: 'peer-gateway'
+}
 
 function draw(node: number, height = 5, signer = nodeSecret[node - 1]): DrawMessage {
   return { kind: 'draw', height, seed, node, signature: vrfProve(signer, 'election', height, seed).signature }
@@ -44,11 +48,16 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
   it('refuses another node’s draw, a forged draw, a message that is not a draw, and garbage', async () => {
     const answered: boolean[] = []
     const theta = new ThetaResponder(gatewaySecret, nodeKeys)
-    const handler = thetaProtocol({ id, theta, onAnswer: (a) => answered.push(a) }).handler as NonNullable<ReturnType<typeof thetaProtocol>['handler']>
+    const handler = thetaProtocol({ id, theta, onAnswer: (a) => answered.push(a) }).handler as NonNullable<
+      ReturnType<typeof thetaProtocol>['handler']
+    >
     const signal = new AbortController().signal
     await assert.rejects(async () => handler(encodeMessage(draw(3)), peerOf(2), signal), { code: 'REFUSED' })
     await assert.rejects(async () => handler(encodeMessage(draw(2, 5, nodeSecret[0])), peerOf(2), signal), { code: 'REFUSED' })
-    await assert.rejects(async () => handler(encodeMessage({ kind: 'theta', height: 5, seed, signature: draw(1).signature }), peerOf(1), signal), { code: 'MALFORMED' })
+    await assert.rejects(
+      async () => handler(encodeMessage({ kind: 'theta', height: 5, seed, signature: draw(1).signature }), peerOf(1), signal),
+      { code: 'MALFORMED' }
+    )
     await assert.rejects(async () => handler(new Uint8Array([1, 2, 3]), peerOf(1), signal), { code: 'MALFORMED' })
     assert.deepEqual(answered, [false])
     assert.equal(theta.signed, 0)

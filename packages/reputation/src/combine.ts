@@ -24,7 +24,14 @@
 import { BbnpError, DOMAIN } from '@bbnp/core'
 import { decodePublicKey, type PublicKey, verifyMultiple } from '@bbnp/crypto'
 import { expectation, fuse, interactionFrequency, type Opinion, recommendedOpinion } from './model.ts'
-import { entryOpinion, type OpinionVector, opinionVectorBytes, type SignedOpinionVector, validateOpinionVector, verifyOpinionVector } from './opinions.ts'
+import {
+  entryOpinion,
+  type OpinionVector,
+  opinionVectorBytes,
+  type SignedOpinionVector,
+  validateOpinionVector,
+  verifyOpinionVector
+} from './opinions.ts'
 import { fromFixedPoint, type ReputationErrorCode, toFixedPoint, validateReputations } from './params.ts'
 
 export const MIN_OBSERVERS = 2
@@ -103,11 +110,11 @@ export function combineOpinions(previous: readonly number[], vectors: readonly O
   return out
 }
 
-export type ReputationCheckCode = 'BAD_REPUTATIONS' | 'BAD_OPINION' | 'WRONG_HEIGHT' | 'DUPLICATE_OBSERVER' | 'BAD_SIGNATURE' | 'TOO_FEW_VECTORS' | 'MISMATCH'
+export type ReputationCheckCode =
+  'BAD_REPUTATIONS' | 'BAD_OPINION' | 'WRONG_HEIGHT' | 'DUPLICATE_OBSERVER' | 'BAD_SIGNATURE' | 'TOO_FEW_VECTORS' | 'MISMATCH'
 
 export type ReputationCheck =
-  | { ok: true; reputations: number[] }
-  | { ok: false; code: ReputationCheckCode; reason: string; observer?: number; node?: number }
+  { ok: true; reputations: number[] } | { ok: false; code: ReputationCheckCode; reason: string; observer?: number; node?: number }
 
 export interface ReputationUpdateInput {
   /** The height the opinions are about; every vector must carry it. */
@@ -149,20 +156,32 @@ export function checkReputationUpdate(input: ReputationUpdateInput): ReputationC
       return { ok: false, code: 'BAD_OPINION', reason: (e as Error).message, observer: v.observer }
     }
     if (v.height !== input.height) {
-      return { ok: false, code: 'WRONG_HEIGHT', reason: `vector of observer ${v.observer} is for height ${v.height}, not ${input.height}`, observer: v.observer }
+      return {
+        ok: false,
+        code: 'WRONG_HEIGHT',
+        reason: `vector of observer ${v.observer} is for height ${v.height}, not ${input.height}`,
+        observer: v.observer
+      }
     }
-    if (seen.has(v.observer)) return { ok: false, code: 'DUPLICATE_OBSERVER', reason: `two vectors from observer ${v.observer}`, observer: v.observer }
+    if (seen.has(v.observer))
+      return { ok: false, code: 'DUPLICATE_OBSERVER', reason: `two vectors from observer ${v.observer}`, observer: v.observer }
     seen.add(v.observer)
   }
   const bad = firstBadSignature(input.vectors, input.nodeKeys)
-  if (bad !== undefined) return { ok: false, code: 'BAD_SIGNATURE', reason: `opinion vector of observer ${bad} is not signed by it`, observer: bad }
+  if (bad !== undefined)
+    return { ok: false, code: 'BAD_SIGNATURE', reason: `opinion vector of observer ${bad} is not signed by it`, observer: bad }
   const reputations = combineOpinions(
     input.previous,
     input.vectors.map((sv) => sv.vector)
   )
   for (let j = 0; j < m; j++) {
     if (reputations[j] !== input.claimed[j]) {
-      return { ok: false, code: 'MISMATCH', reason: `reputation of node ${j + 1}: block says ${input.claimed[j]}, recomputed ${reputations[j]}`, node: j + 1 }
+      return {
+        ok: false,
+        code: 'MISMATCH',
+        reason: `reputation of node ${j + 1}: block says ${input.claimed[j]}, recomputed ${reputations[j]}`,
+        node: j + 1
+      }
     }
   }
   return { ok: true, reputations }
@@ -180,7 +199,12 @@ function firstBadSignature(vectors: readonly SignedOpinionVector[], keys: readon
   } catch {
     return vectors[pks.length].vector.observer
   }
-  const sets = vectors.map((sv, k) => ({ publicKey: pks[k], domain: DOMAIN.opinion, message: opinionVectorBytes(sv.vector), signature: sv.signature }))
+  const sets = vectors.map((sv, k) => ({
+    publicKey: pks[k],
+    domain: DOMAIN.opinion,
+    message: opinionVectorBytes(sv.vector),
+    signature: sv.signature
+  }))
   if (verifyMultiple(sets)) return undefined
   for (let k = 0; k < vectors.length; k++) if (!verifyOpinionVector(pks[k], vectors[k])) return vectors[k].vector.observer
   return undefined

@@ -125,7 +125,8 @@ export function verifyElection(p: ElectionProofs): VerifiedElection {
   }
   const gw = toKey(p.gatewayKey)
   const theta = gw ? vrfVerify(gw, 'threshold', p.height, p.seed, p.thresholdSignature) : null
-  if (theta === null) throw new BbnpError<ReputationErrorCode>('BAD_THRESHOLD', `the gateway's threshold signature for height ${p.height} does not verify`)
+  if (theta === null)
+    throw new BbnpError<ReputationErrorCode>('BAD_THRESHOLD', `the gateway's threshold signature for height ${p.height} does not verify`)
   const pre = new Set(preselect(p.reputations))
   const draws = new Map<number, bigint>()
   const rejected: VerifiedElection['rejected'] = []
@@ -139,7 +140,8 @@ export function verifyElection(p: ElectionProofs): VerifiedElection {
     } else {
       const key = toKey(p.nodeKeys[node - 1])
       const x = key ? vrfVerify(key, 'election', p.height, p.seed, signature) : null
-      if (x === null) rejected.push({ node, code: 'BAD_SIGNATURE', reason: `election signature of node ${node} for height ${p.height} does not verify` })
+      if (x === null)
+        rejected.push({ node, code: 'BAD_SIGNATURE', reason: `election signature of node ${node} for height ${p.height} does not verify` })
       else draws.set(node, x)
     }
   }
@@ -162,6 +164,7 @@ export type PrimaryCheck = { ok: true } | { ok: false; expected: number | undefi
 export function checkPrimary(e: ElectionOutcome, view: number, claimed: number): PrimaryCheck {
   const expected = primaryForView(e, view)
   if (expected === undefined) return { ok: false, expected, reason: 'no pre-selected node has a valid draw: there is no primary' }
-  if (expected !== claimed) return { ok: false, expected, reason: `node ${claimed} is not the primary of view ${view}; node ${expected} is` }
+  if (expected !== claimed)
+    return { ok: false, expected, reason: `node ${claimed} is not the primary of view ${view}; node ${expected} is` }
   return { ok: true }
 }

@@ -58,6 +58,13 @@ export {
   simulateReputation,
   simulateSelection
 } from './simulation.ts'
-export type { NodeType, PaperExperiment, ReputationSimOptions, SelectionExperimentResult, SelectionSimOptions, WeightSetting } from './simulation.ts'
+export type {
+  NodeType,
+  PaperExperiment,
+  ReputationSimOptions,
+  SelectionExperimentResult,
+  SelectionSimOptions,
+  WeightSetting
+} from './simulation.ts'
 export { emptyTally, tallyTotal } from './tally.ts'
 export type { InteractionKind, Tally, WindowCounts } from './tally.ts'

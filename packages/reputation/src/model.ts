@@ -38,7 +38,13 @@ export interface Evidence {
 function shares(t: Tally): { fast: number; slow: number; wrong: number; missing: number; received: number } | null {
   const total = tallyTotal(t)
   if (total === 0) return null
-  return { fast: t.fast / total, slow: t.slow / total, wrong: t.wrong / total, missing: t.missing / total, received: (t.fast + t.slow + t.wrong) / total }
+  return {
+    fast: t.fast / total,
+    slow: t.slow / total,
+    wrong: t.wrong / total,
+    missing: t.missing / total,
+    received: (t.fast + t.slow + t.wrong) / total
+  }
 }
 
 /**

@@ -9,16 +9,7 @@
  * CBOR `{h, i, o: [[j, b, d, u, n], ...]}` with the entries for every j != i in index order; the
  * signature is BLS under the domain tag "bbnp/v1/opinion" over that encoding.
  */
-import {
-  BbnpError,
-  DOMAIN,
-  decodeCanonical,
-  encodeCanonical,
-  readArray,
-  readBytes,
-  readObject,
-  readUint
-} from '@bbnp/core'
+import { BbnpError, DOMAIN, decodeCanonical, encodeCanonical, readArray, readBytes, readObject, readUint } from '@bbnp/core'
 import { type PublicKey, SIGNATURE_BYTES, type SecretKey, sign, verify } from '@bbnp/crypto'
 import type { Opinion } from './model.ts'
 import { fromFixedPoint, REPUTATION_SCALE, type ReputationErrorCode, toFixedPoint } from './params.ts'
@@ -72,9 +63,11 @@ export function validateOpinionVector(v: OpinionVector, nodes: number): void {
   let expected = 1
   for (const e of v.opinions) {
     if (expected === v.observer) expected++
-    if (e.peer !== expected) badOpinion(`observer ${v.observer}: opinion of ${e.peer} where ${expected} was expected (one per other node, in order)`)
+    if (e.peer !== expected)
+      badOpinion(`observer ${v.observer}: opinion of ${e.peer} where ${expected} was expected (one per other node, in order)`)
     expected++
-    for (const x of [e.b, e.d, e.u]) if (!Number.isSafeInteger(x) || x < 0 || x > REPUTATION_SCALE) badOpinion(`observer ${v.observer}: value ${x} out of range`)
+    for (const x of [e.b, e.d, e.u])
+      if (!Number.isSafeInteger(x) || x < 0 || x > REPUTATION_SCALE) badOpinion(`observer ${v.observer}: value ${x} out of range`)
     if (e.b + e.d + e.u !== REPUTATION_SCALE) badOpinion(`observer ${v.observer}: b + d + u of ${e.peer} is not ${REPUTATION_SCALE}`)
     if (!Number.isSafeInteger(e.n) || e.n < 0) badOpinion(`observer ${v.observer}: bad evidence count ${e.n}`)
   }

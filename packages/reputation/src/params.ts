@@ -117,7 +117,8 @@ export function fromFixedPoint(v: number): number {
 
 /** The genesis reputation vector: M equal entries (index 0 is node 1). */
 export function initialReputations(nodes: number, params: ReputationParams = DEFAULT_REPUTATION_PARAMS): number[] {
-  if (!Number.isSafeInteger(nodes) || nodes < 1) throw new BbnpError<ReputationErrorCode>('BAD_REPUTATIONS', 'need at least one consensus node')
+  if (!Number.isSafeInteger(nodes) || nodes < 1)
+    throw new BbnpError<ReputationErrorCode>('BAD_REPUTATIONS', 'need at least one consensus node')
   return new Array<number>(nodes).fill(toFixedPoint(params.initialReputation))
 }
 

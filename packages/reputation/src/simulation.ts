@@ -102,8 +102,14 @@ export const DEFAULT_REPUTATION_SIM: ReputationSimOptions = Object.freeze({
 export const REPUTATION_PRESETS: Readonly<Record<string, { description: string; options: Partial<ReputationSimOptions> }>> = {
   paper: { description: "the paper's setting as described in VI-C, on a perfect network", options: {} },
   lossy: { description: 'as paper, but the network loses every 10th message (s = 0.9 for everyone)', options: { lossEvery: 10 } },
-  literal: { description: "as paper, with equation (2)'s literal denominator (sum over all M, T_jj = 0)", options: { literalDenominator: true } },
-  turncoat: { description: 'as paper, but malicious nodes behave like friendly ones for the first half of the rounds', options: { goodHistory: 0.5 } }
+  literal: {
+    description: "as paper, with equation (2)'s literal denominator (sum over all M, T_jj = 0)",
+    options: { literalDenominator: true }
+  },
+  turncoat: {
+    description: 'as paper, but malicious nodes behave like friendly ones for the first half of the rounds',
+    options: { goodHistory: 0.5 }
+  }
 }
 
 function outcome(type: NodeType, round: number, counter: number, o: ReputationSimOptions): InteractionKind {
@@ -183,7 +189,13 @@ export interface SelectionSimOptions {
   draws: 'vrf' | 'hash'
 }
 
-export const DEFAULT_SELECTION_SIM: SelectionSimOptions = Object.freeze({ nodes: 100, selections: 50, experiments: 3, seed: 'bbnp', draws: 'vrf' })
+export const DEFAULT_SELECTION_SIM: SelectionSimOptions = Object.freeze({
+  nodes: 100,
+  selections: 50,
+  experiments: 3,
+  seed: 'bbnp',
+  draws: 'vrf'
+})
 
 export interface SelectionExperimentResult {
   /** Primaries per rank bin (RANK_BINS). */

@@ -27,7 +27,6 @@ function vec(m: number, observer: number, ops: Record<number, [Opinion, number]>
   return { height, observer, opinions }
 }
 
-
 // M = 4, Gamma^(k-1) = (0.9, 0.6, 0.3, 0.5); three observers of node 4. Observer 3 has evidence
 // counts (2, 2, 8), so IF_34 = 8 / 4 = 2; the others have n = 4 everywhere, IF = 1.
 const prev = [0.9, 0.6, 0.3, 0.5].map(toFixedPoint)
@@ -86,7 +85,11 @@ describe('combination of opinion vectors (IV-D-3, equation (2))', () => {
   it('every reputation zero: equal weights, finite results, and good nodes can recover', () => {
     const p = [0, 0, 0]
     const good: Opinion = { b: 0.9, d: 0, u: 0.1 }
-    const v = [vec(3, 1, { 2: [good, 4], 3: [good, 4] }), vec(3, 2, { 1: [good, 4], 3: [good, 4] }), vec(3, 3, { 1: [good, 4], 2: [good, 4] })]
+    const v = [
+      vec(3, 1, { 2: [good, 4], 3: [good, 4] }),
+      vec(3, 2, { 1: [good, 4], 3: [good, 4] }),
+      vec(3, 3, { 1: [good, 4], 2: [good, 4] })
+    ]
     const out = combineOpinions(p, v)
     for (const x of out) assert.ok(Number.isSafeInteger(x) && x > 0 && x <= S)
   })
@@ -99,12 +102,30 @@ describe('combination of opinion vectors (IV-D-3, equation (2))', () => {
   })
 
   it('refuses mixed heights, duplicate observers and bad vectors', () => {
-    assert.equal(code(() => combineOpinions(prev, [vectors[0], { ...vectors[1], height: 2 }])), 'BAD_OPINION')
-    assert.equal(code(() => combineOpinions(prev, [vectors[0], vectors[0]])), 'BAD_OPINION')
-    assert.equal(code(() => combineOpinions(prev, [vec(3, 1, {})])), 'BAD_OPINION')
-    assert.equal(code(() => combineOpinions([S + 1, 0], [])), 'BAD_REPUTATIONS')
-    assert.equal(code(() => combineOpinions([0.5, 0.5], [])), 'BAD_REPUTATIONS')
-    assert.equal(code(() => combineOpinions([], [])), 'BAD_REPUTATIONS')
+    assert.equal(
+      code(() => combineOpinions(prev, [vectors[0], { ...vectors[1], height: 2 }])),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => combineOpinions(prev, [vectors[0], vectors[0]])),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => combineOpinions(prev, [vec(3, 1, {})])),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => combineOpinions([S + 1, 0], [])),
+      'BAD_REPUTATIONS'
+    )
+    assert.equal(
+      code(() => combineOpinions([0.5, 0.5], [])),
+      'BAD_REPUTATIONS'
+    )
+    assert.equal(
+      code(() => combineOpinions([], [])),
+      'BAD_REPUTATIONS'
+    )
   })
 })
 

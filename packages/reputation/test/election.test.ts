@@ -47,14 +47,25 @@ describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
     const e = computeElection(reps, draws, 600n)
     assert.deepEqual(e.candidates, [3, 4])
     assert.deepEqual(e.order, [3, 4, 2, 1])
-    assert.deepEqual([0, 1, 2, 3, 4, 5].map((v) => primaryForView(e, v)), [3, 4, 2, 1, 3, 4])
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5].map((v) => primaryForView(e, v)),
+      [3, 4, 2, 1, 3, 4]
+    )
   })
 
   it('empty P: the pre-selected node with the highest X, ties to the lower index', () => {
     const e = computeElection(reps, draws, 901n)
     assert.deepEqual(e.candidates, [])
     assert.equal(primaryForView(e, 0), 4)
-    const tied = computeElection(reps, new Map([[1, 7n], [3, 7n], [2, 5n]]), 8n)
+    const tied = computeElection(
+      reps,
+      new Map([
+        [1, 7n],
+        [3, 7n],
+        [2, 5n]
+      ]),
+      8n
+    )
     assert.deepEqual(tied.order, [1, 3, 2])
   })
 
@@ -130,7 +141,9 @@ describe('the election VRF, verified (PROTOCOL 4.1 [hardening])', () => {
   it('refuses a forged threshold: no election without Theta', () => {
     const forged = vrfProve(keys[0], 'threshold', h, seed).signature
     assert.throws(() => verifyElection({ ...proofs, thresholdSignature: forged, electionSignatures: sigs }), { code: 'BAD_THRESHOLD' })
-    assert.throws(() => verifyElection({ ...proofs, thresholdSignature: sigs[0].signature, electionSignatures: sigs }), { code: 'BAD_THRESHOLD' })
+    assert.throws(() => verifyElection({ ...proofs, thresholdSignature: sigs[0].signature, electionSignatures: sigs }), {
+      code: 'BAD_THRESHOLD'
+    })
     assert.throws(() => verifyElection({ ...proofs, gatewayKey: new Uint8Array(48), electionSignatures: sigs }), { code: 'BAD_THRESHOLD' })
   })
 
@@ -146,7 +159,12 @@ describe('the election VRF, verified (PROTOCOL 4.1 [hardening])', () => {
     assert.equal(e.rejected[0].code, 'BAD_SIGNATURE')
     assert.deepEqual(e.order, [])
     // the old signatures do not verify for a new seed
-    const moved = verifyElection({ ...proofs, seed: other, thresholdSignature: vrfProve(gw, 'threshold', h, other).signature, electionSignatures: sigs.slice(0, 1) })
+    const moved = verifyElection({
+      ...proofs,
+      seed: other,
+      thresholdSignature: vrfProve(gw, 'threshold', h, other).signature,
+      electionSignatures: sigs.slice(0, 1)
+    })
     assert.equal(moved.rejected[0].code, 'BAD_SIGNATURE')
   })
 

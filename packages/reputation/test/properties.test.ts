@@ -61,7 +61,8 @@ describe('properties of the model', () => {
       const prev = Array.from({ length: m }, () => (rng.int(5) === 0 ? 0 : rng.int(S + 1)))
       const vectors = randomVectors(rng, m, () => randomOpinion(rng))
       for (const literalDenominator of [false, true]) {
-        for (const x of combineOpinions(prev, vectors, { literalDenominator })) assert.ok(Number.isSafeInteger(x) && x >= 0 && x <= S, `${x}`)
+        for (const x of combineOpinions(prev, vectors, { literalDenominator }))
+          assert.ok(Number.isSafeInteger(x) && x >= 0 && x <= S, `${x}`)
       }
     }
   })
@@ -104,7 +105,10 @@ describe('properties of the model', () => {
             }
           }
         }
-        const next = combineOpinions(reps, records.map((r) => r.opinionVector(h, params)))
+        const next = combineOpinions(
+          reps,
+          records.map((r) => r.opinionVector(h, params))
+        )
         assert.ok(next[m - 1] <= reps[m - 1], `trial ${trial} height ${h}: ${reps[m - 1]} -> ${next[m - 1]}`)
         reps = next
       }
@@ -121,7 +125,9 @@ describe('properties of the model', () => {
     for (let trial = 0; trial < 200; trial++) {
       const t = () => ({ fast: rng.int(5), slow: rng.int(5), wrong: rng.int(5), missing: rng.int(5) })
       const c = { recent: t(), past: t() }
-      const bs = [0.5, 0.6, 0.7, 0.8, 0.9].map((negative) => localOpinion(c, { ...DEFAULT_REPUTATION_PARAMS, negative, positive: 1 - negative }).b)
+      const bs = [0.5, 0.6, 0.7, 0.8, 0.9].map(
+        (negative) => localOpinion(c, { ...DEFAULT_REPUTATION_PARAMS, negative, positive: 1 - negative }).b
+      )
       for (let k = 1; k < bs.length; k++) assert.ok(bs[k] <= bs[k - 1])
     }
   })
@@ -156,7 +162,14 @@ describe('properties of the selection', () => {
 
   it('a tie in reputation is broken by the lower index, deterministically', () => {
     const reps = [toFixedPoint(0.5), toFixedPoint(0.5)]
-    const e = computeElection(reps, new Map([[1, 5n], [2, 9n]]), 0n)
+    const e = computeElection(
+      reps,
+      new Map([
+        [1, 5n],
+        [2, 9n]
+      ]),
+      0n
+    )
     assert.equal(e.order[0], 1)
   })
 })

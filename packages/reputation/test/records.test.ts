@@ -13,7 +13,6 @@ import { code } from './helpers.ts'
 
 const P = DEFAULT_REPUTATION_PARAMS
 
-
 describe('parameters', () => {
   it("default to the paper's recommended weights", () => {
     assert.deepEqual(
@@ -31,14 +30,38 @@ describe('parameters', () => {
     assert.equal(parseReputationParams(undefined), P)
   })
   it('refuse pairs that do not sum to 1, values outside [0,1], unknown fields', () => {
-    assert.equal(code(() => parseReputationParams({ positive: 0.5 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ recent: 1.2, past: -0.2 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ recentHeights: 0 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ recentHeights: 2.5 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ initialReputation: 2 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ postive: 0.4 })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams({ positive: Number.NaN })), 'BAD_PARAMS')
-    assert.equal(code(() => parseReputationParams([])), 'BAD_PARAMS')
+    assert.equal(
+      code(() => parseReputationParams({ positive: 0.5 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ recent: 1.2, past: -0.2 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ recentHeights: 0 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ recentHeights: 2.5 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ initialReputation: 2 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ postive: 0.4 })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams({ positive: Number.NaN })),
+      'BAD_PARAMS'
+    )
+    assert.equal(
+      code(() => parseReputationParams([])),
+      'BAD_PARAMS'
+    )
     assert.equal(parseReputationParams({ positive: 1, negative: 0 }).positive, 1)
   })
   it('fixed point rounds half up and clamps', () => {
@@ -47,7 +70,10 @@ describe('parameters', () => {
     assert.equal(toFixedPoint(2 / 3), 666_666_667)
     assert.equal(toFixedPoint(1.0000001), REPUTATION_SCALE)
     assert.equal(toFixedPoint(-1e-12), 0)
-    assert.equal(code(() => toFixedPoint(Number.NaN)), 'BAD_REPUTATIONS')
+    assert.equal(
+      code(() => toFixedPoint(Number.NaN)),
+      'BAD_REPUTATIONS'
+    )
     assert.deepEqual(initialReputations(3), [500_000_000, 500_000_000, 500_000_000])
   })
 })
@@ -63,7 +89,10 @@ describe('interaction records', () => {
     r.recordWrongSignature(2, 1)
     r.recordMissing(2, 1)
     assert.deepEqual(r.counts(2, 1).recent, { fast: 2, slow: 1, wrong: 1, missing: 1 })
-    assert.deepEqual(r.counts(3, 1), { recent: { fast: 0, slow: 0, wrong: 0, missing: 0 }, past: { fast: 0, slow: 0, wrong: 0, missing: 0 } })
+    assert.deepEqual(r.counts(3, 1), {
+      recent: { fast: 0, slow: 0, wrong: 0, missing: 0 },
+      past: { fast: 0, slow: 0, wrong: 0, missing: 0 }
+    })
   })
 
   it('split recent (the last recentHeights heights) from past, before and after compaction', () => {
@@ -80,12 +109,30 @@ describe('interaction records', () => {
 
   it('refuse self-observation, unknown peers, bad heights and delays', () => {
     const r = new InteractionRecords({ self: 1, nodes: 3, params })
-    assert.equal(code(() => r.recordMissing(1, 1)), 'BAD_OPINION')
-    assert.equal(code(() => r.recordMissing(4, 1)), 'BAD_OPINION')
-    assert.equal(code(() => r.recordMissing(0, 1)), 'BAD_OPINION')
-    assert.equal(code(() => r.recordMissing(2, -1)), 'BAD_OPINION')
-    assert.equal(code(() => r.recordValid(2, 1, Number.NaN)), 'BAD_OPINION')
-    assert.equal(code(() => new InteractionRecords({ self: 4, nodes: 3, params })), 'BAD_OPINION')
+    assert.equal(
+      code(() => r.recordMissing(1, 1)),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => r.recordMissing(4, 1)),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => r.recordMissing(0, 1)),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => r.recordMissing(2, -1)),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => r.recordValid(2, 1, Number.NaN)),
+      'BAD_OPINION'
+    )
+    assert.equal(
+      code(() => new InteractionRecords({ self: 4, nodes: 3, params })),
+      'BAD_OPINION'
+    )
   })
 
   it('produce a complete fixed-point opinion vector in node order', () => {

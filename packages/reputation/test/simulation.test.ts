@@ -24,7 +24,7 @@ describe('Fig. 9 simulator', () => {
     )
   })
 
-  it("paper preset: the fixed points the formulas predict", () => {
+  it('paper preset: the fixed points the formulas predict', () => {
     for (const e of FIG9_EXPERIMENTS) {
       const s = simulateReputation(e.weights)
       for (const t of ['friendly', 'intermediate', 'malicious'] as const) assert.equal(s[t][0], 0.53)
@@ -65,9 +65,20 @@ describe('table VIII simulator', () => {
     const b = simulateSelection({ nodes: 40, selections: 30, experiments: 2, seed: 's2', draws: 'hash' })
     assert.notDeepEqual(b[0].ranks, a[0].ranks)
     for (const r of a) {
-      assert.equal(r.histogram.reduce((x, y) => x + y, 0), 30)
-      assert.equal(r.wins.reduce((x, y) => x + y, 0), 30)
-      close(r.expected.reduce((x, y) => x + y, 0), 30, 1e-9, 'expected histogram')
+      assert.equal(
+        r.histogram.reduce((x, y) => x + y, 0),
+        30
+      )
+      assert.equal(
+        r.wins.reduce((x, y) => x + y, 0),
+        30
+      )
+      close(
+        r.expected.reduce((x, y) => x + y, 0),
+        30,
+        1e-9,
+        'expected histogram'
+      )
     }
   })
 

@@ -54,7 +54,8 @@ export function parseSizes(spec: string | undefined): number[] {
   for (const p of parts) {
     if (!/^\d+$/.test(p)) throw new UsageError('USAGE', `--sizes must be a comma-separated list of whole numbers, got "${spec}"`)
     const m = Number(p)
-    if (m < 4 || m > MAX_BENCH_CONSENSUS) throw new UsageError('USAGE', `--sizes: each M must be between 4 and ${MAX_BENCH_CONSENSUS}, got ${m}`)
+    if (m < 4 || m > MAX_BENCH_CONSENSUS)
+      throw new UsageError('USAGE', `--sizes: each M must be between 4 and ${MAX_BENCH_CONSENSUS}, got ${m}`)
     if (sizes.includes(m)) throw new UsageError('USAGE', `--sizes names ${m} twice`)
     sizes.push(m)
   }
@@ -64,7 +65,15 @@ export function parseSizes(spec: string | undefined): number[] {
 export interface BenchReport {
   command: string
   date: string
-  machine: { cpuModel: string; cores: number; node: string; platform: string; arch: string; memoryGiB: number; loadAverageAtStart: number[] }
+  machine: {
+    cpuModel: string
+    cores: number
+    node: string
+    platform: string
+    arch: string
+    memoryGiB: number
+    loadAverageAtStart: number[]
+  }
   quick: boolean
   parts: Part[]
   aggregation?: AggregationBench
@@ -78,7 +87,16 @@ export interface BenchReport {
 function table(rows: (string | number)[][], indent = '  '): string {
   const cells = rows.map((r) => r.map(String))
   const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)))
-  return cells.map((r) => indent + r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
+  return cells
+    .map(
+      (r) =>
+        indent +
+        r
+          .map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c])))
+          .join('  ')
+          .trimEnd()
+    )
+    .join('\n')
 }
 
 const n0 = (x: number) => x.toLocaleString('en-US')
@@ -89,7 +107,9 @@ function aggregationText(a: AggregationBench): string[] {
   const out: string[] = []
   const mt = a.meter
   out.push('1. Aggregation (paper VI-A, tables IV and V; ratio = ours / paper, below 1 is faster)')
-  out.push(`  calibration: one SHA-256 block ${a.machine.sha256BlockMicros} us, one node:crypto createHmac ${a.machine.createHmacMicros} us`)
+  out.push(
+    `  calibration: one SHA-256 block ${a.machine.sha256BlockMicros} us, one node:crypto createHmac ${a.machine.createHmacMicros} us`
+  )
   out.push(
     table([
       ['', 'ours', 'paper', 'ratio', 'naive way', 'naive / ours', 'target'],
@@ -104,10 +124,26 @@ function aggregationText(a: AggregationBench): string[] {
       ]
     ])
   )
-  out.push(`    paper: 3C_a + C_e + C_H + C_HM; ours: median of ${mt.runs} x ${mt.reportsPerRun} reports, ${mt.meanPartners} partners each, every DH cached`)
+  out.push(
+    `    paper: 3C_a + C_e + C_H + C_HM; ours: median of ${mt.runs} x ${mt.reportsPerRun} reports, ${mt.meanPartners} partners each, every DH cached`
+  )
   out.push('')
   out.push('  gateway, verify + aggregate one slot of n reports (paper: 2(n+1)C_a + nC_HM)')
-  const rows: (string | number)[][] = [['n', 'precompute', 'verify+agg', 'per report', 'paper', 'ratio', 'ratio incl. precompute', 'naive way', 'naive / ours', 'sum', 'target']]
+  const rows: (string | number)[][] = [
+    [
+      'n',
+      'precompute',
+      'verify+agg',
+      'per report',
+      'paper',
+      'ratio',
+      'ratio incl. precompute',
+      'naive way',
+      'naive / ours',
+      'sum',
+      'target'
+    ]
+  ]
   for (const g of a.gateway) {
     rows.push([
       n0(g.n),
@@ -138,7 +174,19 @@ function verificationText(v: VerificationBench): string[] {
   const out: string[] = []
   out.push('2. Verification (paper V-D, PROTOCOL 4.3): one node checks the M-1 prepares and M-1 commits of one height')
   out.push('   one by one: 2(M-1) verifications, 4T_p(M-1) per node (4T_p(M-1)M for all); batched: one aggregate per phase, 4T_p (4T_pM)')
-  const rows: (string | number)[][] = [['M', 'one verify', 'one by one', 'batched', 'ratio', 'paper ratio', 'all nodes (1-by-1 / batched)', 'one bad vote, per phase', 'replica as built']]
+  const rows: (string | number)[][] = [
+    [
+      'M',
+      'one verify',
+      'one by one',
+      'batched',
+      'ratio',
+      'paper ratio',
+      'all nodes (1-by-1 / batched)',
+      'one bad vote, per phase',
+      'replica as built'
+    ]
+  ]
   for (const r of v.rows) {
     rows.push([
       r.m,
@@ -153,7 +201,9 @@ function verificationText(v: VerificationBench): string[] {
     ])
   }
   out.push(table(rows))
-  out.push('  "replica as built": per phase a batch of the 2f votes that complete the quorum, then one batch of the other M-1-2f after the grace period')
+  out.push(
+    '  "replica as built": per phase a batch of the 2f votes that complete the quorum, then one batch of the other M-1-2f after the grace period'
+  )
   for (const note of v.notes) out.push(`  - ${note}`)
   return out
 }
@@ -176,7 +226,20 @@ function consensusText(c: ConsensusBench, cores: number): string[] {
   if (ok.length > 0) {
     out.push(
       table([
-        ['M', 'p50', 'p99', 'min / max', 'target (p50)', 'hand-off', 'agreement', 'blocks/s', 'CPU per block and peer', 'memory/peer', 'view changes', 'load avg'],
+        [
+          'M',
+          'p50',
+          'p99',
+          'min / max',
+          'target (p50)',
+          'hand-off',
+          'agreement',
+          'blocks/s',
+          'CPU per block and peer',
+          'memory/peer',
+          'view changes',
+          'load avg'
+        ],
         ...ok.map((r) => {
           const l = r.latency as NonNullable<ConsensusSizeResult['latency']>
           return [
@@ -197,13 +260,24 @@ function consensusText(c: ConsensusBench, cores: number): string[] {
       ])
     )
     out.push(`  hand-off: the primary has the aggregate (p50); agreement: from then to the last peer storing the block (p50)`)
-    out.push(`  CPU per block and peer (user + system, median over peers): while blocks are queued / with one block per ${s.periodMs} ms slot (idle work included); ${cores} cores here`)
+    out.push(
+      `  CPU per block and peer (user + system, median over peers): while blocks are queued / with one block per ${s.periodMs} ms slot (idle work included); ${cores} cores here`
+    )
     out.push('')
     out.push('  signature work per block and peer (bbnp_signature_checks_total), batch vs one by one:')
     out.push(
       table(
         [
-          ['M', 'aggregate checks', 'signatures in them', 'ratio', 'fallback', 'other single checks', 'cache hits', 'all votes: 2(M-1) / checks made'],
+          [
+            'M',
+            'aggregate checks',
+            'signatures in them',
+            'ratio',
+            'fallback',
+            'other single checks',
+            'cache hits',
+            'all votes: 2(M-1) / checks made'
+          ],
           ...ok
             .filter((r) => r.verification)
             .map((r) => {
@@ -223,15 +297,27 @@ function consensusText(c: ConsensusBench, cores: number): string[] {
         '    '
       )
     )
-    out.push('    other single checks: the gateway aggregate, Theta and pre-prepares; batches also cover the draws of a height (one message); opinion vectors are checked in their own multi-set batches, outside these counters')
+    out.push(
+      '    other single checks: the gateway aggregate, Theta and pre-prepares; batches also cover the draws of a height (one message); opinion vectors are checked in their own multi-set batches, outside these counters'
+    )
     for (const r of ok) {
       const a = r.anomalies
       const extra: string[] = []
       if (a && a.synced > 0) extra.push(`${a.synced} blocks stored by catch-up`)
-      if (a && Object.keys(a.rejected).length > 0) extra.push(`refused: ${Object.entries(a.rejected).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+      if (a && Object.keys(a.rejected).length > 0)
+        extra.push(
+          `refused: ${Object.entries(a.rejected)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`
+        )
       if (r.handoffFailures > 0) extra.push(`${r.handoffFailures} hand-offs failed`)
-      for (const st of r.stalls) extra.push(`STALL: ${st.laggards.join(', ')} still without height ${st.height} (${st.phase}) ${s.stallMs / 1000} s after a quorum stored it`)
-      out.push(`  M=${r.m}: start-up ${fx(r.startupMs / 1000, 1)} s, first block ${fx(r.firstBlockMs / 1000, 2)} s, ${r.theta.signed} Theta signed${extra.length > 0 ? `; ${extra.join('; ')}` : ''}`)
+      for (const st of r.stalls)
+        extra.push(
+          `STALL: ${st.laggards.join(', ')} still without height ${st.height} (${st.phase}) ${s.stallMs / 1000} s after a quorum stored it`
+        )
+      out.push(
+        `  M=${r.m}: start-up ${fx(r.startupMs / 1000, 1)} s, first block ${fx(r.firstBlockMs / 1000, 2)} s, ${r.theta.signed} Theta signed${extra.length > 0 ? `; ${extra.join('; ')}` : ''}`
+      )
       if (r.latency) out.push(`    latency samples (ms): ${r.latency.samplesMs.join(' ')}`)
     }
   }
@@ -249,8 +335,11 @@ export function reportText(r: BenchReport): string {
   const out: string[] = []
   out.push(`BBNP benchmark, ${r.date}${r.quick ? ' (quick mode)' : ''}`)
   out.push(`command: ${r.command}`)
-  out.push(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.arch}, Node ${m.node}; load average ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')} at start`)
-  if (m.loadAverageAtStart[0] > m.cores) out.push(`WARNING: the machine was already busy (load average above ${m.cores} cores); every figure is inflated`)
+  out.push(
+    `machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.arch}, Node ${m.node}; load average ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' ')} at start`
+  )
+  if (m.loadAverageAtStart[0] > m.cores)
+    out.push(`WARNING: the machine was already busy (load average above ${m.cores} cores); every figure is inflated`)
   const sections = [
     r.aggregation ? aggregationText(r.aggregation) : [],
     r.verification ? verificationText(r.verification) : [],
@@ -272,10 +361,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   let parts: Part[] = [...PARTS]
   if (values.only !== undefined) {
-    if (!(PARTS as readonly string[]).includes(values.only)) throw new UsageError('USAGE', `--only must be one of ${PARTS.join(', ')}, got "${values.only}"`)
+    if (!(PARTS as readonly string[]).includes(values.only))
+      throw new UsageError('USAGE', `--only must be one of ${PARTS.join(', ')}, got "${values.only}"`)
     parts = [values.only as Part]
   }
-  if (values.sizes !== undefined && !parts.includes('consensus')) throw new UsageError('USAGE', '--sizes applies to the consensus part only')
+  if (values.sizes !== undefined && !parts.includes('consensus'))
+    throw new UsageError('USAGE', '--sizes applies to the consensus part only')
   const sizes = parseSizes(values.sizes)
   const quick = values.quick === true
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)
@@ -313,7 +404,9 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${reportText(report)}\n`)
   const failed = report.consensus?.sizes.filter((r) => r.error) ?? []
   if (failed.length > 0) {
-    process.stderr.write(`bbnp bench: the consensus run failed for M = ${failed.map((r) => r.m).join(', ')}; logs in ${report.consensus?.dir}\n`)
+    process.stderr.write(
+      `bbnp bench: the consensus run failed for M = ${failed.map((r) => r.m).join(', ')}; logs in ${report.consensus?.dir}\n`
+    )
     return 1
   }
   return 0

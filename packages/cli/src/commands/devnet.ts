@@ -82,7 +82,8 @@ function parsePlan(argv: string[]): Plan | null {
   if (values.dir === '') throw new UsageError('USAGE', '--dir must not be empty')
   if (values.readings === '') throw new UsageError('USAGE', '--readings must not be empty')
   const readings = values.readings === undefined ? null : resolve(values.readings)
-  if (readings !== null && !(existsSync(readings) && statSync(readings).isFile())) throw new UsageError('USAGE', `--readings ${readings} is not a file`)
+  if (readings !== null && !(existsSync(readings) && statSync(readings).isFile()))
+    throw new UsageError('USAGE', `--readings ${readings} is not a file`)
   return { meters, consensus, periodMs, rounds, dir: resolve(values.dir ?? 'devnet'), basePort, meterProcs, readings }
 }
 
@@ -128,7 +129,11 @@ function prepareDir(plan: Plan): { netDir: string; logsDir: string } {
     try {
       devnet = JSON.parse(readFileSync(genesisPath, 'utf8')).devnet === true
     } catch {}
-    if (!devnet) throw new UsageError('CONFIG', `${netDir} holds a network that is not a devnet; bbnp devnet replaces its network on every run, so pick another --dir`)
+    if (!devnet)
+      throw new UsageError(
+        'CONFIG',
+        `${netDir} holds a network that is not a devnet; bbnp devnet replaces its network on every run, so pick another --dir`
+      )
   }
   try {
     rmSync(join(netDir, 'data'), { recursive: true, force: true })
@@ -245,10 +250,14 @@ export async function run(argv: string[]): Promise<number> {
     const rows: string[] = []
     for (let j = 1; j <= plan.consensus; j++) {
       const c = supervisor.spawn(`cn-${j}`, BBNP, startArgs('consensus', `cn-${j}`), join(logsDir, `cn-${j}.log`))
-      rows.push(`  ${c.name.padEnd(9)} pid ${String(c.pid).padEnd(7)} p2p ${HOST}:${plan.basePort + j}  api http://${HOST}:${plan.basePort + j + API_OFFSET}`)
+      rows.push(
+        `  ${c.name.padEnd(9)} pid ${String(c.pid).padEnd(7)} p2p ${HOST}:${plan.basePort + j}  api http://${HOST}:${plan.basePort + j + API_OFFSET}`
+      )
     }
     const gw = supervisor.spawn('gateway', BBNP, startArgs('gateway', 'gateway'), join(logsDir, 'gateway.log'))
-    rows.push(`  ${gw.name.padEnd(9)} pid ${String(gw.pid).padEnd(7)} p2p ${HOST}:${plan.basePort}  api http://${HOST}:${plan.basePort + API_OFFSET}`)
+    rows.push(
+      `  ${gw.name.padEnd(9)} pid ${String(gw.pid).padEnd(7)} p2p ${HOST}:${plan.basePort}  api http://${HOST}:${plan.basePort + API_OFFSET}`
+    )
     meterRanges(plan.meters, plan.meterProcs).forEach((ids, p) => {
       const args = [...startArgs('meter', ids), ...(plan.readings ? ['--readings', plan.readings] : [])]
       const c = supervisor.spawn(`meters-${p + 1}`, BBNP, args, join(logsDir, `meters-${p + 1}.log`))
@@ -299,8 +308,12 @@ export async function run(argv: string[]): Promise<number> {
       }
       if (stopReason === null && Date.now() - lastNews > quietMs) {
         lastNews = Date.now()
-        const s = await getJson<{ height: number; view: number; primary: string | null; peers: string[] }>(`${api}/status`).catch(() => null)
-        const state = s ? `cn-1 at height ${s.height}, view ${s.view}, primary ${s.primary ?? 'none'}, peers ${s.peers.join(' ') || 'none'}` : "cn-1's API is not answering"
+        const s = await getJson<{ height: number; view: number; primary: string | null; peers: string[] }>(`${api}/status`).catch(
+          () => null
+        )
+        const state = s
+          ? `cn-1 at height ${s.height}, view ${s.view}, primary ${s.primary ?? 'none'}, peers ${s.peers.join(' ') || 'none'}`
+          : "cn-1's API is not answering"
         out(`no new block for ${Math.round(quietMs / 1000)} s (${state}); logs in ${shown(logsDir)}`)
       }
       await pause()
@@ -337,7 +350,9 @@ export async function run(argv: string[]): Promise<number> {
     reportDeaths()
     // After our SIGTERM: a non-zero exit is a failed shutdown (an error); needing SIGKILL is only
     // slow (something kept that process alive past the grace period), worth a word, not a failure.
-    const failed = supervisor.children.filter((c) => !died.includes(c) && !c.killed && c.exit !== null && c.exit.code !== null && c.exit.code !== 0)
+    const failed = supervisor.children.filter(
+      (c) => !died.includes(c) && !c.killed && c.exit !== null && c.exit.code !== null && c.exit.code !== 0
+    )
     const slow = supervisor.children.filter((c) => !died.includes(c) && c.killed)
     const why =
       reason === null

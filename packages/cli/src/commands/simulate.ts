@@ -85,7 +85,11 @@ function runReputation(values: ReturnType<typeof parseFlags<typeof FLAGS>>['valu
   const presetName = values.preset ?? 'paper'
   const preset = REPUTATION_PRESETS[presetName]
   if (!preset) throw new UsageError('USAGE', `unknown preset "${presetName}" (try: ${Object.keys(REPUTATION_PRESETS).join(', ')})`)
-  const options = { ...DEFAULT_REPUTATION_SIM, ...preset.options, rounds: intFlag(values.rounds, '--rounds', DEFAULT_REPUTATION_SIM.rounds, 1, 1000) }
+  const options = {
+    ...DEFAULT_REPUTATION_SIM,
+    ...preset.options,
+    rounds: intFlag(values.rounds, '--rounds', DEFAULT_REPUTATION_SIM.rounds, 1, 1000)
+  }
   const runs = FIG9_EXPERIMENTS.map((e) => ({ experiment: e, series: simulateReputation(e.weights, options) }))
 
   if (values.plot) {
@@ -118,7 +122,13 @@ function runReputation(values: ReturnType<typeof parseFlags<typeof FLAGS>>['valu
           preset: presetName,
           description: preset.description,
           options,
-          experiments: runs.map(({ experiment: e, series }) => ({ id: e.id, table: e.table, weights: e.weights, series, paper: PAPER_FIG9[e.id] ?? {} }))
+          experiments: runs.map(({ experiment: e, series }) => ({
+            id: e.id,
+            table: e.table,
+            weights: e.weights,
+            series,
+            paper: PAPER_FIG9[e.id] ?? {}
+          }))
         },
         null,
         2
@@ -182,7 +192,9 @@ function runSelection(values: ReturnType<typeof parseFlags<typeof FLAGS>>['value
   if (values.plot) {
     const series = [
       ...results.map((r, k) => ({ name: `ours E${k + 1}`, values: r.histogram, color: PALETTE[k % 3] })),
-      ...paperRows.slice(0, results.length).map((row, k) => ({ name: `paper E${k + 1}`, values: row, color: ['#8fd3be', '#f4b183', '#bcb8dd'][k] }))
+      ...paperRows
+        .slice(0, results.length)
+        .map((row, k) => ({ name: `paper E${k + 1}`, values: row, color: ['#8fd3be', '#f4b183', '#bcb8dd'][k] }))
     ]
     writePlot(
       values.plot,
@@ -201,8 +213,12 @@ function runSelection(values: ReturnType<typeof parseFlags<typeof FLAGS>>['value
     return 0
   }
 
-  out(`Primary selection (paper VI-D, table VIII): ${options.nodes} nodes, ${options.experiments} experiment(s) of ${options.selections} selections`)
-  out(`draws: ${options.draws === 'vrf' ? 'BLS VRF signatures (PROTOCOL 4.1)' : 'SHA-256 stand-ins'}, seed "${options.seed}"; reputations uniform in [0,1], fixed per experiment`)
+  out(
+    `Primary selection (paper VI-D, table VIII): ${options.nodes} nodes, ${options.experiments} experiment(s) of ${options.selections} selections`
+  )
+  out(
+    `draws: ${options.draws === 'vrf' ? 'BLS VRF signatures (PROTOCOL 4.1)' : 'SHA-256 stand-ins'}, seed "${options.seed}"; reputations uniform in [0,1], fixed per experiment`
+  )
   out('')
   const rows: (string | number)[][] = [['rank of the primary', ...bins]]
   results.forEach((r: SelectionExperimentResult, k) => {
@@ -232,5 +248,10 @@ export async function run(argv: string[]): Promise<number> {
   const what = positionals[0]
   if (what === 'reputation') return runReputation(values)
   if (what === 'selection') return runSelection(values)
-  throw new UsageError('USAGE', what === undefined ? 'simulate what? reputation or selection (see bbnp simulate --help)' : `unknown experiment "${what}" (try: reputation, selection)`)
+  throw new UsageError(
+    'USAGE',
+    what === undefined
+      ? 'simulate what? reputation or selection (see bbnp simulate --help)'
+      : `unknown experiment "${what}" (try: reputation, selection)`
+  )
 }

@@ -26,9 +26,25 @@ export interface NodeOptions {
   misbehave: string[]
 }
 
-export type Settings = Partial<
-  Record<'role' | 'config' | 'id' | 'dataDir' | 'listen' | 'apiHost' | 'apiPort' | 'readings' | 'logLevel' | 'misbehave', string>
->
+/**
+ * Every setting of `bbnp start`, declared once: its flag, its environment variable, and whether
+ * bbnp.json may set it (`config` and `id` locate the file, so they cannot come from it).
+ */
+export const SETTINGS = [
+  { key: 'role', flag: 'role', env: 'BBNP_ROLE', inFile: true },
+  { key: 'config', flag: 'config', env: 'BBNP_CONFIG', inFile: false },
+  { key: 'id', flag: 'id', env: 'BBNP_ID', inFile: false },
+  { key: 'dataDir', flag: 'data-dir', env: 'BBNP_DATA_DIR', inFile: true },
+  { key: 'listen', flag: 'listen', env: 'BBNP_LISTEN', inFile: true },
+  { key: 'apiHost', flag: 'api-host', env: 'BBNP_API_HOST', inFile: true },
+  { key: 'apiPort', flag: 'api-port', env: 'BBNP_API_PORT', inFile: true },
+  { key: 'readings', flag: 'readings', env: 'BBNP_READINGS', inFile: true },
+  { key: 'logLevel', flag: 'log-level', env: 'BBNP_LOG_LEVEL', inFile: true },
+  { key: 'misbehave', flag: 'misbehave', env: 'BBNP_MISBEHAVE', inFile: true }
+] as const
+
+export type SettingKey = (typeof SETTINGS)[number]['key']
+export type Settings = Partial<Record<SettingKey, string>>
 
 function bad(msg: string): never {
   throw new BbnpError('CONFIG', msg)
@@ -57,43 +73,58 @@ export function parseIdList(spec: string): string[] {
 }
 
 export function envSettings(env: NodeJS.ProcessEnv): Settings {
-  const pick: [keyof Settings, string][] = [
-    ['role', 'BBNP_ROLE'],
-    ['config', 'BBNP_CONFIG'],
-    ['id', 'BBNP_ID'],
-    ['dataDir', 'BBNP_DATA_DIR'],
-    ['listen', 'BBNP_LISTEN'],
-    ['apiHost', 'BBNP_API_HOST'],
-    ['apiPort', 'BBNP_API_PORT'],
-    ['readings', 'BBNP_READINGS'],
-    ['logLevel', 'BBNP_LOG_LEVEL'],
-    ['misbehave', 'BBNP_MISBEHAVE']
-  ]
   const s: Settings = {}
-  for (const [k, name] of pick) if (env[name] !== undefined && env[name] !== '') s[k] = env[name]
+  for (const { key, env: name } of SETTINGS) if (env[name] !== undefined && env[name] !== '') s[key] = env[name]
   return s
 }
 
-function fileSettings(configDir: string, id: string | undefined): Settings {
+/** The settings of `id` in <config>/bbnp.json: its `defaults`, overridden by `nodes[id]`. */
+export function fileSettings(configDir: string, id: string | undefined): Settings {
   const path = join(configDir, 'bbnp.json')
   if (!existsSync(path)) return {}
-  let json: { defaults?: Record<string, unknown>; nodes?: Record<string, Record<string, unknown>> }
+  let json: unknown
   try {
     json = JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
     bad(`${path} is not valid JSON: ${(e as Error).message}`)
   }
-  const merged = { ...(json.defaults ?? {}), ...(id ? (json.nodes?.[id] ?? {}) : {}) }
+  const object = (v: unknown, what: string): Record<string, unknown> => {
+    if (v === undefined) return {}
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${path}: ${what} must be an object`)
+    return v as Record<string, unknown>
+  }
+  const top = object(json, 'the file')
+  for (const k of Object.keys(top)) if (k !== 'defaults' && k !== 'nodes') bad(`${path}: unknown section "${k}" (defaults, nodes)`)
+  const nodes = object(top.nodes, '"nodes"')
+  const merged = { ...object(top.defaults, '"defaults"'), ...(id ? object(nodes[id], `nodes["${id}"]`) : {}) }
   const s: Settings = {}
   for (const [k, v] of Object.entries(merged)) {
-    if (!['dataDir', 'listen', 'apiHost', 'apiPort', 'readings', 'logLevel'].includes(k)) bad(`${path}: unknown setting "${k}"`)
-    s[k as keyof Settings] = String(v)
+    const setting = SETTINGS.find((x) => x.key === k && x.inFile)
+    if (!setting)
+      bad(
+        `${path}: unknown setting "${k}" (one of: ${SETTINGS.filter((x) => x.inFile)
+          .map((x) => x.key)
+          .join(', ')})`
+      )
+    if (typeof v !== 'string' && typeof v !== 'number') bad(`${path}: "${k}" must be a string or a number`)
+    s[setting.key] = String(v)
   }
   return s
 }
 
-/** Resolve the options of one process from its flags, environment and config file. */
-export function resolveOptions(flags: Settings, env: NodeJS.ProcessEnv): NodeOptions {
+/** The settings that were given: a flag that was not typed is absent, not `undefined`. */
+function given(s: Settings): Settings {
+  const out: Settings = {}
+  for (const [k, v] of Object.entries(s)) if (v !== undefined) out[k as keyof Settings] = v
+  return out
+}
+
+/**
+ * Resolve the options of one process from its flags, environment and config file, in that order
+ * of precedence (DESIGN): a setting comes from the first source that gives it.
+ */
+export function resolveOptions(flagsGiven: Settings, env: NodeJS.ProcessEnv): NodeOptions {
+  const flags = given(flagsGiven)
   const e = envSettings(env)
   const configDir = flags.config ?? e.config ?? bad('missing --config DIR (the directory bbnp setup wrote)')
   const idSpec = flags.id ?? e.id ?? bad('missing --id (e.g. cn-1, gateway, or meter-1..meter-10)')

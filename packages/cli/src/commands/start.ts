@@ -1,8 +1,8 @@
 /**
  * `bbnp start`: run one role until Ctrl-C (SIGINT) or SIGTERM, then shut down cleanly.
  */
-import { createNode, resolveOptions } from '@bbnp/node'
-import { parseFlags } from '../args.ts'
+import { createNode, resolveOptions, SETTINGS, type Settings } from '@bbnp/node'
+import { type FlagSpec, parseFlags } from '../args.ts'
 
 export const START_USAGE = `usage: bbnp start --role consensus|gateway|meter --config DIR --id ID [flags]
 
@@ -19,41 +19,20 @@ export const START_USAGE = `usage: bbnp start --role consensus|gateway|meter --c
 
 Every flag can also come from the environment (BBNP_ROLE, BBNP_CONFIG, BBNP_ID, BBNP_DATA_DIR,
 BBNP_LISTEN, BBNP_API_PORT, BBNP_API_HOST, BBNP_READINGS, BBNP_LOG_LEVEL, BBNP_MISBEHAVE) or from
-DIR/bbnp.json; flags win over the environment, which wins over the file.`
+DIR/bbnp.json ({"defaults": {...}, "nodes": {"cn-1": {"apiPort": 9001}}}, every setting but config
+and id); flags win over the environment, which wins over the file, which wins over the defaults.`
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, {
-    role: { type: 'string' },
-    config: { type: 'string' },
-    id: { type: 'string' },
-    'data-dir': { type: 'string' },
-    listen: { type: 'string' },
-    'api-port': { type: 'string' },
-    'api-host': { type: 'string' },
-    readings: { type: 'string' },
-    'log-level': { type: 'string' },
-    misbehave: { type: 'string' },
-    help: { type: 'boolean', short: 'h' }
-  })
+  const spec: FlagSpec = { help: { type: 'boolean', short: 'h' } }
+  for (const x of SETTINGS) spec[x.flag] = { type: 'string' }
+  const { values } = parseFlags(argv, spec)
   if (values.help) {
     process.stdout.write(`${START_USAGE}\n`)
     return 0
   }
-  const options = resolveOptions(
-    {
-      role: values.role,
-      config: values.config,
-      id: values.id,
-      dataDir: values['data-dir'],
-      listen: values.listen,
-      apiPort: values['api-port'],
-      apiHost: values['api-host'],
-      readings: values.readings,
-      logLevel: values['log-level'],
-      misbehave: values.misbehave
-    },
-    process.env
-  )
+  const flags: Settings = {}
+  for (const x of SETTINGS) flags[x.key] = values[x.flag] as string | undefined
+  const options = resolveOptions(flags, process.env)
   // Signals are handled from the start: a Ctrl-C during start-up stops the node as soon as it is up.
   let resolveStop: (code: number) => void = () => {}
   const stop = new Promise<number>((resolve) => {

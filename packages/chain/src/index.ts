@@ -4,18 +4,10 @@
  */
 export { BUCKET, SCHEMA_VERSION } from './buckets.ts'
 export type { Bucket } from './buckets.ts'
-export { BlockStore, isCommitRefusal, MAX_RANGE, reputationStateOf, StoreError } from './store.ts'
-export type {
-  CommitRefusalCode,
-  ReputationState,
-  SlotEntry,
-  StoredBlock,
-  StoreErrorCode,
-  StoreFailureCode,
-  StoreHead,
-  StoreOptions,
-  VerifyReport
-} from './store.ts'
+export { damageAdvice, isCommitRefusal, isStoreDamage, openDatabase, StoreError } from './database.ts'
+export type { CommitRefusalCode, Db, StoreErrorCode, StoreFailureCode } from './database.ts'
+export { BlockStore, MAX_RANGE, reputationStateOf } from './store.ts'
+export type { ReputationState, SlotEntry, StoredBlock, StoreHead, StoreOptions, VerifyReport } from './store.ts'
 export {
   BLOCKS_PROTOCOL,
   decodeBlockFrame,

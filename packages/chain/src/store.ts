@@ -43,39 +43,8 @@ import {
   type SignedPhase,
   type SignedRecord
 } from '@bbnp/consensus'
-import { Level } from 'level'
+import { type CommitRefusalCode, damageAdvice, type Db, openDatabase, openFailure, StoreError } from './database.ts'
 import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
-
-/** Refusals of `commit`: the block is wrong, nothing was written, the store is fine. */
-export type CommitRefusalCode =
-  'WRONG_HEIGHT' | 'WRONG_PARENT' | 'SLOT_NOT_INCREASING' | 'OVERSIZED' | 'MALFORMED' | 'BAD_CERTIFICATE' | 'BAD_REPUTATION_STATE'
-
-/** Problems with the store itself: the node cannot go on with it and stops with the message. */
-export type StoreFailureCode = 'SCHEMA_MISMATCH' | 'GENESIS_MISMATCH' | 'STORE_CORRUPT' | 'STORE_LOCKED' | 'STORE_IO' | 'STORE_CLOSED'
-
-export type StoreErrorCode = CommitRefusalCode | StoreFailureCode
-
-export class StoreError extends BbnpError<StoreErrorCode> {
-  constructor(code: StoreErrorCode, message: string, meta: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(code, message, meta, options)
-    this.name = 'StoreError'
-  }
-}
-
-const REFUSALS: ReadonlySet<string> = new Set<CommitRefusalCode>([
-  'WRONG_HEIGHT',
-  'WRONG_PARENT',
-  'SLOT_NOT_INCREASING',
-  'OVERSIZED',
-  'MALFORMED',
-  'BAD_CERTIFICATE',
-  'BAD_REPUTATION_STATE'
-])
-
-/** True for a refused block (the block is at fault, the store is intact), false for a store failure. */
-export function isCommitRefusal(e: unknown): e is StoreError & { code: CommitRefusalCode } {
-  return e instanceof StoreError && REFUSALS.has(e.code)
-}
 
 /** Range reads return at most this many blocks per call (the HTTP API and block sync page). */
 export const MAX_RANGE = 64
@@ -195,18 +164,7 @@ function firstKeyOf(bucket: Bucket): { gte: Uint8Array; lt: Uint8Array } {
   return { gte: new Uint8Array([bucket]), lt: new Uint8Array([bucket + 1]) }
 }
 
-type Db = Level<Uint8Array, Uint8Array>
 type Op = { type: 'put'; key: Uint8Array; value: Uint8Array }
-
-function openFailure(dir: string, e: unknown): StoreError {
-  const err = e as { code?: string; cause?: { code?: string; message?: string } }
-  const code = err.cause?.code ?? err.code
-  const detail = err.cause?.message ?? errorMessage(e)
-  if (code === 'LEVEL_LOCKED')
-    return new StoreError('STORE_LOCKED', `block store ${dir} is in use by another process`, { dir }, { cause: e })
-  if (code === 'LEVEL_CORRUPTION') return new StoreError('STORE_CORRUPT', `block store ${dir} is corrupt: ${detail}`, { dir }, { cause: e })
-  return new StoreError('STORE_IO', `cannot open block store ${dir}: ${detail}`, { dir }, { cause: e })
-}
 
 export class BlockStore {
   readonly dir: string
@@ -233,12 +191,7 @@ export class BlockStore {
     if (!Number.isInteger(opts.quorum) || opts.quorum < 1 || opts.quorum > opts.keys.length)
       throw new RangeError('quorum must be in 1..keys.length')
     if (!Number.isInteger(opts.maxBlockBytes) || opts.maxBlockBytes <= 0) throw new RangeError('maxBlockBytes must be a positive integer')
-    const db: Db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
-    try {
-      await db.open({ createIfMissing: true })
-    } catch (e) {
-      throw openFailure(dir, e)
-    }
+    const db = await openDatabase(dir, 'block store')
     const store = new BlockStore(
       dir,
       db,
@@ -251,7 +204,7 @@ export class BlockStore {
       return store
     } catch (e) {
       await db.close().catch(() => {})
-      throw e instanceof BbnpError ? e : openFailure(dir, e)
+      throw e instanceof BbnpError ? e : openFailure('block store', dir, e)
     }
   }
 
@@ -606,8 +559,10 @@ export class BlockStore {
       const code = (e as { code?: string }).code
       if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing)
         throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
-      if (code === 'LEVEL_CORRUPTION')
-        throw new StoreError('STORE_CORRUPT', `block store ${this.dir}: ${what}: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
+      if (code === 'LEVEL_CORRUPTION') {
+        const msg = `block store ${this.dir} is damaged (${what}: ${errorMessage(e)}); ${damageAdvice(this.dir)}`
+        throw new StoreError('STORE_CORRUPT', msg, { dir: this.dir }, { cause: e })
+      }
       throw new StoreError('STORE_IO', `block store ${this.dir}: ${what} failed: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
     }
   }
@@ -630,7 +585,7 @@ export class BlockStore {
   }
 
   private corrupt(msg: string): StoreError {
-    return new StoreError('STORE_CORRUPT', `block store ${this.dir} is inconsistent: ${msg}`, { dir: this.dir })
+    return new StoreError('STORE_CORRUPT', `block store ${this.dir} is damaged: ${msg}; ${damageAdvice(this.dir)}`, { dir: this.dir })
   }
 
   private refuse(code: CommitRefusalCode, msg: string, height: number, meta: Record<string, unknown> = {}): never {

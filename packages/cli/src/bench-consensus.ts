@@ -22,11 +22,11 @@
  * /status and /metrics at the moment of the failure (failure-snapshot.txt).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLogger, MetricsRegistry, sumMetric } from '@bbnp/core'
+import { createLogger, makeDirectory, MetricsRegistry, sumMetric } from '@bbnp/core'
 import { encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
@@ -295,7 +295,7 @@ class BenchNetwork {
   }
 
   async setUp(): Promise<void> {
-    mkdirSync(this.logsDir, { recursive: true })
+    makeDirectory(this.logsDir)
     const net = await createNetwork({
       meters: METERS,
       consensus: this.m,

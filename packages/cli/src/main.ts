@@ -70,7 +70,9 @@ if (import.meta.main) {
       process.exitCode = code
     },
     (e) => {
-      process.exitCode = reportFatal(e)
+      // A fatal error ends the process now, whatever it still holds open (a listening socket, a
+      // timer, a store): a process that reported a fatal error must not live on, deaf to signals.
+      process.exit(reportFatal(e))
     }
   )
 }

@@ -57,26 +57,11 @@ import { reputationParams } from './config.ts'
 import type { Genesis } from './genesis.ts'
 import { type ApiServer, badRequest, intParam, notFound, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
-import type { NodeOptions } from './options.ts'
+import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, MAX_THETA_FRAME_BYTES, THETA_PROTOCOL } from './protocols.ts'
 import { replicaTiming } from './timing.ts'
 import { checkConsensusGossip } from './gossip-checks.ts'
 import { aggregateView, blockView, cnName, reputationView } from './views.ts'
-
-export interface RunningNode {
-  /** Resolves when the node stops by itself (a fatal error); the value is the exit code. */
-  readonly done: Promise<number>
-  readonly apiPort: number | null
-  close(): Promise<void>
-}
-
-export interface NodeContext {
-  options: NodeOptions
-  genesis: Genesis
-  key: LoadedKey
-  logger: Logger
-  metrics: MetricsRegistry
-}
 
 /** Test-only misbehaviour of a consensus peer (issue 5); refused unless the genesis is a devnet. */
 export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', 'wrong-signatures', 'equivocate'] as const
@@ -88,7 +73,7 @@ export function checkMisbehaviour(modes: string[], genesis: Genesis, allowed: re
     if (!allowed.includes(m)) throw new BbnpError('CONFIG', `unknown --misbehave mode "${m}" (one of: ${allowed.join(', ')})`)
 }
 
-export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode> {
+export async function startConsensusPeer(ctx: SingleKeyContext): Promise<RunningNode> {
   const { options, genesis, key, logger, metrics } = ctx
   checkMisbehaviour(options.misbehave, genesis, CONSENSUS_MISBEHAVIOUR)
   const me = genesis.consensus.find((c) => c.id === key.id)
@@ -603,9 +588,16 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
 
     // Take part only after catching up with whoever is reachable at start (PROTOCOL 4.6); the API
     // already answers meanwhile, with "syncing": true.
-    await waitForPeers(p2p, others.length > 0 ? Math.min(others.length, genesis.quorum - 1) : 0, Math.max(2000, genesis.periodMs))
-    await syncNow('start')
-    void dispatch({ type: 'start', now: Date.now() })
+    await waitForPeers(
+      p2p,
+      others.length > 0 ? Math.min(others.length, genesis.quorum - 1) : 0,
+      Math.max(2000, genesis.periodMs),
+      ctx.signal
+    )
+    if (!ctx.signal?.aborted) {
+      await syncNow('start')
+      void dispatch({ type: 'start', now: Date.now() })
+    }
 
     return {
       done,
@@ -624,20 +616,4 @@ export async function startConsensusPeer(ctx: NodeContext): Promise<RunningNode>
     for (const c of cleanup) await c().catch(() => {})
     throw e
   }
-}
-
-/** Wait until `count` peers are connected, or `ms` passed (then go on with what there is). */
-export async function waitForPeers(p2p: P2PNode, count: number, ms: number): Promise<void> {
-  if (p2p.connectedPeers().length >= count) return
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms)
-    const off = p2p.onPeer(() => {
-      if (p2p.connectedPeers().length >= count) done()
-    })
-    function done() {
-      clearTimeout(t)
-      off()
-      resolve()
-    }
-  })
 }

@@ -23,8 +23,7 @@ import { decodeStatus, MAX_STATUS_BYTES, STATUS_PROTOCOL } from '@bbnp/chain'
 import { aggregatePayload, bitmapFromIndices, encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
-import type { NodeContext as ConsensusContext, RunningNode } from './consensus-peer.ts'
-import { waitForPeers } from './consensus-peer.ts'
+import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, encodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
@@ -32,13 +31,11 @@ import { SlotClock } from './slot-clock.ts'
 import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
 import { ThetaResponder } from './theta.ts'
 
-export type GatewayContext = Omit<ConsensusContext, 'key'> & { key: LoadedKey }
-
 /** How many past slots a restarted gateway records as incomplete at most. */
 const MAX_BACKFILL_SLOTS = 256
 const RECENT_AGGREGATES = 32
 
-export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
+export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> {
   const { options, genesis, key, logger, metrics } = ctx
   if (options.misbehave.length > 0) throw new BbnpError('CONFIG', 'the gateway has no --misbehave modes')
   if (!key.blsKey) throw new BbnpError('CONFIG', 'the gateway key cannot sign')
@@ -275,7 +272,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningNode> {
 
   try {
     // ---- backfill: slots missed while this gateway was down become incomplete blocks
-    await waitForPeers(p2p, 1, Math.max(1500, genesis.periodMs))
+    await waitForPeers(p2p, 1, Math.max(1500, genesis.periodMs), ctx.signal)
     const latest = await latestCommittedSlot(
       p2p,
       consensusPeers.map((c) => c.peerId)

@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { BbnpError, toHex } from '@bbnp/core'
 import { candidateIndices, loadReadings, MeterCrypto, REPORT_BYTES } from '@bbnp/aggregation'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
-import type { NodeContext, RunningNode } from './consensus-peer.ts'
-import { waitForPeers } from './consensus-peer.ts'
+import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { decodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
@@ -16,8 +15,6 @@ import { SlotClock } from './slot-clock.ts'
 
 /** The real readings shipped with the repository (UCI household power, CC BY 4.0). */
 export const DEFAULT_READINGS = fileURLToPath(new URL('../../../configs/data/uci-household-power-2007-02.csv', import.meta.url))
-
-export type MeterContext = Omit<NodeContext, 'key'> & { keys: LoadedKey[] }
 
 export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const { options, genesis, keys, logger, metrics } = ctx
@@ -83,77 +80,85 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
   await p2p.start()
-  let closing = false
-  let lastSlot: { slot: number; sent: number; accepted: number; rejected: Record<string, number> } | null = null
+  const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]
+  try {
+    let closing = false
+    let lastSlot: { slot: number; sent: number; accepted: number; rejected: Record<string, number> } | null = null
 
-  const report = async (slot: number) => {
-    const t = performance.now()
-    const batch: Uint8Array[] = []
-    for (const meter of meters) {
-      const r = readings.reading(meter.index, slot)
-      if (r !== undefined) batch.push(meter.report(slot, r))
+    const report = async (slot: number) => {
+      const t = performance.now()
+      const batch: Uint8Array[] = []
+      for (const meter of meters) {
+        const r = readings.reading(meter.index, slot)
+        if (r !== undefined) batch.push(meter.report(slot, r))
+      }
+      mMs.observe((performance.now() - t) / 1000)
+      if (batch.length === 0) return
+      const summary = { slot, sent: batch.length, accepted: 0, rejected: {} as Record<string, number> }
+      for (let i = 0; i < batch.length; i += MAX_REPORTS_PER_REQUEST) {
+        const chunk = batch.slice(i, i + MAX_REPORTS_PER_REQUEST)
+        const body = new Uint8Array(chunk.length * REPORT_BYTES)
+        for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * REPORT_BYTES)
+        try {
+          const receipt = decodeReceipt((await p2p.request(gatewayPeer, REPORT_PROTOCOL, body, { timeoutMs: 5000 }))[0])
+          summary.accepted += receipt.accepted
+          for (const [code, c] of Object.entries(receipt.rejected)) summary.rejected[code] = (summary.rejected[code] ?? 0) + c
+          mSent.inc({ outcome: 'accepted' }, receipt.accepted)
+          for (const [code, c] of Object.entries(receipt.rejected)) mSent.inc({ outcome: code }, c)
+        } catch (e) {
+          mSent.inc({ outcome: 'unsent' }, chunk.length)
+          logger.warn('reports not delivered', { slot, reports: chunk.length, error: (e as Error).message })
+        }
+      }
+      lastSlot = summary
+      logger.debug('slot reported', summary)
     }
-    mMs.observe((performance.now() - t) / 1000)
-    if (batch.length === 0) return
-    const summary = { slot, sent: batch.length, accepted: 0, rejected: {} as Record<string, number> }
-    for (let i = 0; i < batch.length; i += MAX_REPORTS_PER_REQUEST) {
-      const chunk = batch.slice(i, i + MAX_REPORTS_PER_REQUEST)
-      const body = new Uint8Array(chunk.length * REPORT_BYTES)
-      for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * REPORT_BYTES)
-      try {
-        const receipt = decodeReceipt((await p2p.request(gatewayPeer, REPORT_PROTOCOL, body, { timeoutMs: 5000 }))[0])
-        summary.accepted += receipt.accepted
-        for (const [code, c] of Object.entries(receipt.rejected)) summary.rejected[code] = (summary.rejected[code] ?? 0) + c
-        mSent.inc({ outcome: 'accepted' }, receipt.accepted)
-        for (const [code, c] of Object.entries(receipt.rejected)) mSent.inc({ outcome: code }, c)
-      } catch (e) {
-        mSent.inc({ outcome: 'unsent' }, chunk.length)
-        logger.warn('reports not delivered', { slot, reports: chunk.length, error: (e as Error).message })
+
+    // The API comes up before the wait for the gateway, so that a port in use is reported at once.
+    let api: ApiServer | null = null
+    if (options.apiPort !== null) {
+      const routes: Record<string, Route> = {
+        '/status': () => ({
+          status: 200,
+          body: {
+            role: 'meter',
+            ids: keys.map((k) => k.id),
+            chainId: genesis.chainId,
+            slot: clock.currentSlot(),
+            lastSlot,
+            gateway: p2p.connectedPeers().includes(gatewayPeer)
+          }
+        }),
+        '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
+      }
+      api = await startApi({ host: options.apiHost, port: options.apiPort, routes, logger })
+      cleanup.unshift(() => (api as ApiServer).close())
+    }
+    // Slot t is reported just after it ends, with a little per-process jitter so that many meter
+    // processes do not all hit the gateway in the same millisecond.
+    const jitter =
+      Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
+    await waitForPeers(p2p, 1, Math.max(1000, genesis.periodMs), ctx.signal)
+    clock.every(jitter, async (slot) => {
+      if (!closing && slot >= 1) await report(slot - 1)
+    })
+
+    logger.info('meters started', { meters: keys.length, first: keys[0].id, peerId: p2p.peerId })
+    return {
+      done: new Promise<number>(() => {}),
+      apiPort: api?.port ?? null,
+      close: async () => {
+        if (closing) return
+        closing = true
+        clock.stop()
+        for (const c of cleanup) await c().catch(() => {})
+        logger.info('meters stopped')
       }
     }
-    lastSlot = summary
-    logger.debug('slot reported', summary)
-  }
-
-  // Slot t is reported just after it ends, with a little per-process jitter so that many meter
-  // processes do not all hit the gateway in the same millisecond.
-  const jitter =
-    Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
-  await waitForPeers(p2p, 1, Math.max(1000, genesis.periodMs))
-  clock.every(jitter, async (slot) => {
-    if (!closing && slot >= 1) await report(slot - 1)
-  })
-
-  const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]
-  let api: ApiServer | null = null
-  if (options.apiPort !== null) {
-    const routes: Record<string, Route> = {
-      '/status': () => ({
-        status: 200,
-        body: {
-          role: 'meter',
-          ids: keys.map((k) => k.id),
-          chainId: genesis.chainId,
-          slot: clock.currentSlot(),
-          lastSlot,
-          gateway: p2p.connectedPeers().includes(gatewayPeer)
-        }
-      }),
-      '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
-    }
-    api = await startApi({ host: options.apiHost, port: options.apiPort, routes, logger })
-    cleanup.unshift(() => (api as ApiServer).close())
-  }
-  logger.info('meters started', { meters: keys.length, first: keys[0].id, peerId: p2p.peerId })
-  return {
-    done: new Promise<number>(() => {}),
-    apiPort: api?.port ?? null,
-    close: async () => {
-      if (closing) return
-      closing = true
-      clock.stop()
-      for (const c of cleanup) await c().catch(() => {})
-      logger.info('meters stopped')
-    }
+  } catch (e) {
+    // A failed start releases what it opened (the network, the slot timers) before it reports.
+    clock.stop()
+    for (const c of cleanup) await c().catch(() => {})
+    throw e
   }
 }

@@ -5,13 +5,15 @@
  */
 import { BbnpError, createLogger, type Logger, MetricsRegistry } from '@bbnp/core'
 import { loadGenesis } from './config.ts'
-import { type RunningNode, startConsensusPeer } from './consensus-peer.ts'
+import { startConsensusPeer } from './consensus-peer.ts'
+import type { RunningNode } from './runtime.ts'
 import { startGateway } from './gateway-runtime.ts'
 import { loadKey } from './keys.ts'
 import { startMeters } from './meter-runtime.ts'
 import type { NodeOptions } from './options.ts'
 
-export async function createNode(options: NodeOptions, logger?: Logger): Promise<RunningNode> {
+export async function createNode(options: NodeOptions, modules: { logger?: Logger; signal?: AbortSignal } = {}): Promise<RunningNode> {
+  const { logger, signal } = modules
   const log =
     logger ??
     createLogger({
@@ -26,11 +28,25 @@ export async function createNode(options: NodeOptions, logger?: Logger): Promise
   const rss = metrics.gauge('bbnp_resident_memory_bytes', 'Resident set size of this process', () => rss.set(process.memoryUsage.rss()))
   switch (options.role) {
     case 'consensus':
-      return startConsensusPeer({ options, genesis, key: loadKey(options.configDir, options.ids[0], genesis), logger: log, metrics })
+      return startConsensusPeer({
+        options,
+        genesis,
+        key: loadKey(options.configDir, options.ids[0], genesis),
+        logger: log,
+        metrics,
+        signal
+      })
     case 'gateway':
-      return startGateway({ options, genesis, key: loadKey(options.configDir, options.ids[0], genesis), logger: log, metrics })
+      return startGateway({ options, genesis, key: loadKey(options.configDir, options.ids[0], genesis), logger: log, metrics, signal })
     case 'meter':
-      return startMeters({ options, genesis, keys: options.ids.map((id) => loadKey(options.configDir, id, genesis)), logger: log, metrics })
+      return startMeters({
+        options,
+        genesis,
+        keys: options.ids.map((id) => loadKey(options.configDir, id, genesis)),
+        logger: log,
+        metrics,
+        signal
+      })
     default:
       throw new BbnpError('CONFIG', `unknown role ${String(options.role)}`)
   }

@@ -5,10 +5,10 @@
  * commits, until Ctrl-C or --rounds blocks. Every child is stopped before it returns; a child
  * that exits on its own is a death: the devnet names it, shows its log's tail and exits 1.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import { UsageError } from '@bbnp/core'
+import { makeDirectory, UsageError } from '@bbnp/core'
 import { intFlag, parseFlags } from '../args.ts'
 import { type BlockJson, blockLine } from '../devnet/block-line.ts'
 import { firstTakenPort, type PortUse } from '../ports.ts'
@@ -137,8 +137,8 @@ function prepareDir(plan: Plan): { netDir: string; logsDir: string } {
   }
   try {
     rmSync(join(netDir, 'data'), { recursive: true, force: true })
-    mkdirSync(netDir, { recursive: true })
-    mkdirSync(logsDir, { recursive: true })
+    makeDirectory(netDir)
+    makeDirectory(logsDir)
     // Logs of processes an earlier, larger devnet ran would be mistaken for this run's.
     for (const f of readdirSync(logsDir)) if (/^(cn-\d+|gateway|meters-\d+)\.log$/.test(f)) rmSync(join(logsDir, f), { force: true })
   } catch (e) {

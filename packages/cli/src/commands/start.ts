@@ -22,6 +22,9 @@ BBNP_LISTEN, BBNP_API_PORT, BBNP_API_HOST, BBNP_READINGS, BBNP_LOG_LEVEL, BBNP_M
 DIR/bbnp.json ({"defaults": {...}, "nodes": {"cn-1": {"apiPort": 9001}}}, every setting but config
 and id); flags win over the environment, which wins over the file, which wins over the defaults.`
 
+/** After a stop is asked for, the process exits by this deadline whatever it is doing. */
+const STOP_DEADLINE_MS = 10_000
+
 export async function run(argv: string[]): Promise<number> {
   const spec: FlagSpec = { help: { type: 'boolean', short: 'h' } }
   for (const x of SETTINGS) spec[x.flag] = { type: 'string' }
@@ -33,17 +36,32 @@ export async function run(argv: string[]): Promise<number> {
   const flags: Settings = {}
   for (const x of SETTINGS) flags[x.key] = values[x.flag] as string | undefined
   const options = resolveOptions(flags, process.env)
-  // Signals are handled from the start: a Ctrl-C during start-up stops the node as soon as it is up.
+  // Signals are handled from the very start, and always end the process: the first one closes
+  // the node (or abandons its start-up), a second one, or a close that hangs, exits at once.
   let resolveStop: (code: number) => void = () => {}
   const stop = new Promise<number>((resolve) => {
     resolveStop = resolve
   })
-  const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`bbnp: ${sig}, shutting down\n`)
+  let stopping = false
+  const startUp = new AbortController()
+  const beginStop = (why: string) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`bbnp: ${why}, shutting down\n`)
     resolveStop(0)
+    startUp.abort()
+    setTimeout(() => {
+      process.stderr.write(`bbnp: did not stop within ${STOP_DEADLINE_MS / 1000} s, exiting\n`)
+      process.exit(1)
+    }, STOP_DEADLINE_MS).unref()
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!stopping) return beginStop(sig)
+    process.stderr.write(`bbnp: ${sig} again, exiting now\n`)
+    process.exit(sig === 'SIGINT' ? 130 : 143)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   // A process started by `bbnp devnet` exits by itself if the devnet dies without stopping it.
   const parent = Number(process.env.BBNP_PARENT_PID ?? 0)
   const watch =
@@ -52,16 +70,19 @@ export async function run(argv: string[]): Promise<number> {
           try {
             process.kill(parent, 0)
           } catch {
-            process.stderr.write(`bbnp: parent process ${parent} is gone, shutting down\n`)
-            resolveStop(0)
+            beginStop(`parent process ${parent} is gone`)
           }
         }, 1000)
       : null
   watch?.unref()
-  const node = await createNode(options)
-  const code = await Promise.race([stop, node.done])
+  // A signal during start-up cuts its waits short (for peers, for catch-up); the node then comes
+  // up idle and is closed at once, all bounded by the deadline above.
+  const starting = createNode(options, { signal: startUp.signal })
+  const first = await Promise.race([starting, stop.then(() => null)])
+  const node = first ?? (await starting.catch(() => null))
+  const code = first === null ? 0 : await Promise.race([stop, node!.done])
   if (watch) clearInterval(watch)
-  await node.close()
+  await node?.close()
   // Everything is closed and flushed: exit now rather than wait for a library's stray timer.
   process.exit(code)
 }

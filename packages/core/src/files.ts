@@ -1,0 +1,18 @@
+/** Filesystem helpers shared by the stores and the command line. */
+import { existsSync, mkdirSync } from 'node:fs'
+import { join, resolve, sep } from 'node:path'
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdirSync spins for ever on a path it
+ * cannot create under /proc (mkdir there fails with ENOENT although the parent exists, and it
+ * retries the parent); here any failure is final.
+ */
+export function makeDirectory(dir: string): void {
+  const parts = resolve(dir).split(sep).filter(Boolean)
+  let path: string = sep
+  for (const part of parts) {
+    path = join(path, part)
+    if (existsSync(path)) continue
+    mkdirSync(path)
+  }
+}

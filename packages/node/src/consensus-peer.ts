@@ -9,7 +9,7 @@
  * the write was one atomic batch that did not happen).
  */
 import { join } from 'node:path'
-import { BbnpError, type Logger, type MetricsRegistry, toHex } from '@bbnp/core'
+import { BbnpError, toHex } from '@bbnp/core'
 import {
   BLOCKS_PROTOCOL,
   BlockStore,

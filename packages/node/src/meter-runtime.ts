@@ -9,7 +9,6 @@ import { candidateIndices, loadReadings, MeterCrypto, REPORT_BYTES } from '@bbnp
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
-import type { LoadedKey } from './keys.ts'
 import { decodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
 import { SlotClock } from './slot-clock.ts'
 

@@ -11,16 +11,25 @@
  * - X_q = vrfOutput(sigma_q), sigma_q = BLS_q("bbnp/v1/election" || h || seed_h); Theta the same
  *   from the gateway's signature under "bbnp/v1/threshold". Draws are 64-bit integers compared as
  *   such. P = {q pre-selected, with a draw : X_q >= Theta}.
- * - `paper`: P by reputation desc (ties: lower index); P empty: every pre-selected node with a
- *   draw by X desc (ties: lower index).
+ * - `paper`: P by reputation desc (ties: lower index).
  * - `fair`: P in lottery order (see `lotteryTicket` and `compareLottery`): a reputation-weighted
  *   draw without replacement, so node q leads with probability Gamma_q / sum of Gamma over P.
- *   P empty: the same lottery over every pre-selected node with a draw, so the rule stays "in
- *   proportion to reputation" instead of switching to a uniform one for 1/(Q+1) of the heights.
+ * - Both: P empty (probability 1/(Q+1)), the pre-selected node with the highest X leads, as in the
+ *   paper: uniform among the pre-selected, who are all within the tolerance of the mean or above
+ *   it. A lottery there would make the whole order depend on whether P is empty, i.e. on a single
+ *   node's draw: one node could then reorder two others by withholding its own, and with "highest
+ *   X" it cannot (below).
  * - View v (PROTOCOL 4.5): order = P in the rule's order, then the other pre-selected nodes with
  *   a draw by X desc (ties: lower index); view v is led by order[v mod order.length]. A
  *   pre-selected node that published no valid draw is not in the order: it could not be checked,
  *   and a node that does not take part in the election would only stall a view.
+ *
+ * Nobody can bias the order. Each node's place depends on its own values only: whether X_q >=
+ * Theta, then its lottery key (fair) or reputation (paper) inside P, its X outside P. So the order
+ * of two nodes never depends on a third one's draw, and withholding a draw (the only choice a peer
+ * has: X_q is a unique BLS signature) just removes the withholder. The gateway cannot choose
+ * Theta either (a unique signature too); it can only withhold it and stall the height, which the
+ * replica's Theta request and view changes handle.
  */
 import { BbnpError, concatBytes, readU64be, u64be, utf8 } from '@bbnp/core'
 import { decodePublicKey, type PublicKey, sha256, vrfVerify } from '@bbnp/crypto'
@@ -53,7 +62,7 @@ export interface ElectionOutcome {
   candidates: number[]
   /** Who leads each view: P as above, then the other pre-selected nodes with a draw, by X desc. */
   order: number[]
-  /** Fair rule: the lottery number U_q of every node that took part in the lottery (P, or all drawn when P is empty). */
+  /** Fair rule: the lottery number U_q of every member of P. */
   tickets: ReadonlyMap<number, bigint>
 }
 
@@ -213,18 +222,11 @@ export function computeElection(
     return xa > xb ? -1 : xa < xb ? 1 : a - b
   }
   const tickets = new Map<number, bigint>()
-  let candidates: number[]
-  let order: number[]
-  if (rule === 'paper') {
-    candidates = inP.sort((a, b) => reputations[b - 1] - reputations[a - 1] || a - b)
-    order = [...candidates, ...rest.sort(byDraw)]
-  } else if (inP.length > 0) {
-    candidates = lotteryOrder(inP, reputations, usable, theta, tickets)
-    order = [...candidates, ...rest.sort(byDraw)]
-  } else {
-    candidates = []
-    order = lotteryOrder(rest, reputations, usable, theta, tickets)
-  }
+  const candidates =
+    rule === 'paper'
+      ? inP.sort((a, b) => reputations[b - 1] - reputations[a - 1] || a - b)
+      : lotteryOrder(inP, reputations, usable, theta, tickets)
+  const order = [...candidates, ...rest.sort(byDraw)]
   return { rule, threshold, cutoff, preselected, theta, draws: usable, candidates, order, tickets }
 }
 

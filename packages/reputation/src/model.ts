@@ -56,13 +56,24 @@ function shares(t: Tally): { fast: number; slow: number; wrong: number; missing:
  * past would outweigh rho > chi after a few windows and a node could coast on old behaviour.
  *
  * s_ij (PROTOCOL 5: the share of j's expected messages that i received; a wrong signature was
- * received, a missing or late one was not) is the rho/chi-weighted mean of the windows' shares,
- * over the windows that hold records (so an empty past does not cap s at rho). A late message
- * counts as not received (it is "missing or late").
+ * received, a missing or late one was not) is the weighted mean of the windows' shares, over the
+ * windows that hold records (so an empty past does not cap s at rho). A late message counts as
+ * not received (it is "missing or late").
+ *
+ * A past that holds fewer records than the recent window weighs chi * n_past / n_recent instead
+ * of chi: what the paper's counts would give it, and never more than chi. With full weight, the
+ * first heights to leave the recent window would stand for the whole past alone: a peer that
+ * missed only height 1 would see its past at 100% missing when height 1 leaves the window, and
+ * fall from 0.99 to about 0.75 for a few heights (docs/reputation.md, "The fair rule"). The
+ * weight is continuous with the empty past (0) and reaches chi once the past is as large as the
+ * recent window, so stationary behaviour and every Fig. 9 end value are unchanged.
  */
 export function evidence(c: WindowCounts, p: ReputationParams): Evidence {
   const r = shares(c.recent)
   const q = shares(c.past)
+  const nRecent = tallyTotal(c.recent)
+  const nPast = tallyTotal(c.past)
+  const pastWeight = nRecent > 0 ? p.past * Math.min(1, nPast / nRecent) : p.past
   let alpha = 0
   let beta = 0
   let sNum = 0
@@ -74,16 +85,16 @@ export function evidence(c: WindowCounts, p: ReputationParams): Evidence {
     sDen += p.recent
   }
   if (q) {
-    alpha += p.past * (p.fast * q.fast + p.slow * q.slow)
-    beta += p.past * (p.wrong * q.wrong + p.untimely * q.missing)
-    sNum += p.past * q.received
-    sDen += p.past
+    alpha += pastWeight * (p.fast * q.fast + p.slow * q.slow)
+    beta += pastWeight * (p.wrong * q.wrong + p.untimely * q.missing)
+    sNum += pastWeight * q.received
+    sDen += pastWeight
   }
   return {
     alpha: p.positive * alpha,
     beta: p.negative * beta,
     s: sDen > 0 ? sNum / sDen : 0,
-    n: tallyTotal(c.recent) + tallyTotal(c.past)
+    n: nRecent + nPast
   }
 }
 

@@ -7,25 +7,28 @@ import {
   computeElection,
   preselect,
   primaryForView,
+  reputationPreset,
   reputationThreshold,
   toFixedPoint,
   verifyElection
 } from '../src/index.ts'
 
 const TOP = 2n ** 64n - 1n
+/** These tests pin the paper's rule (IV-D-1): highest reputation in P, Gamma >= T; fair-rule tests are in fair.test.ts. */
+const PAPER = reputationPreset('paper')
 
-describe('pre-selection by the mean reputation (IV-D-1 step 1)', () => {
+describe('pre-selection by the mean reputation (IV-D-1 step 1), paper rule', () => {
   it('T is the floored mean; Gamma_j >= T', () => {
     assert.equal(reputationThreshold([3, 4]), 3)
-    assert.deepEqual(preselect([3, 4]), [1, 2])
+    assert.deepEqual(preselect([3, 4], PAPER), [1, 2])
     assert.equal(reputationThreshold([0, 10, 5]), 5)
-    assert.deepEqual(preselect([0, 10, 5]), [2, 3])
-    assert.deepEqual(preselect([7, 7, 7]), [1, 2, 3], 'equal reputations: everyone')
-    assert.deepEqual(preselect([0, 0]), [1, 2], 'all zero: everyone')
+    assert.deepEqual(preselect([0, 10, 5], PAPER), [2, 3])
+    assert.deepEqual(preselect([7, 7, 7], PAPER), [1, 2, 3], 'equal reputations: everyone')
+    assert.deepEqual(preselect([0, 0], PAPER), [1, 2], 'all zero: everyone')
   })
 })
 
-describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
+describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1), paper rule', () => {
   // node:        1    2    3    4    5
   const reps = [0.9, 0.8, 0.8, 0.7, 0.1].map(toFixedPoint) // mean 0.66: 1-4 pre-selected
   const draws = new Map<number, bigint>([
@@ -37,14 +40,14 @@ describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
   ])
 
   it('P = {X >= Theta}; the highest reputation in P, ties to the lower index', () => {
-    const e = computeElection(reps, draws, 500n)
+    const e = computeElection(reps, draws, 500n, PAPER)
     assert.deepEqual(e.preselected, [1, 2, 3, 4])
     assert.deepEqual(e.candidates, [2, 3, 4], 'node 1 drew below Theta; 2 and 3 tie on reputation')
     assert.equal(primaryForView(e, 0), 2)
   })
 
   it('orders views: P by reputation, then the rest by X', () => {
-    const e = computeElection(reps, draws, 600n)
+    const e = computeElection(reps, draws, 600n, PAPER)
     assert.deepEqual(e.candidates, [3, 4])
     assert.deepEqual(e.order, [3, 4, 2, 1])
     assert.deepEqual(
@@ -54,7 +57,7 @@ describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
   })
 
   it('empty P: the pre-selected node with the highest X, ties to the lower index', () => {
-    const e = computeElection(reps, draws, 901n)
+    const e = computeElection(reps, draws, 901n, PAPER)
     assert.deepEqual(e.candidates, [])
     assert.equal(primaryForView(e, 0), 4)
     const tied = computeElection(
@@ -64,21 +67,22 @@ describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
         [3, 7n],
         [2, 5n]
       ]),
-      8n
+      8n,
+      PAPER
     )
     assert.deepEqual(tied.order, [1, 3, 2])
   })
 
   it('a pre-selected node without a draw is left out; nobody with a draw means no primary', () => {
-    const e = computeElection(reps, new Map([[4, 10n]]), 0n)
+    const e = computeElection(reps, new Map([[4, 10n]]), 0n, PAPER)
     assert.deepEqual(e.order, [4])
-    const none = computeElection(reps, new Map(), 0n)
+    const none = computeElection(reps, new Map(), 0n, PAPER)
     assert.equal(primaryForView(none, 0), undefined)
     assert.equal(checkPrimary(none, 0, 1).ok, false)
   })
 
   it('checkPrimary says who the rightful primary of a view is', () => {
-    const e = computeElection(reps, draws, 600n)
+    const e = computeElection(reps, draws, 600n, PAPER)
     assert.deepEqual(checkPrimary(e, 0, 3), { ok: true })
     assert.deepEqual(checkPrimary(e, 2, 2), { ok: true })
     const r = checkPrimary(e, 0, 4)
@@ -87,7 +91,7 @@ describe('the election from draws (IV-D-1 steps 2-3, PROTOCOL 4.1)', () => {
   })
 })
 
-describe('the election VRF, verified (PROTOCOL 4.1 [hardening])', () => {
+describe('the election VRF, verified (PROTOCOL 4.1 [hardening]), paper rule', () => {
   const rng = new SeededRng('election-tests')
   const m = 5
   const keys = Array.from({ length: m }, () => secretKeyFromScalar(randomScalar(rng)))
@@ -99,14 +103,19 @@ describe('the election VRF, verified (PROTOCOL 4.1 [hardening])', () => {
   const h = 12
   const sigs = keys.map((k, i) => ({ node: i + 1, signature: vrfProve(k, 'election', h, seed).signature }))
   const threshold = vrfProve(gw, 'threshold', h, seed).signature
-  const proofs = { height: h, seed, reputations: reps, thresholdSignature: threshold, gatewayKey, nodeKeys }
+  const proofs = { height: h, seed, reputations: reps, thresholdSignature: threshold, gatewayKey, nodeKeys, params: PAPER }
 
   it('recomputes the election from the signatures', () => {
     const e = verifyElection({ ...proofs, electionSignatures: sigs.filter((s) => [1, 2, 4].includes(s.node)) })
     assert.deepEqual(e.preselected, [1, 2, 4])
     assert.deepEqual(e.rejected, [])
     assert.deepEqual(e.absent, [])
-    const expected = computeElection(reps, new Map([1, 2, 4].map((q) => [q, vrfOutput(sigs[q - 1].signature)])), vrfOutput(threshold))
+    const expected = computeElection(
+      reps,
+      new Map([1, 2, 4].map((q) => [q, vrfOutput(sigs[q - 1].signature)])),
+      vrfOutput(threshold),
+      PAPER
+    )
     assert.deepEqual(e.order, expected.order)
     assert.equal(e.theta, vrfOutput(threshold))
     assert.equal(e.order.length, 3)

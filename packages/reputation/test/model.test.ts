@@ -62,6 +62,25 @@ describe('alpha, beta, s (IV-D-3 a)', () => {
     close(o.b + o.d + o.u, 1, 'sum')
   })
 
+  it('a past smaller than the recent window weighs chi * n_past / n_recent (the counts reading), never more than chi', () => {
+    // one early miss just left the recent window: the past holds 1 record, the recent window 4
+    const c = { recent: tally({ fast: 4 }), past: tally({ missing: 1 }) }
+    const e = evidence(c, P)
+    const wPast = 0.3 * (1 / 4)
+    close(e.alpha, 0.4 * 0.7 * 0.6, 'alpha')
+    close(e.beta, 0.6 * wPast * 0.4, 'beta')
+    close(e.s, 0.7 / (0.7 + wPast), 's')
+    // without the ramp the lone miss would stand for the whole past: alpha/(alpha+beta) = 0.7
+    assert.ok(e.alpha / (e.alpha + e.beta) > 0.9)
+    // a past as large as the recent window (or larger) weighs chi, as before
+    const full = evidence({ recent: tally({ fast: 4 }), past: tally({ missing: 4 }) }, P)
+    close(full.beta, 0.6 * 0.3 * 0.4, 'beta, full past')
+    const larger = evidence({ recent: tally({ fast: 4 }), past: tally({ missing: 40 }) }, P)
+    close(larger.beta, 0.6 * 0.3 * 0.4, 'beta, larger past')
+    // a recent window without records leaves the past its full weight
+    close(evidence({ recent: emptyTally(), past: tally({ fast: 1, missing: 1 }) }, P).s, 0.5, 's, past only')
+  })
+
   it('an empty past does not cap s at rho', () => {
     const e = evidence({ recent: tally({ fast: 5 }), past: emptyTally() }, P)
     close(e.s, 1, 's')

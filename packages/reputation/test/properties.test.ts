@@ -13,6 +13,7 @@ import {
   type OpinionVector,
   REPUTATION_SCALE,
   type ReputationParams,
+  reputationPreset,
   simulateReputation,
   toFixedPoint,
   toOpinionEntry
@@ -133,7 +134,8 @@ describe('properties of the model', () => {
   })
 })
 
-describe('properties of the selection', () => {
+describe("properties of the selection, paper's rule", () => {
+  const PAPER = reputationPreset('paper')
   it('the highest-reputation node is not always the primary, yet wins more often than lower ones', () => {
     const rng = new SeededRng('prop-selection')
     const m = 20
@@ -145,7 +147,7 @@ describe('properties of the selection', () => {
     for (let h = 0; h < n; h++) {
       const draws = new Map<number, bigint>()
       for (let q = 1; q <= m; q++) draws.set(q, readU64be(sha256(concatBytes(u32be(h), u32be(q)))))
-      const e = computeElection(reps, draws, readU64be(sha256(concatBytes(u32be(h), u32be(0)))))
+      const e = computeElection(reps, draws, readU64be(sha256(concatBytes(u32be(h), u32be(0)))), PAPER)
       const p = e.order[0]
       wins.set(p, (wins.get(p) ?? 0) + 1)
       lowest = e.preselected.length
@@ -168,7 +170,8 @@ describe('properties of the selection', () => {
         [1, 5n],
         [2, 9n]
       ]),
-      0n
+      0n,
+      PAPER
     )
     assert.equal(e.order[0], 1)
   })

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { expectedRankHistogram, FIG9_EXPERIMENTS, gini, simulateReputation, simulateSelection } from '../src/index.ts'
+import {
+  expectedRankHistogram,
+  FIG9_EXPERIMENTS,
+  gini,
+  giniAmong,
+  leadershipStats,
+  simulateReputation,
+  simulateSelection
+} from '../src/index.ts'
+import { code } from './helpers.ts'
 
 const byId = (id: number) => FIG9_EXPERIMENTS[id - 1].weights
 
@@ -59,20 +68,25 @@ describe('Fig. 9 simulator', () => {
 })
 
 describe('table VIII simulator', () => {
-  it('is deterministic for a seed and changes with it', () => {
+  it('is deterministic for a seed and changes with it; both rules count every selection', () => {
     const a = simulateSelection({ nodes: 40, selections: 30, experiments: 2, seed: 's1', draws: 'hash' })
     assert.deepEqual(simulateSelection({ nodes: 40, selections: 30, experiments: 2, seed: 's1', draws: 'hash' }), a)
     const b = simulateSelection({ nodes: 40, selections: 30, experiments: 2, seed: 's2', draws: 'hash' })
-    assert.notDeepEqual(b[0].ranks, a[0].ranks)
+    assert.notDeepEqual(b[0].paper.ranks, a[0].paper.ranks)
     for (const r of a) {
-      assert.equal(
-        r.histogram.reduce((x, y) => x + y, 0),
-        30
-      )
-      assert.equal(
-        r.wins.reduce((x, y) => x + y, 0),
-        30
-      )
+      for (const rule of [r.paper, r.fair]) {
+        assert.equal(
+          rule.histogram.reduce((x, y) => x + y, 0),
+          30
+        )
+        assert.equal(
+          rule.wins.reduce((x, y) => x + y, 0),
+          30
+        )
+      }
+      assert.equal(r.paper.preselected, r.preselected)
+      assert.ok(r.fair.preselected >= r.paper.preselected, 'the tolerance only adds nodes')
+      assert.equal(r.paper.belowMean, 0, "the paper's rule never elects a node below T")
       close(
         r.expected.reduce((x, y) => x + y, 0),
         30,
@@ -86,8 +100,20 @@ describe('table VIII simulator', () => {
     const o = { nodes: 8, selections: 4, experiments: 1, seed: 'vrf', draws: 'vrf' as const }
     const a = simulateSelection(o)
     assert.deepEqual(simulateSelection(o), a)
-    assert.equal(a[0].ranks.length, 4)
-    assert.ok(a[0].ranks.every((r) => r >= 1 && r <= a[0].preselected))
+    assert.equal(a[0].paper.ranks.length, 4)
+    assert.ok(a[0].paper.ranks.every((r) => r >= 1 && r <= a[0].paper.preselected))
+    assert.ok(a[0].fair.ranks.every((r) => r >= 1 && r <= a[0].fair.preselected))
+  })
+
+  it('100 nodes, 2,000 selections: the fair rule spreads the lead, the paper rule does not', () => {
+    const [r] = simulateSelection({ nodes: 100, selections: 2000, experiments: 1, seed: 'spread', draws: 'hash' })
+    // paper: the top node wins about half of the heights (1/(k(k+1)) for rank k)
+    assert.ok(Math.abs(r.paper.topShare - 0.5) < 0.05, `paper top share ${r.paper.topShare}`)
+    assert.ok(r.paper.giniPreselected > 0.8, `paper Gini ${r.paper.giniPreselected}`)
+    // fair: about Gamma_q / sum Gamma over ~60 pre-selected nodes in [0.45, 1]: 1/44 for the top one
+    assert.ok(r.fair.topShare < 0.05, `fair top share ${r.fair.topShare}`)
+    assert.ok(r.fair.giniPreselected < 0.3, `fair Gini ${r.fair.giniPreselected}`)
+    assert.ok(r.fair.distinct === r.fair.preselected, 'every pre-selected node leads at some height')
   })
 
   it('the expected histogram follows P(k) = 1/(k(k+1)) + 1/(Q(Q+1))', () => {
@@ -102,5 +128,25 @@ describe('table VIII simulator', () => {
     assert.equal(gini([2, 2, 2]), 0)
     close(gini([0, 0, 9]), 2 / 3, 1e-12, 'one winner of three')
     close(gini([1, 3]), 0.25, 1e-12, 'two')
+  })
+
+  it('gini among a subset, and leadership figures from a list of primaries', () => {
+    close(giniAmong([5, 0, 5, 1], [1, 3]), 0, 1e-12, 'two equal nodes of four')
+    close(giniAmong([5, 0, 5, 1], [1, 2]), 0.5, 1e-12, 'one of two led everything')
+    assert.throws(() => giniAmong([1, 2], [3]), RangeError)
+    const s = leadershipStats([1, 2, 2, 3, 2, 2], 4)
+    assert.deepEqual(s.led, [1, 4, 1, 0])
+    assert.equal(s.rounds, 6)
+    close(s.topShare, 4 / 6, 1e-12, 'top share')
+    close(s.gini, gini([1, 4, 1, 0]), 1e-12, 'gini')
+    assert.deepEqual(leadershipStats([], 3), { led: [0, 0, 0], rounds: 0, topShare: 0, gini: 0 })
+    assert.equal(
+      code(() => leadershipStats([0], 3)),
+      'BAD_REPUTATIONS'
+    )
+    assert.equal(
+      code(() => leadershipStats([4], 3)),
+      'BAD_REPUTATIONS'
+    )
   })
 })

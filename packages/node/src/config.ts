@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { DEFAULT_REPUTATION_PARAMS, parseReputationParams, type ReputationParams } from '@bbnp/reputation'
 import { type Genesis, readGenesisFile, validateGenesis } from './genesis.ts'
 
-/** The reputation model parameters a new genesis gets: the paper's recommended weights. */
-export function defaultReputationParams(): Record<string, number> {
+/** The reputation model parameters a new genesis gets: the paper's recommended weights and the fair election rule (docs/reputation.md). */
+export function defaultReputationParams(): Record<string, number | string> {
   return { ...DEFAULT_REPUTATION_PARAMS }
 }
 

@@ -23,7 +23,7 @@ export interface GenesisJson {
   /** Reports for slot t are accepted until this long after the slot ends (clock skew, PROTOCOL 3.1). */
   skewMs: number
   aggregation: { candidates: number; extraPartners: number }
-  reputation: Record<string, number>
+  reputation: Record<string, number | string>
   gateway: { id: string; publicKey: string; pop: string; peerId: string; listen: string }
   meters: { id: string; publicKey: string; peerId: string }[]
   consensus: { id: string; publicKey: string; c: string; verificationKey: string; pop: string; peerId: string; listen: string }[]
@@ -58,7 +58,7 @@ export interface Genesis {
   skewMs: number
   candidates: number
   extraPartners: number
-  reputation: Record<string, number>
+  reputation: Record<string, number | string>
   gateway: { id: string; publicKeyBytes: Uint8Array; publicKey: PublicKey; peerId: PeerId; listen: Multiaddr }
   meters: MeterMember[]
   consensus: ConsensusMember[]
@@ -136,7 +136,7 @@ function intField(v: unknown, what: string, min: number, max = Number.MAX_SAFE_I
 }
 
 /** Validate a parsed genesis object; `validateReputation` checks the model parameters. */
-export function validateGenesis(raw: unknown, validateReputation: (p: Record<string, number>) => void = () => {}): Genesis {
+export function validateGenesis(raw: unknown, validateReputation: (p: Record<string, number | string>) => void = () => {}): Genesis {
   if (typeof raw !== 'object' || raw === null) bad('genesis must be a JSON object')
   const json = raw as GenesisJson
   if (json.version !== GENESIS_VERSION)

@@ -25,7 +25,7 @@ export interface NetworkOptions {
   skewMs?: number
   candidates?: number
   extraPartners?: number
-  reputation: Record<string, number>
+  reputation: Record<string, number | string>
   /** Per-entity listen host (gateway, cn-j), overriding `host`: for tests across network namespaces. */
   hosts?: Record<string, string>
   onProgress?: (msg: string) => void

@@ -23,7 +23,7 @@ export const REPLICA_MISBEHAVIOUR = ['wrong-signatures', 'equivocate'] as const
 export type ReplicaMisbehaviour = (typeof REPLICA_MISBEHAVIOUR)[number]
 
 /** What a runtime uses of a replica; an honest Replica and a misbehaving one both offer it. */
-export type ReplicaHandle = Pick<
+export type ReplicaLike = Pick<
   Replica,
   'handle' | 'config' | 'height' | 'view' | 'viewChanging' | 'primary' | 'primaryOfView' | 'head' | 'stats' | 'cache'
 >
@@ -36,9 +36,10 @@ const WRONG_VIEW_OFFSET = 1_000_000
  * runtime's, on the network) are ignored, and without any the replica itself is returned.
  * `signer` signs the rewritten messages (the replica's own key).
  */
-export function withMisbehaviour(replica: Replica, modes: readonly string[], signer: SecretKey): ReplicaHandle {
-  const wrongSignatures = modes.includes('wrong-signatures')
-  const equivocate = modes.includes('equivocate')
+export function withMisbehaviour(replica: Replica, modes: readonly string[], signer: SecretKey): ReplicaLike {
+  const has = (mode: ReplicaMisbehaviour) => modes.includes(mode)
+  const wrongSignatures = has('wrong-signatures')
+  const equivocate = has('equivocate')
   if (!wrongSignatures && !equivocate) return replica
   const rewrite = (effect: ReplicaEffect): ReplicaEffect[] => {
     if (effect.type !== 'broadcast') return [effect]
@@ -62,7 +63,7 @@ function broadcast(message: ConsensusMessage): ReplicaEffect {
   return { type: 'broadcast', message, encoded: encodeMessage(message) }
 }
 
-class MisbehavingReplica implements ReplicaHandle {
+class MisbehavingReplica implements ReplicaLike {
   private readonly inner: Replica
   private readonly rewrite: (effect: ReplicaEffect) => ReplicaEffect[]
 

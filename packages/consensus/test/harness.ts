@@ -27,7 +27,7 @@ import {
   Replica,
   type ReplicaEffect,
   type ReplicaEvent,
-  type ReplicaHandle,
+  type ReplicaLike,
   type ReplicaMisbehaviour,
   type SignedAggregate,
   type SignedRecord,
@@ -81,7 +81,7 @@ export class Sim {
   /** The honest state machines, to inspect. */
   readonly replicas: Replica[] = []
   /** What receives the events: a replica, or the misbehaviour wrapper around it. */
-  private readonly handles: ReplicaHandle[] = []
+  private readonly runners: ReplicaLike[] = []
   readonly signers: SecretKey[] = []
   readonly keys: ReturnType<typeof decodePublicKey>[] = []
   readonly gatewaySk: SecretKey
@@ -136,7 +136,7 @@ export class Sim {
         null
       )
       this.replicas.push(replica)
-      this.handles.push(withMisbehaviour(replica, opts.misbehave?.[j] ?? [], this.signers[j - 1]))
+      this.runners.push(withMisbehaviour(replica, opts.misbehave?.[j] ?? [], this.signers[j - 1]))
       this.committed.set(j, [])
       this.observations.set(j, [])
       this.persisted.set(j, [])
@@ -213,7 +213,7 @@ export class Sim {
   }
 
   private apply(j: number, event: ReplicaEvent): void {
-    const effects = this.handles[j - 1].handle(event)
+    const effects = this.runners[j - 1].handle(event)
     this.execute(j, effects)
   }
 

@@ -11,6 +11,7 @@
  */
 import {
   BbnpError,
+  bytesEqual,
   concatBytes,
   DOMAIN,
   decodeCanonical,
@@ -251,6 +252,20 @@ export function blockHash(b: Block): Uint8Array {
 
 export function hashEncodedBlock(encoded: Uint8Array): Uint8Array {
   return sha256(concatBytes(utf8(DOMAIN.block), new Uint8Array([0]), encoded))
+}
+
+/**
+ * A proposed block and its digest, or null if it is malformed or not in the canonical encoding:
+ * only the canonical encoding can be signed, so it is decoded, encoded again and compared.
+ */
+export function decodeCanonicalBlock(encoded: Uint8Array, maxBytes: number): { block: Block; digest: Uint8Array } | null {
+  try {
+    const block = decodeBlock(encoded, maxBytes)
+    if (!bytesEqual(encodeBlock(block), encoded)) return null
+    return { block, digest: hashEncodedBlock(encoded) }
+  } catch {
+    return null
+  }
 }
 
 /** A rough upper bound on an encoded block for M nodes and N meters, used to size-bound frames. */

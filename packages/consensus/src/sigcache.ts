@@ -6,6 +6,14 @@
 import { concatBytes, toHex, utf8 } from '@bbnp/core'
 import { batchVerifySameMessage, type PublicKey, sha256, verify } from '@bbnp/crypto'
 
+/** The name a consensus node's signatures are cached under: its genesis identity, cn-<index>. */
+export function signerId(node: number): string {
+  return `cn-${node}`
+}
+
+/** The name the gateway's signatures are cached under. */
+export const GATEWAY_SIGNER = 'gateway'
+
 export class SignatureCache {
   private readonly seen = new Set<string>()
   private readonly order: string[] = []

@@ -11,7 +11,7 @@ import { type PublicKey, vrfMessage, vrfOutput } from '@bbnp/crypto'
 import { aggregatePayload, type Block, type CommitCertificate, indicesFromBitmap } from './block.ts'
 import { checkCertificate } from './certificate.ts'
 import type { ConsensusRules } from './rules.ts'
-import type { SignatureCache } from './sigcache.ts'
+import { GATEWAY_SIGNER, type SignatureCache, signerId } from './sigcache.ts'
 
 export interface ChainHead {
   height: number
@@ -64,7 +64,7 @@ export function openElection(
   cache: SignatureCache
 ): { draws: Map<number, bigint>; theta: bigint } | null {
   const msg = vrfMessage(height, seed)
-  if (!cache.verify('gateway', gatewayKey, DOMAIN.threshold, msg, proof.theta)) return null
+  if (!cache.verify(GATEWAY_SIGNER, gatewayKey, DOMAIN.threshold, msg, proof.theta)) return null
   let last = 0
   for (const d of proof.draws) {
     if (d.node <= last || d.node > keys.length) return null // sorted, unique, known
@@ -72,7 +72,7 @@ export function openElection(
   }
   // Every draw of a height signs the same message: one aggregate check (PROTOCOL 4.3).
   const bad = cache.verifySameMessage(
-    proof.draws.map((d) => ({ signer: `cn-${d.node}`, publicKey: keys[d.node - 1], signature: d.signature })),
+    proof.draws.map((d) => ({ signer: signerId(d.node), publicKey: keys[d.node - 1], signature: d.signature })),
     DOMAIN.election,
     msg
   )
@@ -88,7 +88,8 @@ export function rightfulPrimary(order: number[], view: number): number | null {
 
 export function checkAggregate(block: Block, ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'cache'>): BlockError | null {
   const a = block.aggregate
-  if (!ctx.cache.verify('gateway', ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature)) return 'BAD_AGGREGATE_SIGNATURE'
+  if (!ctx.cache.verify(GATEWAY_SIGNER, ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature))
+    return 'BAD_AGGREGATE_SIGNATURE'
   if (a.status === 'complete') {
     if (a.count !== ctx.meters || a.missing.length !== 0) return 'BAD_AGGREGATE'
   } else {

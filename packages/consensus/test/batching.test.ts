@@ -65,7 +65,7 @@ describe('replica: batched checks and adaptive timing', () => {
     // The next height's view timer: base 1000 ms, but heights took about 660 ms: 4 x that.
     const before = sim.rejects.length
     sim.handOff(sim.aggregate(5))
-    const timer = sim.timers.filter((t) => t.event.type === 'timeout' && t.event.kind === 'view' && t.event.height === 5)
+    const timer = sim.timers.filter((t) => t.event.type === 'timeout' && t.event.timer.kind === 'view' && t.event.timer.height === 5)
     assert.ok(timer.length > 0)
     const delay = Math.min(...timer.map((t) => t.at)) - sim.now
     assert.ok(delay > 1500, `view timeout ${delay} ms after slow heights`)

@@ -62,7 +62,7 @@ function resign(sim: Sim, signerNode: number, block: Block, view = 0): PrePrepar
 
 describe('PBFT replica: faulty and malicious peers', () => {
   it('a replica sending wrong signatures: the block still commits, and the bad votes are found', () => {
-    const sim = new Sim(4, { faults: { 4: { wrongSignatures: true } } })
+    const sim = new Sim(4, { misbehave: { 4: ['wrong-signatures'] } })
     settled(sim)
     sim.handOff(sim.aggregate(3, 77n))
     for (const j of [1, 2, 3]) assert.equal((sim.committed.get(j) ?? []).length, 1, `honest node ${j} committed`)
@@ -202,7 +202,7 @@ describe('PBFT replica: view change', () => {
     for (const seed of ['eq-a', 'eq-b', 'eq-c']) {
       const p = settled(new Sim(4, { seed }))
       // (1) Every replica sees both blocks: all detect the equivocation, change view, and agree.
-      const both = new Sim(4, { seed, faults: { [p]: { equivocate: true } } })
+      const both = new Sim(4, { seed, misbehave: { [p]: ['equivocate'] } })
       settled(both)
       both.handOff(both.aggregate(9, 9n))
       both.advance(5000)
@@ -213,7 +213,7 @@ describe('PBFT replica: view change', () => {
       assert.equal(new Set(decided).size, 1)
       // (2) Each honest replica sees only one of the two blocks (split by a seeded choice):
       // whatever gets decided is the same block everywhere; a replica left behind asks to sync.
-      const split = new Sim(4, { seed, faults: { [p]: { equivocate: true } } })
+      const split = new Sim(4, { seed, misbehave: { [p]: ['equivocate'] } })
       settled(split)
       const seen = new Map<number, string>()
       split.filters = [

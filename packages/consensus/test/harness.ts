@@ -27,9 +27,11 @@ import {
   Replica,
   type ReplicaEffect,
   type ReplicaEvent,
-  type ReplicaFaults,
+  type ReplicaLike,
+  type ReplicaMisbehaviour,
   type SignedAggregate,
-  type SignedRecord
+  type SignedRecord,
+  withMisbehaviour
 } from '../src/index.ts'
 
 export const GENESIS_HASH = new Uint8Array(32).fill(0xab)
@@ -76,7 +78,10 @@ export type Filter = (d: Delivery) => boolean | ConsensusMessage | undefined
 
 export class Sim {
   readonly m: number
+  /** The honest state machines, to inspect. */
   readonly replicas: Replica[] = []
+  /** What receives the events: a replica, or the misbehaviour wrapper around it. */
+  private readonly runners: ReplicaLike[] = []
   readonly signers: SecretKey[] = []
   readonly keys: ReturnType<typeof decodePublicKey>[] = []
   readonly gatewaySk: SecretKey
@@ -102,7 +107,7 @@ export class Sim {
   /** The replicas that asked the gateway for Theta directly, in order. */
   readonly thetaFetches: number[] = []
 
-  constructor(m: number, opts: { faults?: Record<number, ReplicaFaults>; seed?: string } = {}) {
+  constructor(m: number, opts: { misbehave?: Record<number, ReplicaMisbehaviour[]>; seed?: string } = {}) {
     this.m = m
     const rng = new SeededRng(opts.seed ?? `sim-${m}`)
     for (let j = 1; j <= m; j++) {
@@ -116,23 +121,22 @@ export class Sim {
     const rules = testRules(this.keys)
     const head: ChainHead = { height: 0, hash: GENESIS_HASH, slot: -1, reputation: new Array(m).fill(500), opinionHeight: 0, cert: null }
     for (let j = 1; j <= m; j++) {
-      this.replicas.push(
-        new Replica(
-          {
-            me: j,
-            keys: this.keys,
-            gatewayKey: this.gatewayKey,
-            meters: this.meters,
-            signer: this.signers[j - 1],
-            maxBlockBytes: maxBlockBytes(m, this.meters),
-            timing: { viewTimeoutMs: 1000, maxViewTimeoutMs: 8000, electionWaitMs: 50, graceMs: 100, genesisTimeMs: 0, periodMs: 1000 },
-            rules,
-            faults: opts.faults?.[j]
-          },
-          { ...head },
-          null
-        )
+      const replica = new Replica(
+        {
+          me: j,
+          keys: this.keys,
+          gatewayKey: this.gatewayKey,
+          meters: this.meters,
+          signer: this.signers[j - 1],
+          maxBlockBytes: maxBlockBytes(m, this.meters),
+          timing: { viewTimeoutMs: 1000, maxViewTimeoutMs: 8000, electionWaitMs: 50, graceMs: 100, genesisTimeMs: 0, periodMs: 1000 },
+          rules
+        },
+        { ...head },
+        null
       )
+      this.replicas.push(replica)
+      this.runners.push(withMisbehaviour(replica, opts.misbehave?.[j] ?? [], this.signers[j - 1]))
       this.committed.set(j, [])
       this.observations.set(j, [])
       this.persisted.set(j, [])
@@ -209,7 +213,7 @@ export class Sim {
   }
 
   private apply(j: number, event: ReplicaEvent): void {
-    const effects = this.replica(j).handle(event)
+    const effects = this.runners[j - 1].handle(event)
     this.execute(j, effects)
   }
 
@@ -249,7 +253,7 @@ export class Sim {
             at: this.now + e.delayMs,
             to: j,
             seq: this.seq++,
-            event: { type: 'timeout', kind: e.kind, height: e.height, view: e.view, now: 0 }
+            event: { type: 'timeout', timer: e.timer, now: 0 }
           })
           break
         case 'observations':

@@ -34,13 +34,13 @@ import {
   type DrawMessage,
   encodeMessage,
   maxBlockBytes,
-  paperRules,
   Replica,
+  REPLICA_MISBEHAVIOUR,
   type ReplicaEffect,
   type ReplicaEvent,
-  type ReplicaFaults,
   TOPICS,
-  topicOf
+  topicOf,
+  withMisbehaviour
 } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode, type ProtocolSpec, type TopicSpec, type Verdict } from '@bbnp/network'
 import {
@@ -59,12 +59,13 @@ import { type ApiServer, badRequest, intParam, notFound, type Route, startApi } 
 import type { LoadedKey } from './keys.ts'
 import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { AGGREGATE_PROTOCOL, aggregateRequestBytes, MAX_THETA_FRAME_BYTES, THETA_PROTOCOL } from './protocols.ts'
+import { paperRules } from './reputation-rules.ts'
 import { replicaTiming } from './timing.ts'
 import { checkConsensusGossip } from './gossip-checks.ts'
 import { aggregateView, blockView, cnName, reputationView } from './views.ts'
 
 /** Test-only misbehaviour of a consensus peer (issue 5); refused unless the genesis is a devnet. */
-export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', 'wrong-signatures', 'equivocate'] as const
+export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', ...REPLICA_MISBEHAVIOUR] as const
 
 export function checkMisbehaviour(modes: string[], genesis: Genesis, allowed: readonly string[]): void {
   if (modes.length === 0) return
@@ -86,10 +87,6 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
   const maxBytes = maxBlockBytes(m, n)
   const silent = options.misbehave.includes('silent')
   const lateMs = options.misbehave.includes('late') ? 2 * timing.graceMs : 0
-  const faults: ReplicaFaults = {
-    wrongSignatures: options.misbehave.includes('wrong-signatures'),
-    equivocate: options.misbehave.includes('equivocate')
-  }
 
   // ---- metrics
   const mHeight = metrics.gauge('bbnp_chain_height', 'Height of the stored chain head')
@@ -123,7 +120,7 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
   try {
     const head = await store.chainHead(initialReputations(m, params))
     const lastSigned = await store.getConsensusLog()
-    const replica = new Replica(
+    const honest = new Replica(
       {
         me: me.index,
         keys,
@@ -132,12 +129,13 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
         signer: key.blsKey,
         maxBlockBytes: maxBytes,
         timing,
-        rules: paperRules(keys),
-        faults
+        rules: paperRules(keys)
       },
       head,
       lastSigned
     )
+    // 'wrong-signatures' and 'equivocate' rewrite what the replica sends; 'silent' and 'late' act in publish below.
+    const replica = withMisbehaviour(honest, options.misbehave, key.blsKey)
     const records = new InteractionRecords({ self: me.index, nodes: m, params })
     mHeight.set(head.height)
     logger.info('consensus peer starting', {
@@ -234,7 +232,7 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
           case 'timer': {
             const t = setTimeout(() => {
               timers.delete(t)
-              void dispatch({ type: 'timeout', kind: e.kind, height: e.height, view: e.view, now: Date.now() })
+              void dispatch({ type: 'timeout', timer: e.timer, now: Date.now() })
             }, e.delayMs)
             timers.add(t)
             break

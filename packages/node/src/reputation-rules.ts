@@ -1,5 +1,7 @@
 /**
- * The paper's rules for the replica (PROTOCOL 4.1, 4.4, section 5), from @bbnp/reputation.
+ * The paper's rules for the replica (PROTOCOL 4.1, 4.4, section 5), from @bbnp/reputation. They
+ * live in the node, which joins the two: consensus and reputation are siblings and import neither
+ * the other.
  *
  * One extension of the view order: after P and the other pre-selected nodes (the paper's and
  * PROTOCOL 4.5's order), the nodes below the threshold follow, by X. Without them a network whose
@@ -14,8 +16,7 @@
 import { DOMAIN } from '@bbnp/core'
 import { type PublicKey, verifyMultiple } from '@bbnp/crypto'
 import { combineOpinions, computeElection, decodeSignedOpinionVector, opinionVectorBytes } from '@bbnp/reputation'
-import type { ConsensusRules } from './rules.ts'
-import { SignatureCache } from './sigcache.ts'
+import { type ConsensusRules, SignatureCache, signerId } from '@bbnp/consensus'
 
 export function paperRules(keys: readonly PublicKey[], cache = new SignatureCache()): ConsensusRules {
   const m = keys.length
@@ -33,13 +34,13 @@ export function paperRules(keys: readonly PublicKey[], cache = new SignatureCach
     },
     trustOpinion(encoded) {
       const sv = decode(encoded)
-      cache.rememberVerified(`cn-${sv.vector.observer}`, DOMAIN.opinion, opinionVectorBytes(sv.vector), sv.signature)
+      cache.rememberVerified(signerId(sv.vector.observer), DOMAIN.opinion, opinionVectorBytes(sv.vector), sv.signature)
     },
     verifyOpinions(encoded) {
       const items = encoded.map((e) => {
         const sv = decode(e)
         return {
-          signer: `cn-${sv.vector.observer}`,
+          signer: signerId(sv.vector.observer),
           publicKey: keys[sv.vector.observer - 1],
           message: opinionVectorBytes(sv.vector),
           signature: sv.signature

@@ -1,0 +1,67 @@
+/**
+ * The gateway's signed aggregates this replica holds for slots after its head (PROTOCOL 3.4,
+ * 4.2): the work of the next heights. A primary builds its block on the lowest one, and a view
+ * timer runs only while one waits.
+ */
+import { DOMAIN } from '@bbnp/core'
+import { aggregatePayload, type SignedAggregate } from './block.ts'
+import type { ReplicaContext } from './context.ts'
+import type { ReplicaTiming } from './replica-types.ts'
+import { GATEWAY_SIGNER } from './sigcache.ts'
+
+export interface PendingAggregate {
+  aggregate: SignedAggregate
+  /** When this replica received it (its hand-off). */
+  at: number
+}
+
+/** Bounded: the lowest slots are kept. */
+const MAX_PENDING = 64
+
+/** The slot of `now` on the genesis clock. */
+export function slotAt(timing: ReplicaTiming, now: number): number {
+  return Math.floor((now - timing.genesisTimeMs) / timing.periodMs)
+}
+
+export class PendingAggregates {
+  private readonly ctx: ReplicaContext
+  private readonly bySlot = new Map<number, PendingAggregate>()
+
+  constructor(ctx: ReplicaContext) {
+    this.ctx = ctx
+  }
+
+  /** A hand-off from the gateway: true if it is new, for a slot after `headSlot` and not in the future, and signed. */
+  add(a: SignedAggregate, headSlot: number, now: number): boolean {
+    const { config, cache, out } = this.ctx
+    if (a.slot <= headSlot || this.bySlot.has(a.slot)) return false
+    if (a.slot > slotAt(config.timing, now) + 1) {
+      out.reject(null, 'aggregate', 'SLOT_IN_FUTURE')
+      return false
+    }
+    if (!cache.verify(GATEWAY_SIGNER, config.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature)) {
+      out.reject(null, 'aggregate', 'BAD_SIGNATURE')
+      return false
+    }
+    this.bySlot.set(a.slot, { aggregate: a, at: now })
+    if (this.bySlot.size > MAX_PENDING) this.bySlot.delete(Math.max(...this.bySlot.keys()))
+    return true
+  }
+
+  /** The aggregate of the lowest slot after `headSlot`. */
+  next(headSlot: number): PendingAggregate | null {
+    let best: PendingAggregate | null = null
+    for (const [slot, p] of this.bySlot) if (slot > headSlot && (!best || slot < best.aggregate.slot)) best = p
+    return best
+  }
+
+  /** When this replica received the aggregate of `slot` (null: it has none). */
+  receivedAt(slot: number): number | null {
+    return this.bySlot.get(slot)?.at ?? null
+  }
+
+  /** Forget the slots up to the head's. */
+  prune(headSlot: number): void {
+    for (const slot of [...this.bySlot.keys()]) if (slot <= headSlot) this.bySlot.delete(slot)
+  }
+}

@@ -309,7 +309,7 @@ export class TestNetwork {
 
   async blocks(id: string, from: number, to: number): Promise<ApiBlock[]> {
     const out: ApiBlock[] = []
-    for (let f = from; f <= to; f += 64) out.push(...(await this.api(id, `/blocks?from=${f}&to=${Math.min(to, f + 63)}`)))
+    for (let f = from; f <= to; f += 64) out.push(...(await this.api(id, `/blocks?from=${f}&to=${Math.min(to, f + 63)}`)).blocks)
     return out
   }
 

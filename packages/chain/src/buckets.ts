@@ -8,7 +8,8 @@
 import { u64be, utf8 } from '@bbnp/core'
 
 /** Written to meta on a new store; a store of another version is refused at open. */
-export const SCHEMA_VERSION = 1
+/** 2: an aggregate names the first slot it covers (`from`), and may cover a range of missed slots. */
+export const SCHEMA_VERSION = 2
 
 export const BUCKET = {
   /** u64 height -> encoded block (the exact canonical bytes whose hash is Bd) */
@@ -17,7 +18,8 @@ export const BUCKET = {
   heightByHash: 0x02,
   /** u64 height -> encoded commit certificate of that block */
   certificate: 0x03,
-  /** u64 slot -> u64 height (slots strictly increase along the chain, so one block per slot) */
+  /** u64 slot -> u64 height of the block whose aggregate ends at that slot (slots strictly increase
+   * along the chain; a range of missed slots is indexed by its last slot) */
   heightBySlot: 0x04,
   /** (no key) -> { height, hash, slot } of the newest block; absent while only the genesis exists */
   head: 0x05,
@@ -28,7 +30,10 @@ export const BUCKET = {
    * written before it is sent (PROTOCOL 4.2, 4.5: never sign a conflicting message after a restart) */
   consensusLog: 0x07,
   /** utf8 name -> value: "version" -> u32 schema version; "genesis" -> the 32-byte genesis hash */
-  meta: 0x08
+  meta: 0x08,
+  /** (no key) -> this peer's interaction records (the reputation model's evidence, canonical CBOR),
+   * written with each block so that a restarted peer's opinions go on from where they were */
+  records: 0x09
 } as const
 
 export type Bucket = (typeof BUCKET)[keyof typeof BUCKET]
@@ -57,3 +62,15 @@ export function singletonKey(bucket: Bucket): Uint8Array {
 export function metaKey(name: 'version' | 'genesis'): Uint8Array {
   return bytesKey(BUCKET.meta, utf8(name))
 }
+
+/** The gateway's store (gateway-store.ts): slots it closed whose aggregate no block holds yet. */
+export const GATEWAY_SCHEMA_VERSION = 1
+
+export const GATEWAY_BUCKET = {
+  /** u64 slot -> encoded signed aggregate, closed but not yet known to be in a block */
+  pending: 0x01,
+  /** (no key) -> u64: the last slot the gateway closed (or recorded as missed) */
+  lastClosed: 0x02,
+  /** utf8 name -> value: "version" -> u32 schema version; "genesis" -> the 32-byte genesis hash */
+  meta: 0x08
+} as const

@@ -12,7 +12,7 @@
  */
 import { readdirSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BbnpError, errorMessage, makeDirectory } from '@bbnp/core'
+import { BbnpError, bytesEqual, errorMessage, makeDirectory, readU32be, toHex, u32be } from '@bbnp/core'
 import { Level } from 'level'
 
 /** Refusals of `commit`: the block is wrong, nothing was written, the store is fine. */
@@ -112,4 +112,139 @@ export function openFailure(what: string, dir: string, e: unknown): StoreError {
     return new StoreError('STORE_CORRUPT', `${what} ${dir} is damaged (${detail}); ${damageAdvice(dir)}`, { dir }, { cause: e })
   }
   return new StoreError('STORE_IO', `cannot open ${what} ${dir}: ${detail}`, { dir }, { cause: e })
+}
+
+export type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array }
+
+function plain(b: Uint8Array): Uint8Array {
+  // classic-level hands back Buffers; callers compare and re-encode plain Uint8Arrays.
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+}
+
+/**
+ * What every store over one LevelDB shares: serial writes as atomic fsynced batches, reads that
+ * turn LevelDB's errors into typed ones (a damaged store names itself and what to do), the schema
+ * version and genesis checked at open, and a close that waits for pending writes.
+ */
+export abstract class LevelStore {
+  readonly dir: string
+  protected readonly db: Db
+  /** How the store names itself in messages, e.g. "block store". */
+  protected readonly what: string
+  /** Writes run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve()
+  protected closing: Promise<void> | null = null
+
+  protected constructor(dir: string, db: Db, what: string) {
+    this.dir = dir
+    this.db = db
+    this.what = what
+  }
+
+  /** Waits for pending writes, then closes the database. Safe to call twice. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        await this.queue
+        await this.db.close()
+      })()
+    }
+    return this.closing
+  }
+
+  /**
+   * Write the version and genesis on a new store; refuse one of another schema version or genesis,
+   * or one that holds data but no version.
+   */
+  protected async checkMeta(key: (name: 'version' | 'genesis') => Uint8Array, version: number, genesisHash: Uint8Array): Promise<void> {
+    const stored = await this.get(key('version'), 'reading the schema version')
+    if (!stored) {
+      const any = await this.io('reading the store', () => this.db.keys({ limit: 1 }).all())
+      if (any.length > 0)
+        throw new StoreError('SCHEMA_MISMATCH', `${this.what} ${this.dir} holds data but no schema version; refusing to use it`, {
+          dir: this.dir
+        })
+      await this.write(
+        [
+          { type: 'put', key: key('version'), value: u32be(version) },
+          { type: 'put', key: key('genesis'), value: genesisHash }
+        ],
+        'writing the store metadata'
+      )
+      return
+    }
+    const v = stored.length === 4 ? readU32be(stored) : -1
+    if (v !== version) {
+      const msg = `${this.what} ${this.dir} has schema version ${v}, this node reads version ${version}; use another data directory`
+      throw new StoreError('SCHEMA_MISMATCH', msg, { dir: this.dir, version: v })
+    }
+    const genesis = await this.get(key('genesis'), 'reading the genesis hash')
+    if (!genesis || !bytesEqual(genesis, genesisHash)) {
+      const msg = `${this.what} ${this.dir} belongs to genesis ${genesis ? toHex(genesis) : '(none)'}, not ${toHex(genesisHash)}; use another data directory`
+      throw new StoreError('GENESIS_MISMATCH', msg, { dir: this.dir })
+    }
+  }
+
+  protected serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  protected assertOpen(): void {
+    if (this.closing) throw new StoreError('STORE_CLOSED', `${this.what} ${this.dir} is closed`, { dir: this.dir })
+  }
+
+  /** One atomic batch, fsynced (sync: true) so it survives a power loss once this resolves. */
+  protected async write(ops: Op[], what: string): Promise<void> {
+    await this.io(what, () => this.db.batch(ops, { sync: true }))
+  }
+
+  protected async get(key: Uint8Array, what: string): Promise<Uint8Array | undefined> {
+    const v = await this.io(what, () => this.db.get(key))
+    return v === undefined ? undefined : plain(v)
+  }
+
+  /** Entries of a key range, ascending, as plain byte arrays. */
+  protected async entries(
+    range: { gt?: Uint8Array; gte?: Uint8Array; lte?: Uint8Array; lt?: Uint8Array; limit?: number },
+    what: string
+  ): Promise<[Uint8Array, Uint8Array][]> {
+    const rows = await this.io(what, () => this.db.iterator(range).all())
+    return rows.map(([k, v]) => [plain(k), plain(v)])
+  }
+
+  protected async getMany(keys: Uint8Array[], what: string): Promise<(Uint8Array | undefined)[]> {
+    const values = await this.io(what, () => this.db.getMany(keys))
+    return values.map((v) => (v === undefined ? undefined : plain(v)))
+  }
+
+  protected async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      if (e instanceof BbnpError) throw e
+      const code = (e as { code?: string }).code
+      if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing)
+        throw new StoreError('STORE_CLOSED', `${this.what} ${this.dir} is closed`, { dir: this.dir })
+      if (code === 'LEVEL_CORRUPTION') {
+        const msg = `${this.what} ${this.dir} is damaged (${what}: ${errorMessage(e)}); ${damageAdvice(this.dir)}`
+        throw new StoreError('STORE_CORRUPT', msg, { dir: this.dir }, { cause: e })
+      }
+      throw new StoreError('STORE_IO', `${this.what} ${this.dir}: ${what} failed: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
+    }
+  }
+
+  /** Decode stored bytes; anything unreadable means the store is damaged. */
+  protected parse<T>(what: string, fn: () => T): T {
+    try {
+      return fn()
+    } catch (e) {
+      throw this.corrupt(`${what} cannot be read: ${errorMessage(e)}`)
+    }
+  }
+
+  protected corrupt(msg: string): StoreError {
+    return new StoreError('STORE_CORRUPT', `${this.what} ${this.dir} is damaged: ${msg}; ${damageAdvice(this.dir)}`, { dir: this.dir })
+  }
 }

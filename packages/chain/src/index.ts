@@ -2,14 +2,15 @@
  * @bbnp/chain: the LevelDB block store (one atomic, fsynced batch per block; a block is never
  * stored without a valid commit certificate) and the block sync logic of PROTOCOL 4.6.
  */
-export { BUCKET, SCHEMA_VERSION } from './buckets.ts'
+export { BUCKET, GATEWAY_BUCKET, GATEWAY_SCHEMA_VERSION, SCHEMA_VERSION } from './buckets.ts'
 export type { Bucket } from './buckets.ts'
 export { damageAdvice, isCommitRefusal, isStoreDamage, openDatabase, StoreError } from './database.ts'
 export type { CommitRefusalCode, Db, StoreErrorCode, StoreFailureCode } from './database.ts'
 export { BlockStore, MAX_RANGE, reputationStateOf } from './store.ts'
+export { GatewayStore } from './gateway-store.ts'
 export type { ReputationState, SlotEntry, StoredBlock, StoreHead, StoreOptions, VerifyReport } from './store.ts'
 export {
-  BLOCKS_PROTOCOL,
+  blocksProtocol,
   decodeBlockFrame,
   decodeBlocksRequest,
   decodeStatus,

@@ -19,11 +19,9 @@ import {
   readBytes,
   readObject,
   readString,
-  readU32be,
   readU64be,
   readUint,
   toHex,
-  u32be,
   u64be
 } from '@bbnp/core'
 import type { PublicKey } from '@bbnp/crypto'
@@ -43,7 +41,7 @@ import {
   type SignedPhase,
   type SignedRecord
 } from '@bbnp/consensus'
-import { type CommitRefusalCode, damageAdvice, type Db, openDatabase, openFailure, StoreError } from './database.ts'
+import { type CommitRefusalCode, type Db, LevelStore, openDatabase, openFailure, StoreError } from './database.ts'
 import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
 
 /** Range reads return at most this many blocks per call (the HTTP API and block sync page). */
@@ -100,11 +98,6 @@ const SIGNED_PHASES: readonly SignedPhase[] = ['preprepare', 'prepare', 'commit'
 /** The reputation state a block carries: the vector after it (PROTOCOL 4.4). */
 export function reputationStateOf(block: Block): ReputationState {
   return { height: block.height, vector: block.reputation.vector, opinionHeight: block.reputation.opinionHeight }
-}
-
-function plain(b: Uint8Array): Uint8Array {
-  // classic-level hands back Buffers; callers compare and re-encode plain Uint8Arrays.
-  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }
 
 /** A caller's page size, clamped to 0..MAX_RANGE. */
@@ -164,20 +157,12 @@ function firstKeyOf(bucket: Bucket): { gte: Uint8Array; lt: Uint8Array } {
   return { gte: new Uint8Array([bucket]), lt: new Uint8Array([bucket + 1]) }
 }
 
-type Op = { type: 'put'; key: Uint8Array; value: Uint8Array }
-
-export class BlockStore {
-  readonly dir: string
-  private readonly db: Db
+export class BlockStore extends LevelStore {
   private readonly opts: StoreOptions
   private current: StoreHead
-  /** Writes run one at a time: a commit checks the head it builds on. */
-  private queue: Promise<unknown> = Promise.resolve()
-  private closing: Promise<void> | null = null
 
   private constructor(dir: string, db: Db, opts: StoreOptions, head: StoreHead) {
-    this.dir = dir
-    this.db = db
+    super(dir, db, 'block store')
     this.opts = opts
     this.current = head
   }
@@ -199,7 +184,7 @@ export class BlockStore {
       { height: 0, hash: opts.genesisHash, slot: -1 }
     )
     try {
-      await store.checkMeta()
+      await store.checkMeta(metaKey, SCHEMA_VERSION, store.opts.genesisHash)
       store.current = await store.checkHead()
       return store
     } catch (e) {
@@ -262,35 +247,56 @@ export class BlockStore {
     checkIndex(to, 'to')
     const n = pageSize(limit)
     if (to < from || n === 0) return []
-    const entries = await this.io('reading a block range', () =>
-      this.db.iterator({ gte: numberKey(BUCKET.block, from), lte: numberKey(BUCKET.block, to), limit: n }).all()
+    const entries = await this.entries(
+      { gte: numberKey(BUCKET.block, from), lte: numberKey(BUCKET.block, to), limit: n },
+      'reading a block range'
     )
-    return this.withCertificates(entries.map(([k, v]) => ({ height: this.readKeyNumber(k), encoded: plain(v) })))
+    return this.withCertificates(entries.map(([k, v]) => ({ height: this.readKeyNumber(k), encoded: v })))
   }
 
-  /** Which block holds each slot in `fromSlot..toSlot` (inclusive, ascending by slot), bounded. */
+  /** Which block ends at each slot in `fromSlot..toSlot` (inclusive, ascending by slot), bounded. */
   async heightsBySlot(fromSlot: number, toSlot: number, limit = MAX_RANGE): Promise<SlotEntry[]> {
     checkIndex(fromSlot, 'fromSlot')
     checkIndex(toSlot, 'toSlot')
     const n = pageSize(limit)
     if (toSlot < fromSlot || n === 0) return []
-    const entries = await this.io('reading the slot index', () =>
-      this.db.iterator({ gte: numberKey(BUCKET.heightBySlot, fromSlot), lte: numberKey(BUCKET.heightBySlot, toSlot), limit: n }).all()
+    const entries = await this.entries(
+      { gte: numberKey(BUCKET.heightBySlot, fromSlot), lte: numberKey(BUCKET.heightBySlot, toSlot), limit: n },
+      'reading the slot index'
     )
-    return entries.map(([k, v]) => ({ slot: this.readKeyNumber(k), height: this.readHeight(plain(v)) }))
+    return entries.map(([k, v]) => ({ slot: this.readKeyNumber(k), height: this.readHeight(v) }))
   }
 
-  /** The blocks (and so the aggregates) of the slots in `fromSlot..toSlot`, ascending, bounded. */
+  /**
+   * The blocks whose slots meet `fromSlot..toSlot`, ascending, bounded: those ending in the range,
+   * and the one after them when it is a range of missed slots that begins inside it.
+   */
   async blocksBySlot(fromSlot: number, toSlot: number, limit = MAX_RANGE): Promise<StoredBlock[]> {
-    const slots = await this.heightsBySlot(fromSlot, toSlot, limit)
-    const encoded = await this.io('reading blocks by slot', () => this.db.getMany(slots.map((s) => numberKey(BUCKET.block, s.height))))
-    return this.withCertificates(
-      slots.map((s, i) => {
+    checkIndex(fromSlot, 'fromSlot')
+    checkIndex(toSlot, 'toSlot')
+    const n = pageSize(limit)
+    if (toSlot < fromSlot || n === 0) return []
+    const inside = await this.heightsBySlot(fromSlot, toSlot, n)
+    const after =
+      inside.length < n
+        ? await this.entries(
+            { gt: numberKey(BUCKET.heightBySlot, toSlot), lt: new Uint8Array([BUCKET.heightBySlot + 1]), limit: 1 },
+            'reading the slot index'
+          )
+        : []
+    const heights = [...inside.map((e) => e.height), ...after.map(([, v]) => this.readHeight(v))]
+    const encoded = await this.getMany(
+      heights.map((h) => numberKey(BUCKET.block, h)),
+      'reading blocks by slot'
+    )
+    const blocks = await this.withCertificates(
+      heights.map((height, i) => {
         const e = encoded[i]
-        if (!e) throw this.corrupt(`slot ${s.slot} points to missing block ${s.height}`)
-        return { height: s.height, encoded: plain(e) }
+        if (!e) throw this.corrupt(`the slot index points to missing block ${height}`)
+        return { height, encoded: e }
       })
     )
+    return blocks.filter((b) => b.block.aggregate.fromSlot <= toSlot)
   }
 
   /** The reputation vector after the head block; null while only the genesis exists. */
@@ -306,6 +312,11 @@ export class BlockStore {
     const [rep, cert] = await Promise.all([this.getReputationState(), this.getCertificate(head.height)])
     if (!rep || !cert) throw this.corrupt(`head ${head.height} has no reputation state or certificate`)
     return { height: head.height, hash: head.hash, slot: head.slot, reputation: rep.vector, opinionHeight: rep.opinionHeight, cert }
+  }
+
+  /** This peer's interaction records as last written with a block (null before the first). */
+  async getRecords(): Promise<Uint8Array | null> {
+    return (await this.get(singletonKey(BUCKET.records), 'reading the interaction records')) ?? null
   }
 
   /** The last consensus message this peer signed (PROTOCOL 4.2, 4.5), or null if it never signed. */
@@ -345,7 +356,7 @@ export class BlockStore {
     block: Block,
     cert: CommitCertificate,
     reputation: ReputationState = reputationStateOf(block),
-    opts: { certificateVerified?: boolean } = {}
+    opts: { certificateVerified?: boolean; extra?: { records?: Uint8Array } } = {}
   ): Promise<StoreHead> {
     this.assertOpen()
     return this.serial(async () => {
@@ -355,7 +366,7 @@ export class BlockStore {
       if (!(block.prevHash instanceof Uint8Array) || !bytesEqual(block.prevHash, head.hash)) {
         this.refuse('WRONG_PARENT', `block ${h} does not extend the head ${toHex(head.hash)}`, h)
       }
-      if (!Number.isSafeInteger(block.slot) || block.slot <= head.slot)
+      if (!Number.isSafeInteger(block.slot) || block.aggregate.fromSlot <= head.slot)
         this.refuse('SLOT_NOT_INCREASING', `block ${h} has slot ${block.slot}, not after ${head.slot}`, h)
       let encoded: Uint8Array
       let certBytes: Uint8Array
@@ -389,24 +400,14 @@ export class BlockStore {
           { type: 'put', key: numberKey(BUCKET.certificate, h), value: certBytes },
           { type: 'put', key: numberKey(BUCKET.heightBySlot, block.slot), value: heightBytes },
           { type: 'put', key: singletonKey(BUCKET.reputation), value: repBytes },
-          { type: 'put', key: singletonKey(BUCKET.head), value: encodeHead(next) }
+          { type: 'put', key: singletonKey(BUCKET.head), value: encodeHead(next) },
+          ...(opts.extra?.records ? [{ type: 'put' as const, key: singletonKey(BUCKET.records), value: opts.extra.records }] : [])
         ],
         `writing block ${h}`
       )
       this.current = next
       return this.head()
     })
-  }
-
-  /** Waits for pending writes, then closes the database. Safe to call twice. */
-  close(): Promise<void> {
-    if (!this.closing) {
-      this.closing = (async () => {
-        await this.queue
-        await this.db.close()
-      })()
-    }
-    return this.closing
   }
 
   // ---------------------------------------------------------------- consistency
@@ -430,7 +431,8 @@ export class BlockStore {
         if (s.height !== expected) throw this.corrupt(`block ${expected} is missing (next stored is ${s.height})`)
         if (s.block.height !== s.height) throw this.corrupt(`block stored at ${s.height} says height ${s.block.height}`)
         if (!bytesEqual(s.block.prevHash, prevHash)) throw this.corrupt(`block ${s.height} does not link to block ${s.height - 1}`)
-        if (s.block.slot <= prevSlot) throw this.corrupt(`block ${s.height} has slot ${s.block.slot}, not after ${prevSlot}`)
+        if (s.block.aggregate.fromSlot <= prevSlot)
+          throw this.corrupt(`block ${s.height} begins at slot ${s.block.aggregate.fromSlot}, not after ${prevSlot}`)
         if ((await this.getHeightByHash(s.hash)) !== s.height)
           throw this.corrupt(`hash index entry of block ${s.height} is missing or wrong`)
         const bySlot = await this.heightsBySlot(s.block.slot, s.block.slot, 1)
@@ -478,46 +480,13 @@ export class BlockStore {
     return head
   }
 
-  /** Write meta on a new store; refuse a store of another schema version or genesis. */
-  private async checkMeta(): Promise<void> {
-    const version = await this.get(metaKey('version'), 'reading the schema version')
-    if (!version) {
-      const any = await this.io('reading the store', () => this.db.keys({ limit: 1 }).all())
-      if (any.length > 0)
-        throw new StoreError('SCHEMA_MISMATCH', `block store ${this.dir} holds data but no schema version; refusing to use it`, {
-          dir: this.dir
-        })
-      await this.write(
-        [
-          { type: 'put', key: metaKey('version'), value: u32be(SCHEMA_VERSION) },
-          { type: 'put', key: metaKey('genesis'), value: this.opts.genesisHash }
-        ],
-        'writing the store metadata'
-      )
-      return
-    }
-    const v = version.length === 4 ? readU32be(version) : -1
-    if (v !== SCHEMA_VERSION) {
-      throw new StoreError(
-        'SCHEMA_MISMATCH',
-        `block store ${this.dir} has schema version ${v}, this node reads version ${SCHEMA_VERSION}; use another data directory`,
-        { dir: this.dir, version: v }
-      )
-    }
-    const genesis = await this.get(metaKey('genesis'), 'reading the genesis hash')
-    if (!genesis || !bytesEqual(genesis, this.opts.genesisHash)) {
-      throw new StoreError(
-        'GENESIS_MISMATCH',
-        `block store ${this.dir} belongs to genesis ${genesis ? toHex(genesis) : '(none)'}, not ${toHex(this.opts.genesisHash)}; use another data directory`,
-        { dir: this.dir }
-      )
-    }
-  }
-
   // ---------------------------------------------------------------- helpers
 
   private async withCertificates(items: { height: number; encoded: Uint8Array }[]): Promise<StoredBlock[]> {
-    const certs = await this.io('reading certificates', () => this.db.getMany(items.map((it) => numberKey(BUCKET.certificate, it.height))))
+    const certs = await this.getMany(
+      items.map((it) => numberKey(BUCKET.certificate, it.height)),
+      'reading certificates'
+    )
     return items.map((it, i) => {
       const c = certs[i]
       if (!c) throw this.corrupt(`block ${it.height} has no certificate`)
@@ -526,53 +495,9 @@ export class BlockStore {
         block: this.parse(`block ${it.height}`, () => decodeBlock(it.encoded, this.opts.maxBlockBytes)),
         encoded: it.encoded,
         hash: hashEncodedBlock(it.encoded),
-        cert: this.parse(`certificate ${it.height}`, () => decodeCertificate(plain(c)))
+        cert: this.parse(`certificate ${it.height}`, () => decodeCertificate(c))
       }
     })
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn)
-    this.queue = run.catch(() => {})
-    return run
-  }
-
-  private assertOpen(): void {
-    if (this.closing) throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
-  }
-
-  /** One atomic batch, fsynced (sync: true) so it survives a power loss once this resolves. */
-  private async write(ops: Op[], what: string): Promise<void> {
-    await this.io(what, () => this.db.batch(ops, { sync: true }))
-  }
-
-  private async get(key: Uint8Array, what: string): Promise<Uint8Array | undefined> {
-    const v = await this.io(what, () => this.db.get(key))
-    return v === undefined ? undefined : plain(v)
-  }
-
-  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (e) {
-      if (e instanceof BbnpError) throw e
-      const code = (e as { code?: string }).code
-      if (code === 'LEVEL_DATABASE_NOT_OPEN' && this.closing)
-        throw new StoreError('STORE_CLOSED', `block store ${this.dir} is closed`, { dir: this.dir })
-      if (code === 'LEVEL_CORRUPTION') {
-        const msg = `block store ${this.dir} is damaged (${what}: ${errorMessage(e)}); ${damageAdvice(this.dir)}`
-        throw new StoreError('STORE_CORRUPT', msg, { dir: this.dir }, { cause: e })
-      }
-      throw new StoreError('STORE_IO', `block store ${this.dir}: ${what} failed: ${errorMessage(e)}`, { dir: this.dir }, { cause: e })
-    }
-  }
-
-  private parse<T>(what: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (e) {
-      throw this.corrupt(`${what} cannot be read: ${errorMessage(e)}`)
-    }
   }
 
   private readHeight(v: Uint8Array): number {
@@ -582,10 +507,6 @@ export class BlockStore {
 
   private readKeyNumber(k: Uint8Array): number {
     return Number(readU64be(k, 1))
-  }
-
-  private corrupt(msg: string): StoreError {
-    return new StoreError('STORE_CORRUPT', `block store ${this.dir} is damaged: ${msg}; ${damageAdvice(this.dir)}`, { dir: this.dir })
   }
 
   private refuse(code: CommitRefusalCode, msg: string, height: number, meta: Record<string, unknown> = {}): never {

@@ -11,6 +11,7 @@
 import {
   BbnpError,
   bytesEqual,
+  type ProtocolDescriptor,
   decodeCanonical,
   encodeCanonical,
   errorMessage,
@@ -32,9 +33,6 @@ import {
 } from '@bbnp/consensus'
 import { type BlockStore, MAX_RANGE, type StoredBlock, type StoreHead } from './store.ts'
 
-export const BLOCKS_PROTOCOL = '/bbnp/blocks/1'
-export const STATUS_PROTOCOL = '/bbnp/status/1'
-
 /** Blocks per request; a server answers at most this many frames. */
 export const MAX_SYNC_COUNT = MAX_RANGE
 /** A request is two small integers. */
@@ -48,6 +46,26 @@ const FRAME_OVERHEAD = 32
 /** The largest block frame for blocks of at most `maxBlockBytes`. */
 export function maxBlockFrameBytes(maxBlockBytes: number): number {
   return maxBlockBytes + MAX_CERT_BYTES + FRAME_OVERHEAD
+}
+
+/** `/bbnp/status/1`: an empty request, one status frame back. */
+export const STATUS_PROTOCOL: ProtocolDescriptor = {
+  id: '/bbnp/status/1',
+  maxRequestBytes: 16,
+  maxResponseBytes: MAX_STATUS_BYTES,
+  maxResponseFrames: 1,
+  timeoutMs: 3000
+}
+
+/** `/bbnp/blocks/1`: a height range, then one frame per block (with its certificate). */
+export function blocksProtocol(maxBlockBytes: number): ProtocolDescriptor {
+  return {
+    id: '/bbnp/blocks/1',
+    maxRequestBytes: MAX_BLOCKS_REQUEST_BYTES,
+    maxResponseBytes: maxBlockFrameBytes(maxBlockBytes),
+    maxResponseFrames: MAX_SYNC_COUNT,
+    timeoutMs: 10_000
+  }
 }
 
 export type SyncErrorCode =

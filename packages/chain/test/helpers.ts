@@ -52,6 +52,7 @@ export function makeBlock(t: TestChain, height: number, prevHash: Uint8Array, ch
     slot,
     aggregate: {
       slot,
+      fromSlot: slot,
       status: 'complete',
       sum: BigInt(height) * 1234n - 50n,
       count: METERS,

@@ -22,7 +22,7 @@ describe('store: a certificate the replica assembled from verified votes', () =>
         height: 1,
         prevHash: genesisHash,
         slot: 5,
-        aggregate: { slot: 5, status: 'complete', sum: 10n, count: 3, missing: new Uint8Array(0), signature: sig },
+        aggregate: { slot: 5, fromSlot: 5, status: 'complete', sum: 10n, count: 3, missing: new Uint8Array(0), signature: sig },
         primary: 1,
         view: 0,
         election: { theta: sig, draws: [] },

@@ -30,8 +30,6 @@ import { createLogger, makeDirectory, MetricsRegistry, sumMetric } from '@bbnp/c
 import { encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
-  AGGREGATE_PROTOCOL,
-  aggregateRequestBytes,
   createNetwork,
   defaultReputationParams,
   type Genesis,
@@ -40,6 +38,8 @@ import {
   signAggregate,
   gatewayElectionTopic,
   thetaProtocol,
+  type WireProtocols,
+  wireProtocols,
   ThetaResponder,
   writeNetwork
 } from '@bbnp/node'
@@ -277,6 +277,7 @@ class BenchNetwork {
   genesis!: Genesis
   p2p: P2PNode | null = null
   theta!: ThetaResponder
+  wire!: WireProtocols
   private gatewayKey!: NonNullable<ReturnType<typeof loadKey>['blsKey']>
   private peerIds: string[] = []
   private gatewayLog: ReturnType<typeof createWriteStream> | null = null
@@ -308,6 +309,7 @@ class BenchNetwork {
     })
     writeNetwork(this.netDir, net, { force: false })
     this.genesis = loadGenesis(this.netDir)
+    this.wire = wireProtocols({ meters: METERS, maxBlockBytes: maxBlockBytes(this.m, METERS) })
     const key = loadKey(this.netDir, this.genesis.gateway.id, this.genesis)
     if (!key.blsKey) throw new Error('the gateway key cannot sign')
     this.gatewayKey = key.blsKey
@@ -343,16 +345,7 @@ class BenchNetwork {
         allowedPeers: new Set(this.peerIds),
         persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
         gossip: { topics: [electionTopic] },
-        protocols: [
-          {
-            id: AGGREGATE_PROTOCOL,
-            maxRequestBytes: aggregateRequestBytes(METERS),
-            maxResponseBytes: 16,
-            maxResponseFrames: 1,
-            timeoutMs: 5000
-          },
-          thetaProtocol({ id: electionId, theta: this.theta })
-        ]
+        protocols: [thetaProtocol({ descriptor: this.wire.theta, id: electionId, theta: this.theta })]
       },
       { logger, metrics: new MetricsRegistry() }
     )
@@ -430,6 +423,7 @@ class BenchNetwork {
   signedAggregate(slot: number): Uint8Array {
     const body: Omit<SignedAggregate, 'signature'> = {
       slot,
+      fromSlot: slot,
       status: 'complete',
       sum: BigInt(slot) * 1000n + 7n,
       count: METERS,
@@ -444,7 +438,7 @@ class BenchNetwork {
     if (!p2p) throw new Error('the gateway is not running')
     await Promise.all(
       this.peerIds.map((peer) =>
-        p2p.request(peer, AGGREGATE_PROTOCOL, encoded, { timeoutMs: 5000 }).catch(() => {
+        p2p.request(peer, this.wire.aggregate, encoded, { timeoutMs: 5000 }).catch(() => {
           this.handoffFailures++
         })
       )
@@ -480,7 +474,7 @@ class BenchNetwork {
       }
       const j = missing[turn++ % missing.length]
       try {
-        const blocks = await getJson<BlockView[]>(this.apiPort(j), `/blocks?from=${height}&to=${height}`, 2000)
+        const { blocks } = await getJson<{ blocks: BlockView[] }>(this.apiPort(j), `/blocks?from=${height}&to=${height}`, 2000)
         if (blocks.length > 0) {
           views[j - 1] = blocks[0]
           continue
@@ -503,7 +497,7 @@ class BenchNetwork {
   async blocks(j: number, from: number, to: number): Promise<BlockView[]> {
     const out: BlockView[] = []
     for (let f = from; f <= to; f += 64)
-      out.push(...(await getJson<BlockView[]>(this.apiPort(j), `/blocks?from=${f}&to=${Math.min(to, f + 63)}`, 5000)))
+      out.push(...(await getJson<{ blocks: BlockView[] }>(this.apiPort(j), `/blocks?from=${f}&to=${Math.min(to, f + 63)}`, 5000)).blocks)
     return out
   }
 

@@ -17,37 +17,21 @@ import {
   decodeCanonical,
   encodeCanonical,
   readArray,
-  readBigInt,
   readBytes,
   readObject,
-  readString,
   readUint,
   utf8
 } from '@bbnp/core'
 import { sha256 } from '@bbnp/crypto'
+import { aggregateFromCbor, aggregateToCbor, type SignedAggregate } from './aggregate.ts'
+
+// The aggregate's format lives in aggregate.ts; these names are also found here, beside the block.
+export { aggregatePayload, type SignedAggregate } from './aggregate.ts'
 
 export const HASH_BYTES = 32
 export const SIG_BYTES = 96
 /** Upper bound on the number of consensus nodes the encodings accept. */
 export const MAX_CONSENSUS = 1024
-/** Upper bound on meters (bitmap of missing meters). */
-export const MAX_METERS = 1_000_000
-
-export type AggregateStatus = 'complete' | 'incomplete'
-
-/** The gateway's signed result for one slot (PROTOCOL 3.4, 3.5). */
-export interface SignedAggregate {
-  slot: number
-  status: AggregateStatus
-  /** The sum of all readings in Wh (signed); 0 when incomplete, where no sum exists. */
-  sum: bigint
-  /** Meters whose reports were accepted. */
-  count: number
-  /** Bitmap of missing meters, bit (i-1) for meter-i; empty when complete. */
-  missing: Uint8Array
-  /** sigma_GW1 = BLS_sign(s_g, "bbnp/v1/aggregate" || payload) */
-  signature: Uint8Array
-}
 
 export interface ElectionDraw {
   /** consensus node index (cn-j has index j) */
@@ -101,41 +85,6 @@ export interface Block {
 
 function fail(msg: string): never {
   throw new BbnpError('MALFORMED', msg)
-}
-
-// ---- aggregate ----
-
-export function aggregatePayload(a: Omit<SignedAggregate, 'signature'>): Uint8Array {
-  return encodeCanonical({ slot: a.slot, status: a.status, sum: a.sum, count: a.count, missing: a.missing })
-}
-
-function aggregateToCbor(a: SignedAggregate): Record<string, unknown> {
-  return { slot: a.slot, status: a.status, sum: a.sum, count: a.count, missing: a.missing, sig: a.signature }
-}
-
-export function aggregateFromCbor(v: unknown): SignedAggregate {
-  const o = readObject(v, 'aggregate', ['slot', 'status', 'sum', 'count', 'missing', 'sig'])
-  const status = readString(o.status, 'aggregate.status', 16)
-  if (status !== 'complete' && status !== 'incomplete') fail('aggregate.status must be complete or incomplete')
-  const a: SignedAggregate = {
-    slot: readUint(o.slot, 'aggregate.slot'),
-    status,
-    sum: readBigInt(o.sum, 'aggregate.sum'),
-    count: readUint(o.count, 'aggregate.count', MAX_METERS),
-    missing: readBytes(o.missing, 'aggregate.missing', undefined, Math.ceil(MAX_METERS / 8)),
-    signature: readBytes(o.sig, 'aggregate.sig', SIG_BYTES)
-  }
-  if (status === 'complete' && a.missing.length !== 0) fail('a complete aggregate has no missing meters')
-  if (status === 'incomplete' && a.sum !== 0n) fail('an incomplete aggregate carries no sum')
-  return a
-}
-
-export function encodeAggregate(a: SignedAggregate): Uint8Array {
-  return encodeCanonical(aggregateToCbor(a))
-}
-
-export function decodeAggregate(bytes: Uint8Array, maxBytes: number): SignedAggregate {
-  return aggregateFromCbor(decodeCanonical(bytes, { maxBytes }))
 }
 
 // ---- bitmaps (signers, missing meters) ----

@@ -1,3 +1,4 @@
+export * from './aggregate.ts'
 export * from './block.ts'
 export * from './certificate.ts'
 export * from './messages.ts'

@@ -31,10 +31,10 @@ export class PendingAggregates {
     this.ctx = ctx
   }
 
-  /** A hand-off from the gateway: true if it is new, for a slot after `headSlot` and not in the future, and signed. */
+  /** A hand-off from the gateway: true if it is new, for slots after `headSlot` and not in the future, and signed. */
   add(a: SignedAggregate, headSlot: number, now: number): boolean {
     const { config, cache, out } = this.ctx
-    if (a.slot <= headSlot || this.bySlot.has(a.slot)) return false
+    if (a.fromSlot <= headSlot || this.bySlot.has(a.slot)) return false
     if (a.slot > slotAt(config.timing, now) + 1) {
       out.reject(null, 'aggregate', 'SLOT_IN_FUTURE')
       return false
@@ -51,7 +51,7 @@ export class PendingAggregates {
   /** The aggregate of the lowest slot after `headSlot`. */
   next(headSlot: number): PendingAggregate | null {
     let best: PendingAggregate | null = null
-    for (const [slot, p] of this.bySlot) if (slot > headSlot && (!best || slot < best.aggregate.slot)) best = p
+    for (const p of this.bySlot.values()) if (p.aggregate.fromSlot > headSlot && (!best || p.aggregate.slot < best.aggregate.slot)) best = p
     return best
   }
 

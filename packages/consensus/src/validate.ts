@@ -92,6 +92,9 @@ export function checkAggregate(block: Block, ctx: Pick<ValidationContext, 'gatew
     return 'BAD_AGGREGATE_SIGNATURE'
   if (a.status === 'complete') {
     if (a.count !== ctx.meters || a.missing.length !== 0) return 'BAD_AGGREGATE'
+  } else if (a.status === 'missed') {
+    // A range of slots the gateway received nothing for (decoding checked its shape).
+    if (a.count !== 0 || a.missing.length !== 0 || a.fromSlot > a.slot) return 'BAD_AGGREGATE'
   } else {
     let missing: number[]
     try {
@@ -115,7 +118,7 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockError 
     // Neither the certificate this peer holds for its head nor one made of votes it verified.
     if (checkCertificate(block.prevCert, head.height, head.hash, ctx.keys, ctx.quorum) !== null) return 'BAD_PARENT_CERTIFICATE'
   }
-  if (block.slot <= head.slot) return 'SLOT_NOT_INCREASING'
+  if (block.aggregate.fromSlot <= head.slot) return 'SLOT_NOT_INCREASING'
   if (block.slot > ctx.currentSlot + 1) return 'SLOT_IN_FUTURE'
   const aggErr = checkAggregate(block, ctx)
   if (aggErr) return aggErr

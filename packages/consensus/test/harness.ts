@@ -158,6 +158,7 @@ export class Sim {
     const missing = opts.missing ?? []
     const body = {
       slot,
+      fromSlot: slot,
       status: missing.length ? ('incomplete' as const) : ('complete' as const),
       sum: missing.length ? 0n : sum,
       count: this.meters - missing.length,

@@ -1,4 +1,4 @@
-import { BbnpError, errorMessage } from '@bbnp/core'
+import { BbnpError, errorMessage, type ProtocolDescriptor } from '@bbnp/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, type GossipsubEvents, gossipsub } from '@chainsafe/libp2p-gossipsub'
@@ -60,8 +60,11 @@ export interface P2PNode {
   stop(): Promise<void>
   /** Publishes on one of the node's topics; resolves with the number of peers it was sent to (0 is fine). */
   publish(topic: string, data: Uint8Array): Promise<number>
-  /** One request/response exchange on one of the node's protocols. */
-  request(peerId: string, protocolId: string, data: Uint8Array, opts?: RequestOptions): Promise<Uint8Array[]>
+  /**
+   * One request/response exchange: on a protocol given by its descriptor (a client needs no more),
+   * or by the id of one of the node's own protocols.
+   */
+  request(peerId: string, protocol: string | ProtocolDescriptor, data: Uint8Array, opts?: RequestOptions): Promise<Uint8Array[]>
   /** Dials once; resolves when the peer has let us in (identify ran), fails with NO_CONNECTION otherwise. */
   connect(peerId: string, addr: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>
   connectedPeers(): string[]
@@ -413,10 +416,10 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
       return result.recipients.length
     },
 
-    async request(peerId, protocolId, data, opts = {}) {
+    async request(peerId, protocol, data, opts = {}) {
       requireRunning()
-      const spec = protocolById.get(protocolId)
-      if (spec === undefined) throw new BbnpError('PROTOCOL', `not a protocol of this node: ${protocolId}`)
+      const spec = typeof protocol === 'string' ? protocolById.get(protocol) : protocol
+      if (spec === undefined) throw new BbnpError('PROTOCOL', `not a protocol of this node: ${String(protocol)}`)
       return sendRequest(spec, peerId, data, opts, { libp2p, requests })
     },
 

@@ -1,4 +1,4 @@
-import { BbnpError, errorMessage, isBbnpError, type Counter, type Logger } from '@bbnp/core'
+import { BbnpError, errorMessage, isBbnpError, type Counter, type Logger, type ProtocolDescriptor } from '@bbnp/core'
 import type { Libp2p, Stream, StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import * as lp from 'it-length-prefixed'
@@ -208,7 +208,7 @@ function fail(code: NetworkErrorCode, message: string, meta: Record<string, unkn
  * the deadline covers dialling, writing and reading, and aborting the stream unblocks every read.
  */
 export async function sendRequest(
-  spec: ProtocolSpec,
+  spec: ProtocolDescriptor,
   peerId: string,
   data: Uint8Array,
   opts: RequestOptions,

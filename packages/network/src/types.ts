@@ -1,4 +1,4 @@
-import type { Logger, MetricsRegistry } from '@bbnp/core'
+import type { Logger, MetricsRegistry, ProtocolDescriptor } from '@bbnp/core'
 import type { PrivateKey } from '@libp2p/interface'
 import type { BanPolicy } from './peer-guard.ts'
 import type { RateLimit } from './rate-limit.ts'
@@ -34,15 +34,7 @@ export type ResponseFrames = Promise<Uint8Array[]> | AsyncIterable<Uint8Array>
  * (wire format in reqresp.ts). The bounds apply to both sides: a server refuses larger requests,
  * a client refuses larger or more responses.
  */
-export interface ProtocolSpec {
-  /** e.g. '/bbnp/status/1' */
-  id: string
-  maxRequestBytes: number
-  /** per frame */
-  maxResponseBytes: number
-  maxResponseFrames: number
-  /** Server: deadline for reading the request and producing the response. Client: default deadline. */
-  timeoutMs: number
+export interface ProtocolSpec extends ProtocolDescriptor {
   /**
    * Serves the protocol. A spec without a handler is client-only: it gives `request()` its
    * bounds without making this node serve the protocol (a meter asks the gateway, never answers).

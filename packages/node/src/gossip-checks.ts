@@ -6,9 +6,8 @@
  * gateway driver.
  */
 import { type ConsensusMessage, type DecodeLimits, type DrawMessage, decodeMessage, encodeMessage, TOPICS, topicOf } from '@bbnp/consensus'
-import { BbnpError } from '@bbnp/core'
+import { BbnpError, type ProtocolDescriptor } from '@bbnp/core'
 import type { ProtocolSpec, TopicSpec, Verdict } from '@bbnp/network'
-import { MAX_THETA_FRAME_BYTES, THETA_PROTOCOL } from './protocols.ts'
 import type { ThetaResponder } from './theta.ts'
 
 export interface GossipIdentity {
@@ -69,13 +68,14 @@ export function gatewayElectionTopic(opts: {
  * draw (the same message as on gossip) and gets Theta for that (height, seed) back. Only the
  * drawing node itself may ask, and only with a valid draw.
  */
-export function thetaProtocol(opts: { id: GossipIdentity; theta: ThetaResponder; onAnswer?: (answered: boolean) => void }): ProtocolSpec {
+export function thetaProtocol(opts: {
+  descriptor: ProtocolDescriptor
+  id: GossipIdentity
+  theta: ThetaResponder
+  onAnswer?: (answered: boolean) => void
+}): ProtocolSpec {
   return {
-    id: THETA_PROTOCOL,
-    maxRequestBytes: MAX_THETA_FRAME_BYTES,
-    maxResponseBytes: MAX_THETA_FRAME_BYTES,
-    maxResponseFrames: 1,
-    timeoutMs: 3000,
+    ...opts.descriptor,
     rateLimit: { messagesPerSecond: 20, burstMessages: 40 },
     handler: async (req, from) => {
       let draw: ConsensusMessage

@@ -11,6 +11,8 @@ export interface ApiResponse {
   body: unknown
   /** text/plain for Prometheus metrics; JSON otherwise. */
   text?: boolean
+  /** The Allow header of a 405. */
+  allow?: string
 }
 
 export type Route = (params: Record<string, string>, query: URLSearchParams) => ApiResponse | Promise<ApiResponse>
@@ -22,11 +24,11 @@ export interface ApiServer {
 
 /** 400 with a message, for a malformed request parameter. */
 export function badRequest(message: string): ApiResponse {
-  return { status: 400, body: { error: message } }
+  return { status: 400, body: { error: message, code: 'BAD_REQUEST' } }
 }
 
 export function notFound(message = 'not found'): ApiResponse {
-  return { status: 404, body: { error: message } }
+  return { status: 404, body: { error: message, code: 'NOT_FOUND' } }
 }
 
 /** Parse a non-negative integer query parameter, or answer 400. */
@@ -43,44 +45,68 @@ function toJson(body: unknown): string {
   return JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
 }
 
-/** Match "/blocks/:height" style patterns. */
+/** Match "/blocks/:height" style patterns; a parameter that is not valid percent-encoding is a bad request. */
 function match(pattern: string, path: string): Record<string, string> | null {
   const p = pattern.split('/')
   const q = path.split('/')
   if (p.length !== q.length) return null
   const params: Record<string, string> = {}
   for (let i = 0; i < p.length; i++) {
-    if (p[i].startsWith(':')) params[p[i].slice(1)] = decodeURIComponent(q[i])
-    else if (p[i] !== q[i]) return null
+    if (p[i].startsWith(':')) {
+      try {
+        params[p[i].slice(1)] = decodeURIComponent(q[i])
+      } catch {
+        throw new BbnpError('BAD_REQUEST', `malformed path segment "${q[i]}"`)
+      }
+    } else if (p[i] !== q[i]) return null
   }
   return params
 }
 
-export async function startApi(opts: { host: string; port: number; routes: Record<string, Route>; logger: Logger }): Promise<ApiServer> {
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    let out: ApiResponse = notFound()
-    if (req.method !== 'GET' && req.method !== 'HEAD') out = { status: 405, body: { error: 'read-only API: use GET' } }
-    else {
-      for (const [pattern, route] of Object.entries(opts.routes)) {
+function errorBody(status: number, code: string, message: string): ApiResponse {
+  return { status, body: { error: message, code } }
+}
+
+export interface ApiOptions {
+  host: string
+  port: number
+  routes: Record<string, Route>
+  logger: Logger
+  /** Told of every error a handler throws (a damaged store stops the peer). */
+  onFailure?: (e: unknown) => void
+}
+
+export async function startApi(opts: ApiOptions): Promise<ApiServer> {
+  const route = async (req: IncomingMessage): Promise<ApiResponse> => {
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      return errorBody(400, 'BAD_REQUEST', 'malformed request URL')
+    }
+    try {
+      for (const [pattern, handler] of Object.entries(opts.routes)) {
         const params = match(pattern, url.pathname)
         if (!params) continue
-        try {
-          out = await route(params, url.searchParams)
-        } catch (e) {
-          if (e instanceof BbnpError && e.code === 'BAD_REQUEST') out = badRequest(e.message)
-          else {
-            opts.logger.warn('api handler failed', { path: url.pathname, error: (e as Error).message })
-            out = { status: 500, body: { error: (e as Error).message } }
-          }
-        }
-        break
+        if (req.method !== 'GET' && req.method !== 'HEAD')
+          return { ...errorBody(405, 'METHOD_NOT_ALLOWED', 'read-only API: use GET'), allow: 'GET, HEAD' }
+        return await handler(params, url.searchParams)
       }
+      return errorBody(404, 'NOT_FOUND', `no route ${url.pathname}`)
+    } catch (e) {
+      if (e instanceof BbnpError && e.code === 'BAD_REQUEST') return errorBody(400, 'BAD_REQUEST', e.message)
+      opts.logger.warn('api handler failed', { path: url.pathname, error: (e as Error).message })
+      opts.onFailure?.(e)
+      return errorBody(500, (e as BbnpError).code ?? 'INTERNAL', (e as Error).message)
     }
+  }
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const out = await route(req)
     const payload = out.text ? String(out.body) : toJson(out.body)
     res.writeHead(out.status, {
       'content-type': out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(payload)
+      'content-length': Buffer.byteLength(payload),
+      ...(out.allow ? { allow: out.allow } : {})
     })
     res.end(req.method === 'HEAD' ? undefined : payload)
   }

@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { BbnpError, toHex } from '@bbnp/core'
 import { candidateIndices, loadReadings, MeterCrypto, REPORT_BYTES } from '@bbnp/aggregation'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
+import { maxBlockBytes } from '@bbnp/consensus'
 import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
-import { decodeReceipt, MAX_REPORTS_PER_REQUEST, REPORT_PROTOCOL } from './protocols.ts'
+import { decodeReceipt, MAX_REPORTS_PER_REQUEST, wireProtocols } from './protocols.ts'
 import { SlotClock } from './slot-clock.ts'
 
 /** The real readings shipped with the repository (UCI household power, CC BY 4.0). */
@@ -58,6 +59,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   logger.info('meters ready', { meters: meters.length, readings: readingsPath, ms: Math.round(performance.now() - started) })
 
   const gatewayPeer = genesis.gateway.peerId.toString()
+  const wire = wireProtocols({ meters: n, maxBlockBytes: maxBlockBytes(genesis.consensus.length, n) })
   const p2p: P2PNode = await createP2PNode(
     {
       // A meter process uses the libp2p identity of the first meter it hosts.
@@ -66,15 +68,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       allowedPeers: new Set([gatewayPeer]),
       persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
       gossip: false,
-      protocols: [
-        {
-          id: REPORT_PROTOCOL,
-          maxRequestBytes: MAX_REPORTS_PER_REQUEST * REPORT_BYTES,
-          maxResponseBytes: 1024,
-          maxResponseFrames: 1,
-          timeoutMs: 5000
-        }
-      ]
+      protocols: []
     },
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
@@ -99,7 +93,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
         const body = new Uint8Array(chunk.length * REPORT_BYTES)
         for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * REPORT_BYTES)
         try {
-          const receipt = decodeReceipt((await p2p.request(gatewayPeer, REPORT_PROTOCOL, body, { timeoutMs: 5000 }))[0])
+          const receipt = decodeReceipt((await p2p.request(gatewayPeer, wire.report, body, { timeoutMs: 5000 }))[0])
           summary.accepted += receipt.accepted
           for (const [code, c] of Object.entries(receipt.rejected)) summary.rejected[code] = (summary.rejected[code] ?? 0) + c
           mSent.inc({ outcome: 'accepted' }, receipt.accepted)

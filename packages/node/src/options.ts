@@ -52,6 +52,13 @@ function bad(msg: string): never {
 
 export const ROLES: readonly Role[] = ['consensus', 'gateway', 'meter']
 
+/** An HTTP API listens, unless told otherwise, on its process's p2p port + 1000 (devnet, setup and tests rely on it). */
+export const API_PORT_OFFSET = 1000
+
+export function defaultApiPort(listen: { nodeAddress(): { port: number } }): number {
+  return listen.nodeAddress().port + API_PORT_OFFSET
+}
+
 /** "meter-3", "meter-1,meter-4" or "meter-1..meter-500" (also "meter-1..500"). */
 export function parseIdList(spec: string): string[] {
   const out: string[] = []

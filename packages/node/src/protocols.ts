@@ -1,24 +1,64 @@
 /**
- * Request/response protocols of the data side (PROTOCOL 6): meter -> gateway reports and the
- * gateway's hand-off of the signed aggregate to the consensus peers; and a consensus peer's
- * request for the election threshold Theta, when gossip did not bring it (docs/protocol-notes.md).
- * Block sync and status are in @bbnp/chain.
+ * Every request/response protocol of the network (PROTOCOL 6), declared once: its name, bounds
+ * and payloads. The side that serves a protocol adds a handler to its descriptor; every side that
+ * calls it passes the same descriptor to `P2PNode.request`.
+ *
+ *   /bbnp/report/1     meter -> gateway: a batch of reports; a receipt back
+ *   /bbnp/aggregate/1  gateway -> consensus peer: a signed aggregate; the peer's chain position back
+ *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (docs/protocol-notes.md)
+ *   /bbnp/blocks/1     consensus peer -> consensus peer: block sync (@bbnp/chain)
+ *   /bbnp/status/1     anyone -> consensus peer: head height, hash and slot (@bbnp/chain)
  */
-import { decodeCanonical, encodeCanonical, readObject, readUint } from '@bbnp/core'
+import { decodeCanonical, encodeCanonical, type ProtocolDescriptor, readBool, readObject, readUint } from '@bbnp/core'
+import { REPORT_BYTES } from '@bbnp/aggregation'
+import { blocksProtocol, STATUS_PROTOCOL } from '@bbnp/chain'
 
-export const REPORT_PROTOCOL = '/bbnp/report/1'
-export const AGGREGATE_PROTOCOL = '/bbnp/aggregate/1'
-/** Request: an encoded DRAW of the requesting node; response: the encoded THETA for its (height, seed). */
-export const THETA_PROTOCOL = '/bbnp/theta/1'
-/** An encoded DRAW or THETA is about 150 bytes. */
-export const MAX_THETA_FRAME_BYTES = 1024
-
-/** At most this many 76-byte reports travel in one request. */
+/** At most this many reports travel in one request. */
 export const MAX_REPORTS_PER_REQUEST = 1024
+/** An encoded DRAW or THETA is about 150 bytes. */
+const MAX_THETA_FRAME_BYTES = 1024
 
-/** An encoded aggregate: fixed fields, a signature, and a bitmap of up to N missing meters. */
-export function aggregateRequestBytes(meters: number): number {
-  return 512 + Math.ceil(meters / 8)
+/** The sizes a network's protocols are bounded by, from its genesis. */
+export interface ProtocolLimits {
+  meters: number
+  maxBlockBytes: number
+}
+
+export interface WireProtocols {
+  report: ProtocolDescriptor
+  aggregate: ProtocolDescriptor
+  theta: ProtocolDescriptor
+  blocks: ProtocolDescriptor
+  status: ProtocolDescriptor
+}
+
+export function wireProtocols(l: ProtocolLimits): WireProtocols {
+  return {
+    report: {
+      id: '/bbnp/report/1',
+      maxRequestBytes: MAX_REPORTS_PER_REQUEST * REPORT_BYTES,
+      maxResponseBytes: 1024,
+      maxResponseFrames: 1,
+      timeoutMs: 5000
+    },
+    // An encoded aggregate: fixed fields, a signature, and a bitmap of up to N missing meters.
+    aggregate: {
+      id: '/bbnp/aggregate/1',
+      maxRequestBytes: 512 + Math.ceil(l.meters / 8),
+      maxResponseBytes: 64,
+      maxResponseFrames: 1,
+      timeoutMs: 5000
+    },
+    theta: {
+      id: '/bbnp/theta/1',
+      maxRequestBytes: MAX_THETA_FRAME_BYTES,
+      maxResponseBytes: MAX_THETA_FRAME_BYTES,
+      maxResponseFrames: 1,
+      timeoutMs: 3000
+    },
+    blocks: blocksProtocol(l.maxBlockBytes),
+    status: STATUS_PROTOCOL
+  }
 }
 
 /** The gateway's answer to a batch of reports: how many it accepted, rejections by code. */
@@ -36,4 +76,24 @@ export function decodeReceipt(bytes: Uint8Array): ReportReceipt {
   const rejected: Record<string, number> = {}
   for (const [k, v] of Object.entries(readObject(o.rejected, 'receipt.rejected'))) rejected[k] = readUint(v, `receipt.rejected.${k}`)
   return { accepted: readUint(o.accepted, 'receipt.accepted'), rejected }
+}
+
+/**
+ * A consensus peer's answer to a hand-off: where its chain is (the newest slot a block covers,
+ * -1 when empty) and whether a block already holds the aggregate's slot. The gateway keeps an
+ * aggregate until some peer says a block holds it (docs/protocol.md, "Every slot on the chain").
+ */
+export interface HandoffAck {
+  headSlot: number
+  held: boolean
+}
+
+/** On the wire the head travels as the first slot after it (0 for an empty chain): an unsigned integer. */
+export function encodeHandoffAck(a: HandoffAck): Uint8Array {
+  return encodeCanonical({ next: a.headSlot + 1, held: a.held })
+}
+
+export function decodeHandoffAck(bytes: Uint8Array): HandoffAck {
+  const o = readObject(decodeCanonical(bytes, { maxBytes: 64 }), 'hand-off answer', ['next', 'held'])
+  return { headSlot: readUint(o.next, 'hand-off answer next') - 1, held: readBool(o.held, 'hand-off answer held') }
 }

@@ -1,5 +1,6 @@
 /**
- * The paper's rules for the replica (PROTOCOL 4.1, 4.4, section 5), from @bbnp/reputation. They
+ * The reputation model's rules for the replica (PROTOCOL 4.1, 4.4, section 5), from @bbnp/reputation:
+ * the election rule of the genesis (`fair` by default, or the paper's), and the opinion vectors. They
  * live in the node, which joins the two: consensus and reputation are siblings and import neither
  * the other.
  *
@@ -15,15 +16,26 @@
  */
 import { DOMAIN } from '@bbnp/core'
 import { type PublicKey, verifyMultiple } from '@bbnp/crypto'
-import { combineOpinions, computeElection, decodeSignedOpinionVector, opinionVectorBytes } from '@bbnp/reputation'
+import {
+  combineOpinions,
+  computeElection,
+  decodeSignedOpinionVector,
+  DEFAULT_REPUTATION_PARAMS,
+  type ElectionParams,
+  opinionVectorBytes
+} from '@bbnp/reputation'
 import { type ConsensusRules, SignatureCache, signerId } from '@bbnp/consensus'
 
-export function paperRules(keys: readonly PublicKey[], cache = new SignatureCache()): ConsensusRules {
+export function reputationRules(
+  keys: readonly PublicKey[],
+  params: ElectionParams = DEFAULT_REPUTATION_PARAMS,
+  cache = new SignatureCache()
+): ConsensusRules {
   const m = keys.length
   const decode = (encoded: Uint8Array) => decodeSignedOpinionVector(encoded, { nodes: m })
   return {
     electionOrder(reputation, draws, theta) {
-      const e = computeElection(reputation, draws, theta)
+      const e = computeElection(reputation, draws, theta, params)
       const inOrder = new Set(e.order)
       const rest = [...draws.entries()].filter(([n]) => !inOrder.has(n)).sort((a, b) => (a[1] > b[1] ? -1 : a[1] < b[1] ? 1 : a[0] - b[0]))
       return [...e.order, ...rest.map(([n]) => n)]

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { DOMAIN, SeededRng } from '@bbnp/core'
 import { type DrawMessage, decodeMessage, encodeMessage } from '@bbnp/consensus'
 import { decodePublicKey, publicKeyFromScalar, randomScalar, secretKeyFromScalar, verify, vrfMessage, vrfProve } from '@bbnp/crypto'
-import { THETA_PROTOCOL, ThetaResponder, thetaProtocol } from '../src/index.ts'
+import { ThetaResponder, thetaProtocol, wireProtocols } from '../src/index.ts'
 
 const rng = new SeededRng('theta-test')
 const nodeScalars = [1, 2, 3, 4].map(() => randomScalar(rng))
@@ -31,8 +31,8 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
     const gossiped = theta.onDraw(draw(1))
     assert.ok(gossiped)
     assert.equal(theta.onDraw(draw(2)), null, 'gossip re-publication is throttled')
-    const spec = thetaProtocol({ id, theta })
-    assert.equal(spec.id, THETA_PROTOCOL)
+    const spec = thetaProtocol({ descriptor: wireProtocols({ meters: 5, maxBlockBytes: 1 << 16 }).theta, id, theta })
+    assert.equal(spec.id, '/bbnp/theta/1')
     const handler = spec.handler as NonNullable<typeof spec.handler>
     const frames = (await handler(encodeMessage(draw(2)), peerOf(2), new AbortController().signal)) as Uint8Array[]
     assert.equal(frames.length, 1)
@@ -48,9 +48,12 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
   it('refuses another node’s draw, a forged draw, a message that is not a draw, and garbage', async () => {
     const answered: boolean[] = []
     const theta = new ThetaResponder(gatewaySecret, nodeKeys)
-    const handler = thetaProtocol({ id, theta, onAnswer: (a) => answered.push(a) }).handler as NonNullable<
-      ReturnType<typeof thetaProtocol>['handler']
-    >
+    const handler = thetaProtocol({
+      descriptor: wireProtocols({ meters: 5, maxBlockBytes: 1 << 16 }).theta,
+      id,
+      theta,
+      onAnswer: (a) => answered.push(a)
+    }).handler as NonNullable<ReturnType<typeof thetaProtocol>['handler']>
     const signal = new AbortController().signal
     await assert.rejects(async () => handler(encodeMessage(draw(3)), peerOf(2), signal), { code: 'REFUSED' })
     await assert.rejects(async () => handler(encodeMessage(draw(2, 5, nodeSecret[0])), peerOf(2), signal), { code: 'REFUSED' })

@@ -295,7 +295,7 @@ export async function run(argv: string[]): Promise<number> {
     while (stopReason === null) {
       let got: BlockJson[] = []
       try {
-        got = await getJson<BlockJson[]>(`${api}/blocks?from=${next}&to=${next + 63}`)
+        got = (await getJson<{ blocks: BlockJson[] }>(`${api}/blocks?from=${next}&to=${next + 63}`)).blocks
       } catch {}
       for (const b of got) {
         if (stopReason !== null || b.height !== next) break

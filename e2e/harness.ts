@@ -36,7 +36,8 @@ export interface ApiBlock {
   hash: string
   prevHash: string
   slot: number
-  status: 'complete' | 'incomplete'
+  fromSlot: number
+  status: 'complete' | 'incomplete' | 'missed'
   sum: string | null
   count: number
   missing: string[]

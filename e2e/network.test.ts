@@ -33,11 +33,18 @@ async function checkChains(net: TestNetwork, ids: string[], upTo: number, sumOf:
       assert.equal(ref.count, net.meters)
       assert.equal(ref.sum, sumOf(ref.slot).toString(), `slot ${ref.slot}: the block's sum is the readings' sum`)
       assert.deepEqual(ref.missing, [])
+    } else if (ref.status === 'missed') {
+      // Slots during which the gateway was down: one block for the whole range, no reports.
+      assert.equal(ref.sum, null)
+      assert.equal(ref.count, 0)
+      assert.ok(ref.fromSlot <= ref.slot)
     } else {
       assert.equal(ref.sum, null, 'an incomplete slot never carries a sum')
       assert.ok(ref.missing.length > 0)
       assert.equal(ref.count, net.meters - ref.missing.length)
     }
+    // Every slot from the first block on is accounted for.
+    if (h > 1) assert.equal(ref.fromSlot, chains[0][h - 2].slot + 1, `height ${h} begins where height ${h - 1} ended`)
     assert.equal(ref.reputation.length, net.consensus, 'a reputation vector in every block')
     for (const r of ref.reputation) assert.ok(r >= 0 && r <= 1)
     // The test checks each certificate itself, against the genesis keys.

@@ -31,6 +31,8 @@ import { MAX_READING_MAGNITUDE } from './meter.ts'
 export interface ReadingsSource {
   /** The reading in Wh of meter i in slot t, or undefined: no reading, so the meter does not report. */
   reading(meterIndex: number, slot: number): bigint | undefined
+  /** The last slot meter i has a reading for; undefined when its readings never end (they repeat). */
+  lastSlot(meterIndex: number): number | undefined
 }
 
 const ROWS_PER_DAY = 1440
@@ -91,6 +93,11 @@ export class UciReadings implements ReadingsSource {
     // Indices are u32, so k * 1440 stays far below 2^53.
     const k = meterIndex - 1
     return (k * ROWS_PER_DAY + Math.floor(k / this.days) * EXTRA_SHIFT_ROWS) % this.rows
+  }
+
+  /** The household's month repeats: a meter never runs out. */
+  lastSlot(_meterIndex: number): undefined {
+    return undefined
   }
 
   reading(meterIndex: number, slot: number): bigint {
@@ -168,6 +175,13 @@ export class TableReadings implements ReadingsSource {
   reading(meterIndex: number, slot: number): bigint | undefined {
     checkMeterSlot(meterIndex, slot)
     return this.byMeter.get(meterIndex)?.get(slot)
+  }
+
+  /** The meter's last row (-1 when it has none). */
+  lastSlot(meterIndex: number): number {
+    let last = -1
+    for (const slot of this.byMeter.get(meterIndex)?.keys() ?? []) if (slot > last) last = slot
+    return last
   }
 }
 

@@ -41,8 +41,15 @@ import {
   type SignedPhase,
   type SignedRecord
 } from '@bbnp/consensus'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { type CommitRefusalCode, type Db, LevelStore, openDatabase, openFailure, StoreError } from './database.ts'
 import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
+
+/** How many of the newest blocks `open` checks for damage. */
+const RECENT_CHECK = 1024
+/** Beside the database: the height the store last reached (LevelDB ignores files it does not name). */
+const WATERMARK_FILE = 'bbnp-head.json'
 
 /** Range reads return at most this many blocks per call (the HTTP API and block sync page). */
 export const MAX_RANGE = 64
@@ -56,6 +63,8 @@ export interface StoreOptions {
   quorum: number
   /** Blocks whose encoding is larger are refused. */
   maxBlockBytes: number
+  /** How many of the newest blocks `open` checks for damage (default 1024; at least the head). */
+  recentCheck?: number
 }
 
 export interface StoreHead {
@@ -160,6 +169,7 @@ function firstKeyOf(bucket: Bucket): { gte: Uint8Array; lt: Uint8Array } {
 export class BlockStore extends LevelStore {
   private readonly opts: StoreOptions
   private current: StoreHead
+  private lost: { from: number; to: number } | null = null
 
   private constructor(dir: string, db: Db, opts: StoreOptions, head: StoreHead) {
     super(dir, db, 'block store')
@@ -186,6 +196,10 @@ export class BlockStore extends LevelStore {
     try {
       await store.checkMeta(metaKey, SCHEMA_VERSION, store.opts.genesisHash)
       store.current = await store.checkHead()
+      // The newest blocks are checked for damage now, without pairings (the whole chain, with them:
+      // `bbnp verify`), so that a damaged store stops the peer at start, not in the middle of serving.
+      await store.verifyStore({ fromHeight: store.current.height - (opts.recentCheck ?? RECENT_CHECK) + 1, certificates: false })
+      store.lost = store.readWatermark()
       return store
     } catch (e) {
       await db.close().catch(() => {})
@@ -406,24 +420,67 @@ export class BlockStore extends LevelStore {
         `writing block ${h}`
       )
       this.current = next
+      this.writeWatermark(next)
       return this.head()
     })
+  }
+
+  /**
+   * Heights the store once held and lost (its LevelDB log was cut short, e.g. by a crash of the
+   * disk or a hand that truncated it): null when the store is as high as it ever was. Known from
+   * a small file beside the database, written after every block.
+   */
+  lostBlocks(): { from: number; to: number } | null {
+    return this.lost
+  }
+
+  private get watermarkPath(): string {
+    return join(this.dir, WATERMARK_FILE)
+  }
+
+  private writeWatermark(head: StoreHead): void {
+    try {
+      writeFileSync(this.watermarkPath, JSON.stringify({ height: head.height, hash: toHex(head.hash) }))
+    } catch {
+      // Only a hint for the next open; the block itself is safely in the database.
+    }
+  }
+
+  private readWatermark(): { from: number; to: number } | null {
+    let height: unknown
+    try {
+      height = JSON.parse(readFileSync(this.watermarkPath, 'utf8')).height
+    } catch {
+      return null
+    }
+    if (typeof height !== 'number' || !Number.isSafeInteger(height) || height <= this.current.height) return null
+    return { from: this.current.height + 1, to: height }
   }
 
   // ---------------------------------------------------------------- consistency
 
   /**
-   * Walk the whole chain and check that it is one: heights 1..head contiguous, each block decodes
-   * and links to its parent's hash, slots increase, the hash and slot indexes and the certificate
-   * of every block exist and agree, each certificate verifies, no index entry points nowhere, and
-   * the head and reputation state match the last block. Throws STORE_CORRUPT on the first
-   * problem. Costs one pairing check per block; `open` checks the head only.
+   * Walk the chain and check that it is one: heights contiguous, each block decodes and links to
+   * its parent's hash, slots increase, the hash and slot indexes and the certificate of every block
+   * exist and agree, each certificate verifies (unless `certificates` is false: one pairing check
+   * per block), and the head and reputation state match the last block; over the whole chain, also
+   * that no index entry points nowhere. Throws STORE_CORRUPT on the first problem.
+   * `open` checks the newest blocks this way, without the pairings.
    */
-  async verifyStore(): Promise<VerifyReport> {
+  async verifyStore(
+    opts: { fromHeight?: number; certificates?: boolean; onProgress?: (height: number) => void } = {}
+  ): Promise<VerifyReport> {
     const head = await this.checkHead()
+    const start = Math.max(1, opts.fromHeight ?? 1)
     let prevHash = this.opts.genesisHash
     let prevSlot = -1
-    let expected = 1
+    if (start > 1 && start <= head.height) {
+      const parent = await this.getStoredBlock(start - 1)
+      if (!parent) throw this.corrupt(`block ${start - 1} is missing below head ${head.height}`)
+      prevHash = parent.hash
+      prevSlot = parent.block.slot
+    }
+    let expected = start
     while (expected <= head.height) {
       const page = await this.getRange(expected, head.height)
       if (page.length === 0) throw this.corrupt(`block ${expected} is missing below head ${head.height}`)
@@ -438,19 +495,24 @@ export class BlockStore extends LevelStore {
         const bySlot = await this.heightsBySlot(s.block.slot, s.block.slot, 1)
         if (bySlot.length !== 1 || bySlot[0].height !== s.height)
           throw this.corrupt(`slot index entry of block ${s.height} is missing or wrong`)
-        const certError = checkCertificate(s.cert, s.height, s.hash, this.opts.keys, this.opts.quorum)
-        if (certError) throw this.corrupt(`certificate of block ${s.height} does not verify (${certError})`)
+        if (opts.certificates !== false) {
+          const certError = checkCertificate(s.cert, s.height, s.hash, this.opts.keys, this.opts.quorum)
+          if (certError) throw this.corrupt(`certificate of block ${s.height} does not verify (${certError})`)
+        }
         prevHash = s.hash
         prevSlot = s.block.slot
         expected++
       }
+      opts.onProgress?.(expected - 1)
     }
-    if (expected !== head.height + 1) throw this.corrupt(`blocks end at ${expected - 1}, head is ${head.height}`)
-    for (const bucket of [BUCKET.block, BUCKET.heightByHash, BUCKET.certificate, BUCKET.heightBySlot]) {
-      const n = await this.io('counting index entries', async () => (await this.db.keys(firstKeyOf(bucket)).all()).length)
-      if (n !== head.height) throw this.corrupt(`bucket ${bucket} has ${n} entries for ${head.height} blocks`)
+    if (expected !== Math.max(start, head.height + 1)) throw this.corrupt(`blocks end at ${expected - 1}, head is ${head.height}`)
+    if (start === 1) {
+      for (const bucket of [BUCKET.block, BUCKET.heightByHash, BUCKET.certificate, BUCKET.heightBySlot]) {
+        const n = await this.io('counting index entries', async () => (await this.db.keys(firstKeyOf(bucket)).all()).length)
+        if (n !== head.height) throw this.corrupt(`bucket ${bucket} has ${n} entries for ${head.height} blocks`)
+      }
     }
-    return { height: head.height, blocks: head.height }
+    return { height: head.height, blocks: Math.max(0, head.height - start + 1) }
   }
 
   /** The head record and the records it implies (block, indexes, certificate, reputation) agree. */

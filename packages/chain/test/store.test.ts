@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readdirSync, rmSync, statSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { bytesEqual, u32be } from '@bbnp/core'
@@ -264,7 +265,10 @@ describe('BlockStore', () => {
     const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
     await db.del(numberKey(BUCKET.heightBySlot, slotOf(2)))
     await db.close()
-    store = await BlockStore.open(dir, storeOptions(t)) // the head is fine
+    // Opening checks the newest blocks: the damage is found at once.
+    const atOpen = await rejectsWith(BlockStore.open(dir, storeOptions(t)), 'STORE_CORRUPT')
+    assert.match(atOpen.message, /slot index entry of block 2/)
+    store = await BlockStore.open(dir, storeOptions(t, { recentCheck: 1 })) // the head is fine
     try {
       const e = await rejectsWith(store.verifyStore(), 'STORE_CORRUPT')
       assert.match(e.message, /slot index entry of block 2/)
@@ -316,6 +320,36 @@ describe('BlockStore', () => {
     } finally {
       await store.close()
     }
+  })
+
+  it('notices blocks lost from a log cut short, and refuses a directory whose CURRENT is gone without touching it', async () => {
+    const dir = freshDir()
+    let store = await BlockStore.open(dir, storeOptions(t))
+    await commitAll(store, chain.slice(0, 6))
+    await store.close()
+    // The newest writes are still in LevelDB's log: cut it short, as a failing disk would.
+    const log = readdirSync(dir)
+      .filter((f) => f.endsWith('.log'))
+      .sort()
+      .at(-1) as string
+    const size = statSync(join(dir, log)).size
+    truncateSync(join(dir, log), Math.floor(size / 2))
+    store = await BlockStore.open(dir, storeOptions(t))
+    const head = store.head().height
+    assert.ok(head < 6, `the store went back (to ${head})`)
+    assert.deepEqual(store.lostBlocks(), { from: head + 1, to: 6 })
+    await store.commit(chain[head].block, chain[head].cert)
+    await store.close()
+
+    const before = readdirSync(dir).sort()
+    rmSync(join(dir, 'CURRENT'))
+    const e = await rejectsWith(BlockStore.open(dir, storeOptions(t)), 'STORE_CORRUPT')
+    assert.match(e.message, /CURRENT file is missing \(nothing was changed\); move it away/)
+    assert.deepEqual(
+      readdirSync(dir).sort(),
+      before.filter((f) => f !== 'CURRENT'),
+      'no file was removed or added'
+    )
   })
 
   it('keeps the consensus log across a reopen', async () => {

@@ -130,7 +130,7 @@ class Devnet {
 }
 
 const BLOCK_LINE =
-  /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh|incomplete, missing \S.*?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a)$/gm
+  /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh|incomplete, missing \S.*?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a \([a-z -]+\))$/gm
 const PROCESSES = ['cn-1', 'cn-2', 'cn-3', 'cn-4', 'gateway', 'meters-1', 'meters-2']
 
 describe('bbnp devnet: what it shows and how it splits the meters', () => {
@@ -151,7 +151,15 @@ describe('bbnp devnet: what it shows and how it splits the meters', () => {
     const missing = ['meter-3', 'meter-7']
     assert.equal(
       blockLine({ ...block, status: 'incomplete', sum: null, count: 8, missing, view: 1, latencyMs: null }, 10),
-      'height 12    slot 1733   incomplete, missing meter-3, meter-7  meters 8/10  primary cn-3  view 1  latency n/a'
+      'height 12    slot 1733   incomplete, missing meter-3, meter-7  meters 8/10  primary cn-3  view 1  latency n/a (block fetched by catch-up)'
+    )
+    assert.equal(
+      blockLine({ ...block, latencyMs: null, committedAtMs: 1_700_000_000_000 }, 10),
+      'height 12    slot 1733   sum 2,153 Wh        meters 10/10  primary cn-3  view 0  latency n/a (no hand-off reached this peer)'
+    )
+    assert.equal(
+      blockLine({ ...block, status: 'missed', fromSlot: 1500, sum: null, count: 0, latencyMs: 40 }, 10),
+      'height 12    slot 1733   no reports: slots 1500..1733 missed (the gateway was down)  meters 0/10  primary cn-3  view 0  latency 40 ms'
     )
     assert.equal(groupDigits('-1234567890123456789012'), '-1,234,567,890,123,456,789,012')
     assert.equal(groupDigits('999'), '999')

@@ -177,7 +177,7 @@ export class ViewChange {
     // rank the candidates differently for the whole height, and with f liars one such honest peer
     // is enough to block every quorum.
     hs.election.resendDraw()
-    out.log('info', 'view change', { height: hs.height, view: target })
+    out.log('warn', 'view change', { height: hs.height, view: target })
     this.armTimer(target, now)
     this.tryNewView(now)
   }

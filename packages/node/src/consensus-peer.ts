@@ -83,6 +83,8 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
   const cleanup: (() => Promise<void>)[] = [() => store.close()]
   let p2p: P2PNode | undefined
   try {
+    const lost = store.lostBlocks()
+    if (lost) logger.warn('the block store lost blocks it once held (its log was cut short); catching them up from peers', { ...lost })
     const head = await store.chainHead(initialReputations(m, params))
     const honest = new Replica(
       {
@@ -129,6 +131,9 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
     /** Local timings of recent blocks: when this peer got the aggregate, and when it stored the block. */
     const timings = new Map<number, BlockTiming>()
     let lastStoredAt = Date.now()
+    /** When the gateway last handed this peer work (an aggregate no block holds yet). */
+    let lastHandoffAt = 0
+    let stalled: { height: number; since: number } | null = null
 
     const driver: EffectDriver = new EffectDriver({
       replica,
@@ -142,6 +147,13 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
         timings.set(c.block.height, { aggregateReceivedAtMs: c.aggregateAt, committedAtMs: c.committedAt })
         if (timings.size > 4096) timings.delete(timings.keys().next().value as number)
         leadership.add(c.block.height, c.block.primary)
+        if (stalled) {
+          logger.warn('stall over: a block was stored', {
+            height: c.block.height,
+            stalledSeconds: Math.round((c.committedAt - stalled.since) / 1000)
+          })
+          stalled = null
+        }
         if (c.synced) return
         const a = c.block.aggregate
         logger.info('block committed', {
@@ -206,7 +218,10 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
               const aggregate = decodeAggregate(req, wire.aggregate.maxRequestBytes)
               mHandoffs.inc()
               const held = aggregate.slot <= store.head().slot && (await store.heightsBySlot(aggregate.slot, aggregate.slot, 1)).length > 0
-              if (!held) void driver.dispatch({ type: 'aggregate', aggregate, now: Date.now() })
+              if (!held) {
+                lastHandoffAt = Date.now()
+                void driver.dispatch({ type: 'aggregate', aggregate, now: lastHandoffAt })
+              }
               return [encodeHandoffAck({ headSlot: store.head().slot, held })]
             }
           },
@@ -232,11 +247,29 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
     // already decided cannot gather a quorum (they have moved on), so fetching that block is the only way.
     const poll = setInterval(
       () => {
-        if (Date.now() - lastStoredAt >= 2 * genesis.periodMs) void catchUp.sync('status poll')
+        if (Date.now() - lastStoredAt >= 2 * genesis.periodMs) void catchUp!.sync('status poll')
+        watchForStall()
       },
       Math.max(2000, 2 * genesis.periodMs)
     )
     cleanup.unshift(async () => clearInterval(poll))
+
+    /** A height with work that does not commit for this long is a stall: said once, at warn, and counted. */
+    const stallMs = 5 * timing.viewTimeoutMs
+    const mStalls = metrics.counter('bbnp_stalls_total', `Heights that had work and did not commit for ${stallMs / 1000} s`)
+    function watchForStall(): void {
+      const now = Date.now()
+      if (stalled || lastHandoffAt <= lastStoredAt || now - lastStoredAt < stallMs) return
+      stalled = { height: replica.height, since: lastStoredAt }
+      mStalls.inc()
+      logger.warn('height stalled: work is waiting and no block was stored', {
+        height: replica.height,
+        view: replica.view,
+        primary: replica.primary === null ? null : consensusId(replica.primary),
+        seconds: Math.round((now - lastStoredAt) / 1000),
+        peers: p2p!.connectedPeers().length
+      })
+    }
 
     let stopped: (code: number) => void = () => {}
     const failure = new Promise<number>((resolve) => {
@@ -285,7 +318,21 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
     )
     if (!ctx.signal?.aborted) {
       await catchUp.sync('start')
-      void driver.dispatch({ type: 'start', now: Date.now() })
+      if (lost && store.head().height <= lost.to) void takePartAfter(lost.to + 1)
+      else void driver.dispatch({ type: 'start', now: Date.now() })
+    }
+
+    /**
+     * A store that lost blocks also lost the record of what this peer signed at them: it takes part
+     * again only once the chain is past the height after them (it may have voted there already).
+     */
+    async function takePartAfter(height: number): Promise<void> {
+      logger.warn('waiting to take part until the chain is past the lost heights', { height })
+      while (!closing && store.head().height < height) {
+        await new Promise((r) => setTimeout(r, genesis.periodMs))
+        await catchUp!.sync('lost blocks')
+      }
+      if (!closing) void driver.dispatch({ type: 'start', now: Date.now() })
     }
 
     let closing = false

@@ -78,12 +78,28 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
     let closing = false
     let lastSlot: { slot: number; sent: number; accepted: number; rejected: Record<string, number> } | null = null
 
+    // A meter whose readings table has ended stops reporting: said once, at warn, and counted.
+    const readingsEnd = new Map(meters.map((meter) => [meter.index, readings.lastSlot(meter.index)]))
+    const exhausted = new Set<number>()
+    const mExhausted = metrics.gauge('bbnp_meters_out_of_readings', 'Hosted meters whose readings have ended (they no longer report)')
     const report = async (slot: number) => {
       const t = performance.now()
       const batch: Uint8Array[] = []
+      const ranOut: string[] = []
       for (const meter of meters) {
         const r = readings.reading(meter.index, slot)
         if (r !== undefined) batch.push(meter.report(slot, r))
+        else {
+          const last = readingsEnd.get(meter.index)
+          if (last !== undefined && slot > last && !exhausted.has(meter.index)) {
+            exhausted.add(meter.index)
+            ranOut.push(meter.id)
+          }
+        }
+      }
+      if (ranOut.length > 0) {
+        mExhausted.set(exhausted.size)
+        logger.warn('meters ran out of readings and stop reporting', { slot, meters: ranOut, readings: readingsPath })
       }
       mMs.observe((performance.now() - t) / 1000)
       if (batch.length === 0) return

@@ -2,24 +2,29 @@
  * The JSON shapes of the HTTP API: field names are a contract (README "HTTP API"). Big integers
  * are decimal strings, bytes are hex, nodes and meters are named by their IDs.
  */
-import { toHex } from '@bbnp/core'
-import { type Block, type CommitCertificate, indicesFromBitmap } from '@bbnp/consensus'
+import { consensusId, meterId, toHex } from '@bbnp/core'
+import { aggregateSum, type Block, type CommitCertificate, indicesFromBitmap } from '@bbnp/consensus'
 import { REPUTATION_SCALE } from '@bbnp/reputation'
-
-export const cnName = (j: number): string => `cn-${j}`
 
 export function reputationView(vector: readonly number[]): number[] {
   return vector.map((x) => x / REPUTATION_SCALE)
 }
 
+/** The meters a block lists as missing (none for a complete slot; a missed range has no reports at all). */
 export function missingIds(block: Block, meters: number): string[] {
-  if (block.aggregate.status === 'complete') return []
-  return indicesFromBitmap(block.aggregate.missing, meters).map((i) => `meter-${i}`)
+  const a = block.aggregate
+  if (a.status === 'complete' || a.status === 'missed') return []
+  return indicesFromBitmap(a.missing, meters).map(meterId)
 }
 
 export function certificateView(cert: CommitCertificate | null, m: number) {
   if (!cert) return null
-  return { height: cert.height, view: cert.view, signers: indicesFromBitmap(cert.signers, m).map(cnName), signature: toHex(cert.signature) }
+  return {
+    height: cert.height,
+    view: cert.view,
+    signers: indicesFromBitmap(cert.signers, m).map(consensusId),
+    signature: toHex(cert.signature)
+  }
 }
 
 /** Local, in-memory timings of a recent block at this peer (null after a restart or for synced blocks). */
@@ -40,17 +45,18 @@ export function blockView(
     hash: toHex(hash),
     prevHash: toHex(block.prevHash),
     slot: block.slot,
+    fromSlot: block.aggregate.fromSlot,
     status: block.aggregate.status,
-    sum: block.aggregate.status === 'complete' ? block.aggregate.sum.toString() : null,
+    sum: aggregateSum(block.aggregate),
     count: block.aggregate.count,
     missing: missingIds(block, opts.meters),
-    primary: cnName(block.primary),
+    primary: consensusId(block.primary),
     view: block.view,
     timestampMs: block.timestampMs,
     gatewaySignature: toHex(block.aggregate.signature),
     election: {
       theta: toHex(block.election.theta),
-      draws: block.election.draws.map((d) => ({ node: cnName(d.node), signature: toHex(d.signature) }))
+      draws: block.election.draws.map((d) => ({ node: consensusId(d.node), signature: toHex(d.signature) }))
     },
     reputation: reputationView(block.reputation.vector),
     reputationFromHeight: block.reputation.opinionHeight,
@@ -65,7 +71,8 @@ export function blockView(
 export function aggregateView(block: Block, meters: number) {
   return {
     slot: block.slot,
-    sum: block.aggregate.status === 'complete' ? block.aggregate.sum.toString() : null,
+    fromSlot: block.aggregate.fromSlot,
+    sum: aggregateSum(block.aggregate),
     count: block.aggregate.count,
     status: block.aggregate.status,
     missing: missingIds(block, meters),

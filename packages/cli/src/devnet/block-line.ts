@@ -8,7 +8,9 @@ export interface BlockJson {
   height: number
   hash: string
   slot: number
-  status: 'complete' | 'incomplete' | string
+  /** The first slot of a missed range (the slot itself otherwise). */
+  fromSlot?: number
+  status: 'complete' | 'incomplete' | 'missed' | string
   /** Decimal string (Wh); null for an incomplete slot. */
   sum: string | null
   count: number
@@ -16,6 +18,8 @@ export interface BlockJson {
   primary: string
   view: number
   latencyMs: number | null
+  /** null when the peer fetched the block by catch-up (it did not take part in committing it). */
+  committedAtMs?: number | null
 }
 
 /** How many runs of missing meters to name before "+N more". */
@@ -52,9 +56,25 @@ export function groupDigits(decimal: string): string {
   return `${neg ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`
 }
 
+/** What a block says of its slot(s): the sum, the missing meters, or the range the gateway missed. */
+function blockWhat(b: BlockJson): string {
+  if (b.status === 'complete' && b.sum !== null) return `sum ${groupDigits(b.sum)} Wh`.padEnd(18)
+  if (b.status === 'missed') return `no reports: slots ${b.fromSlot ?? b.slot}..${b.slot} missed (the gateway was down)`
+  return `incomplete, missing ${missingText(b.missing)}`
+}
+
+/**
+ * From the aggregate's hand-off to the block stored, at the peer shown; n/a with the reason when
+ * that peer fetched the block by catch-up or never got the hand-off.
+ */
+function latencyText(b: BlockJson): string {
+  if (b.latencyMs !== null) return `${b.latencyMs} ms`
+  return b.committedAtMs === null || b.committedAtMs === undefined ? 'n/a (block fetched by catch-up)' : 'n/a (no hand-off reached this peer)'
+}
+
 export function blockLine(b: BlockJson, meters: number): string {
-  const what = b.status === 'complete' && b.sum !== null ? `sum ${groupDigits(b.sum)} Wh`.padEnd(18) : `incomplete, missing ${missingText(b.missing)}`
-  const latency = b.latencyMs === null ? 'n/a' : `${b.latencyMs} ms`
+  const what = blockWhat(b)
+  const latency = latencyText(b)
   return [
     `height ${String(b.height).padEnd(4)}`,
     `slot ${String(b.slot).padEnd(5)}`,

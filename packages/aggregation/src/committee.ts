@@ -103,7 +103,9 @@ export class CommitteeCrypto {
     checkBitmap(present, n, 'reporter set')
     const count = bitmapCount(present)
     if (count < this.minReporters)
-      throw aggregationError('TOO_FEW_REPORTERS', `a reporter set of ${count} meters is below minReporters = ${this.minReporters}`, { slot })
+      throw aggregationError('TOO_FEW_REPORTERS', `a reporter set of ${count} meters is below minReporters = ${this.minReporters}`, {
+        slot
+      })
     if (!(packedShares instanceof Uint8Array) || packedShares.length !== 32 * count)
       throw aggregationError('MALFORMED', `expected ${count} shares of 32 bytes, got ${packedShares.length} bytes`, { slot })
     if (slot < this.answeredFloor)

@@ -191,7 +191,7 @@ function okResults(n: number): readonly AcceptResult[] {
   return OK_RESULTS
 }
 
-const ABSENT = 0
+// Per meter: 0 = no report counted (ABSENT), COUNTED, or DROPPED.
 const COUNTED = 1
 /** Accepted, then moved to D for not answering a reveal question (PROTOCOL 3.5.4). */
 const DROPPED = 2
@@ -217,7 +217,7 @@ export class SlotAggregator {
   private readonly maxMissing: number
   private readonly len: number
   private readonly ok: readonly AcceptResult[]
-  /** ABSENT, COUNTED or DROPPED per meter */
+  /** 0 (absent), COUNTED or DROPPED per meter */
   private readonly status: Uint8Array
   /** each counted meter's report, at bytes [len (i - 1), len i) */
   private readonly store: Uint8Array
@@ -345,7 +345,12 @@ export class SlotAggregator {
     if (count !== question.length) return this.rejectReveal('NOT_ASKED', index)
     for (let k = 0; k < count; k++) if (readU32(bytes, 14 + 4 * k) !== question[k]) return this.rejectReveal('NOT_ASKED', index)
     const previous = this.answers.get(index)
-    if (previous && previous.missing === question && previous.bytes.length === bytes.length && previous.bytes.every((x, k) => x === bytes[k]))
+    if (
+      previous &&
+      previous.missing === question &&
+      previous.bytes.length === bytes.length &&
+      previous.bytes.every((x, k) => x === bytes[k])
+    )
       return this.rejectReveal('DUPLICATE', index)
     const body = bytes.subarray(0, bytes.length - 32)
     const tag = this.macKeys[index - 1].mac(revealTagInput(body), this.expected)

@@ -1,11 +1,5 @@
 export * from './trusted-setup.ts'
-export {
-  REJECT_CODES,
-  type RejectCode,
-  REVEAL_REJECT_CODES,
-  type RevealRejectCode,
-  type AggregationErrorCode
-} from './errors.ts'
+export { REJECT_CODES, type RejectCode, REVEAL_REJECT_CODES, type RevealRejectCode, type AggregationErrorCode } from './errors.ts'
 export {
   type AggregationParams,
   DEFAULT_AGGREGATION_PARAMS,
@@ -35,16 +29,7 @@ export {
   encodeCommitteeKeys,
   decodeCommitteeKeys
 } from './key-material.ts'
-export {
-  type Report,
-  reportBytes,
-  taggedBytes,
-  shareOffset,
-  encodeReport,
-  decodeReport,
-  reportSlot,
-  reportFormatError
-} from './report.ts'
+export { type Report, reportBytes, taggedBytes, shareOffset, encodeReport, decodeReport, reportSlot, reportFormatError } from './report.ts'
 export {
   type RevealQuery,
   type RevealAnswer,

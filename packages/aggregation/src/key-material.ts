@@ -104,7 +104,8 @@ export function deriveMeterKeys(opts: MeterKeyOptions, modules: AggregationModul
   const i = opts.index
   const pairSeeds = candidateIndices(i, opts.meterCount, params.candidates).map((j) => {
     const pk = opts.candidatePublicKeys.get(j)
-    if (!pk) throw aggregationError('MISSING_KEY', `public key of candidate meter-${j} of meter-${i} not supplied`, { meter: i, candidate: j })
+    if (!pk)
+      throw aggregationError('MISSING_KEY', `public key of candidate meter-${j} of meter-${i} not supplied`, { meter: i, candidate: j })
     return pairSeed(dh(opts.secret, pk), i, j)
   })
   return {

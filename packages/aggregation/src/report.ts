@@ -54,7 +54,8 @@ export function encodeReport(r: Report): Uint8Array {
   }
   checkSlot(r.slot)
   const size = reportBytes(r.shares.length)
-  for (const v of [r.ciphertext, ...r.shares]) if (v < 0n || v >= R) throw aggregationError('MALFORMED', 'ciphertext and shares must be in [0, r)')
+  for (const v of [r.ciphertext, ...r.shares])
+    if (v < 0n || v >= R) throw aggregationError('MALFORMED', 'ciphertext and shares must be in [0, r)')
   if (r.tag.length !== 32) throw aggregationError('MALFORMED', 'a tag is 32 bytes')
   const out = new Uint8Array(size)
   writeU32(out, 0, r.meterIndex)

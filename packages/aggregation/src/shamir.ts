@@ -193,7 +193,8 @@ export function recoverSelfMaskSum(values: readonly PartialValue[], consensusCou
   for (const v of values) {
     if (!Number.isSafeInteger(v.peer) || v.peer < 1 || v.peer > consensusCount || seen.has(v.peer))
       throw aggregationError('PARAMS', `partial value from peer ${v.peer}: outside 1..${consensusCount} or repeated`)
-    if (typeof v.value !== 'bigint' || v.value < 0n || v.value >= R) throw aggregationError('PARAMS', `partial value of peer ${v.peer} not in [0, r)`)
+    if (typeof v.value !== 'bigint' || v.value < 0n || v.value >= R)
+      throw aggregationError('PARAMS', `partial value of peer ${v.peer} not in [0, r)`)
     seen.add(v.peer)
   }
   const points = [...values].sort((a, b) => a.peer - b.peer).map((v) => ({ x: v.peer, y: v.value }))

@@ -108,7 +108,10 @@ describe('dealt keys (the trusted authority, fixed-base) equal the keys derived 
       [3, 4],
       [2, 0]
     ]) {
-      assert.equal(toHex(shortcut(s.meters[a].secret, s.meters[b].publicKey)), toHex(dhSharedSecret(s.meters[a].secret, s.meters[b].publicKey)))
+      assert.equal(
+        toHex(shortcut(s.meters[a].secret, s.meters[b].publicKey)),
+        toHex(dhSharedSecret(s.meters[a].secret, s.meters[b].publicKey))
+      )
     }
     assert.equal(
       toHex(shortcut(s.meters[2].secret, s.consensus[1].sharePublicKey)),
@@ -119,9 +122,13 @@ describe('dealt keys (the trusted authority, fixed-base) equal the keys derived 
   it('for a larger network, K = 12 and M = 7, by the shortcut (N = 60)', () => {
     const net = buildNetwork(60, 'dealt-60', { consensus: 7, params: { candidates: 12, extraPartners: 3 } })
     const s = net.secrets
-    for (const i of [1, 2, 30, 59, 60]) sameMeterKeys(deriveMeterKeys(net.meterKeyOptions(i), net.modules), net.dealt.meters[i - 1], `meter ${i}`)
+    for (const i of [1, 2, 30, 59, 60])
+      sameMeterKeys(deriveMeterKeys(net.meterKeyOptions(i), net.modules), net.dealt.meters[i - 1], `meter ${i}`)
     const meterPublicKeys = s.meters.map((m) => m.publicKey)
-    assert.equal(toHex(deriveGatewayKeys({ secret: s.gateway.secret, meterPublicKeys }, net.modules).meterKeys), toHex(net.dealt.gateway.meterKeys))
+    assert.equal(
+      toHex(deriveGatewayKeys({ secret: s.gateway.secret, meterPublicKeys }, net.modules).meterKeys),
+      toHex(net.dealt.gateway.meterKeys)
+    )
     const c = s.consensus[6]
     const ck = deriveCommitteeKeys({ peer: 7, consensusCount: 7, secret: c.shareSecret, meterPublicKeys }, net.modules)
     assert.equal(toHex(ck.meterKeys), toHex(net.dealt.committee[6].meterKeys))
@@ -326,7 +333,10 @@ describe('known answers against the node:crypto reference implementation', () =>
       const shares = run.agg.sharesFor(c.peer)
       const z = referencePartial(
         slot,
-        refs.map((r, k) => ({ committeeKey: r.committeeKeys[c.peer - 1], share: BigInt(`0x${toHex(shares.subarray(32 * k, 32 * k + 32))}`) }))
+        refs.map((r, k) => ({
+          committeeKey: r.committeeKeys[c.peer - 1],
+          share: BigInt(`0x${toHex(shares.subarray(32 * k, 32 * k + 32))}`)
+        }))
       )
       const y = refs.reduce((acc, r) => acc + r.shares(slot)[c.peer - 1], 0n) % R
       assert.equal(z, y, 'z_u is the sum of the shares y_iu over A')

@@ -160,7 +160,8 @@ export class HmacKey {
    * that checking 10,000 reports allocates nothing.
    */
   macRange(msg: Uint8Array, off: number, len: number, out: Uint8Array, outOff = 0): Uint8Array {
-    if (off < 0 || len < 0 || off + len > msg.length || outOff < 0 || outOff + 32 > out.length) throw new RangeError('range outside the buffer')
+    if (off < 0 || len < 0 || off + len > msg.length || outOff < 0 || outOff + 32 > out.length)
+      throw new RangeError('range outside the buffer')
     finishFrom(this.inner, 64, msg, off, len, this.innerDigest, 0)
     return finishFrom(this.outer, 64, this.innerDigest, 0, 32, out, outOff)
   }

@@ -402,6 +402,16 @@ export class SlotAggregator {
     return this.presentMap.slice()
   }
 
+  /** D, every meter not in A, as a bitmap, once A is final. */
+  missingBitmap(): Uint8Array {
+    const present = this.presentBitmap()
+    const out = new Uint8Array(present.length)
+    for (let k = 0; k < out.length; k++) out[k] = ~present[k] & 0xff
+    const used = this.meterCount & 7
+    if (used !== 0) out[out.length - 1] &= (1 << used) - 1
+    return out
+  }
+
   /** e_iu of every meter of A in ascending order of i, 32 bytes each: what peer u needs (PROTOCOL 3.5.5). */
   sharesFor(peer: number): Uint8Array {
     if (!this.presentMap) throw aggregationError('STAGE', `the reporter set of slot ${this.slot} is not final`)

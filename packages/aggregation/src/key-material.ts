@@ -29,7 +29,7 @@ import { constantTimeEqual, dhSharedSecret, R, sha256 } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
 import { committeeKey, meterGatewayKeyBytes, pairSeed, readU32, selfMaskKey, writeU32 } from './kdf.ts'
 import { type AggregationParams, candidateIndices, checkMeterCount, checkMeterIndex, resolveParams } from './partners.ts'
-import { checkConsensusCount } from './params.ts'
+import { checkConsensusCount, MIN_CONSENSUS } from './params.ts'
 
 /** S_peer^{own} compressed (48 bytes). The default validates the peer point (dhSharedSecret). */
 export type SharedSecretFn = (ownSecret: bigint, peerPublicKey: Uint8Array) => Uint8Array
@@ -228,7 +228,7 @@ export function decodeMeterKeys(input: Uint8Array | string): MeterKeys {
   const c = readU16(body, 10)
   const m = readU16(body, 12)
   if (meterCount < 3 || index < 1 || index > meterCount) badKeys(`meter keys: index ${index} of ${meterCount} meters`)
-  if (c < 1 || c > meterCount - 1 || m < 1) badKeys(`meter keys: ${c} pair seeds and ${m} peer keys for ${meterCount} meters`)
+  if (c < 1 || c > meterCount - 1 || m < MIN_CONSENSUS) badKeys(`meter keys: ${c} pair seeds and ${m} peer keys for ${meterCount} meters`)
   if (body.length !== 14 + KEY_BYTES * (2 + c + m)) badKeys('meter keys: length does not match the counts')
   const copy = body.slice(14)
   const key = (k: number) => copy.subarray(k * KEY_BYTES, (k + 1) * KEY_BYTES)
@@ -281,7 +281,7 @@ export function decodeCommitteeKeys(input: Uint8Array | string): CommitteeKeys {
   const peer = readU16(body, 2)
   const consensusCount = readU16(body, 4)
   const meterCount = readU32(body, 6)
-  if (consensusCount < 1 || peer < 1 || peer > consensusCount) badKeys(`committee keys: peer ${peer} of ${consensusCount}`)
+  if (consensusCount < MIN_CONSENSUS || peer < 1 || peer > consensusCount) badKeys(`committee keys: peer ${peer} of ${consensusCount}`)
   if (meterCount < 3) badKeys(`committee keys: ${meterCount} meters`)
   if (body.length !== 10 + meterCount * KEY_BYTES) badKeys('committee keys: length does not match the meter count')
   return { peer, consensusCount, meterCount, meterKeys: body.slice(10) }

@@ -29,9 +29,10 @@ export function faultTolerance(consensusCount: number): number {
   return Math.floor((consensusCount - 1) / 3)
 }
 
+/** M >= 4, so that f >= 1: with f = 0 every share would be the self-mask itself. */
 export function checkConsensusCount(m: number): void {
-  if (!Number.isSafeInteger(m) || m < 1 || m > MAX_CONSENSUS)
-    throw aggregationError('PARAMS', `consensus peer count must be an integer in [1, ${MAX_CONSENSUS}], got ${m}`)
+  if (!Number.isSafeInteger(m) || m < MIN_CONSENSUS || m > MAX_CONSENSUS)
+    throw aggregationError('PARAMS', `consensus peer count must be an integer in [${MIN_CONSENSUS}, ${MAX_CONSENSUS}], got ${m}`)
 }
 
 /** The default minReporters for N meters: ceil(N / 2), at least 2 (see the file comment). */

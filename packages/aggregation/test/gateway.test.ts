@@ -14,6 +14,7 @@ import {
   decodeRevealRequest,
   encodeReport,
   encodeRevealRequest,
+  GatewayCrypto,
   REJECT_CODES,
   type RejectCode,
   REVEAL_REJECT_CODES,
@@ -146,7 +147,7 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
     const hugeSlot = mutate(r, (c) => c.fill(0xff, 4, 12))
     assertRejected(
       net,
-      [r.subarray(0, reportBytes(3)), r.subarray(0, r.length - 1), new Uint8Array(0), cIsR, shareIsR, lastShareOnes, hugeSlot],
+      [r.subarray(0, reportBytes(4) - 32), r.subarray(0, r.length - 1), new Uint8Array(0), cIsR, shareIsR, lastShareOnes, hugeSlot],
       'MALFORMED'
     )
   })
@@ -264,6 +265,8 @@ describe('after the close (PROTOCOL 3.5.8): classified, counted, never thrown, n
     const run = completeRecovery(net, agg, step)
     assert.ok(run.status === 'complete' && run.sum === expectedSum - readings[0] && run.count === N - 1)
     assert.deepEqual(run.missing, ['meter-1'])
+    assert.deepEqual([...agg.presentBitmap()], [0b111110])
+    assert.deepEqual([...agg.missingBitmap()], [0b000001])
     assert.deepEqual(agg.accept(reports[0]), { ok: false, code: 'LATE', meterIndex: 1 }, 'and after the decode')
     const counters = zeroCounters()
     Object.assign(counters, { LATE: 2, BAD_TAG: 1, DUPLICATE: 1, CONFLICT: 1 })
@@ -447,6 +450,18 @@ describe('recovery calls in order (STAGE otherwise)', () => {
     assert.equal(agg.abandon(), res)
     assert.equal(agg.result, res)
     assert.throws(() => agg.endRevealRound(), isCode('STAGE'))
+  })
+})
+
+describe('genesis parameters', () => {
+  it('M >= 4 (f >= 1: with f = 0 every share would be the self-mask) and minReporters in [2, N] (PARAMS)', () => {
+    const net = fresh()
+    assert.throws(() => new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: 3 }), isCode('PARAMS'))
+    for (const minReporters of [1, 7, 2.5])
+      assert.throws(() => new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: 4, minReporters }), isCode('PARAMS'))
+    assert.equal(new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: 4 }).minReporters, 3)
+    assert.equal(new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: 4, minReporters: 6 }).minReporters, 6)
+    assert.throws(() => reportBytes(3), isCode('PARAMS'))
   })
 })
 

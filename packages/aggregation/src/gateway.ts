@@ -44,7 +44,7 @@ import { MAX_READING_MAGNITUDE } from './meter.ts'
 import { checkConsensusCount, resolveMinReporters } from './params.ts'
 import { type AggregationParams, candidateIndices, checkMeterCount, checkMeterIndex, resolveParams } from './partners.ts'
 import { CIPHERTEXT_OFFSET, reportBytes, reportFormatError, reportSlot, shareOffset } from './report.ts'
-import { type RevealQuery, revealFormatError, revealTagInput } from './reveal.ts'
+import { MAX_REVEAL_MISSING, REVEAL_TAG_PREFIX, type RevealQuery, revealAnswerBytes, revealFormatError } from './reveal.ts'
 import { GATEWAY_ID, meterId } from './trusted-setup.ts'
 
 export interface GatewayOptions {
@@ -227,6 +227,8 @@ export class SlotAggregator {
   private readonly revealCounters: RevealRejectCounters
   private readonly conflictList: number[] = []
   private readonly expected = new Uint8Array(32)
+  /** REVEAL_TAG_PREFIX followed by the answer being checked: its tag input, without an allocation per answer */
+  private readonly revealInput: Uint8Array
   private counted = 0
   private stage: 'open' | 'reveal' | 'endorse' | 'done' = 'open'
   private round = 0
@@ -254,6 +256,8 @@ export class SlotAggregator {
     this.storeWords = new Uint32Array(this.store.buffer)
     this.counters = Object.fromEntries(REJECT_CODES.map((c) => [c, 0])) as RejectCounters
     this.revealCounters = Object.fromEntries(REVEAL_REJECT_CODES.map((c) => [c, 0])) as RevealRejectCounters
+    this.revealInput = new Uint8Array(REVEAL_TAG_PREFIX.length + revealAnswerBytes(Math.min(this.maxMissing, MAX_REVEAL_MISSING)))
+    this.revealInput.set(REVEAL_TAG_PREFIX)
   }
 
   /** |A| so far: reports accepted, minus meters moved to D during recovery. */
@@ -352,10 +356,12 @@ export class SlotAggregator {
       previous.bytes.every((x, k) => x === bytes[k])
     )
       return this.rejectReveal('DUPLICATE', index)
-    const body = bytes.subarray(0, bytes.length - 32)
-    const tag = this.macKeys[index - 1].mac(revealTagInput(body), this.expected)
+    const input = this.revealInput
+    const bodyLength = bytes.length - 32
+    for (let k = 0; k < bodyLength; k++) input[REVEAL_TAG_PREFIX.length + k] = bytes[k]
+    const tag = this.macKeys[index - 1].macRange(input, 0, REVEAL_TAG_PREFIX.length + bodyLength, this.expected, 0)
     let diff = 0
-    for (let k = 0; k < 32; k++) diff |= tag[k] ^ bytes[bytes.length - 32 + k]
+    for (let k = 0; k < 32; k++) diff |= tag[k] ^ bytes[bodyLength + k]
     if (diff !== 0) return this.rejectReveal('BAD_TAG', index)
     if (previous && previous.missing === question) {
       this.conflictList.push(index)

@@ -97,9 +97,12 @@ export function decodeRevealRequest(bytes: Uint8Array, maxMissing = MAX_REVEAL_M
   return q
 }
 
+/** What precedes an answer's bytes in its tag input: u32(0) || "bbnp/v1/reveal" || 0. */
+export const REVEAL_TAG_PREFIX: Uint8Array = concatBytes(new Uint8Array(4), utf8(DOMAIN.reveal), new Uint8Array([0]))
+
 /** The tag input of an answer whose bytes before the MAC are `body`. */
 export function revealTagInput(body: Uint8Array): Uint8Array {
-  return concatBytes(new Uint8Array(4), utf8(DOMAIN.reveal), new Uint8Array([0]), body)
+  return concatBytes(REVEAL_TAG_PREFIX, body)
 }
 
 /** The answer's bytes with a zero tag: the caller computes the tag over `revealTagInput(body)`. */
@@ -111,10 +114,17 @@ export function revealAnswerBody(q: RevealQuery, value: bigint): Uint8Array {
   return out
 }
 
-/** Decode an answer without checking its tag (the gateway does, see `SlotAggregator.acceptReveal`). */
+/** Why `bytes` is not a decodable answer, or undefined when it is; checks no tag and allocates nothing. */
 export function revealFormatError(bytes: Uint8Array, maxMissing: number): 'OVERSIZED' | 'MALFORMED' | undefined {
   if (bytes.length > revealAnswerBytes(maxMissing)) return 'OVERSIZED'
-  if (!readQuery(bytes, 64)) return 'MALFORMED'
+  if (bytes.length < 14 + 64) return 'MALFORMED'
+  const count = (bytes[12] << 8) | bytes[13]
+  if (count === 0 || bytes.length !== revealAnswerBytes(count) || readU32(bytes, 4) >= 0x200000) return 'MALFORMED'
+  for (let k = 0, prev = 0; k < count; k++) {
+    const j = readU32(bytes, 14 + 4 * k)
+    if (j <= prev) return 'MALFORMED'
+    prev = j
+  }
   if (!isCanonicalScalar(bytes, bytes.length - 64)) return 'MALFORMED'
   return undefined
 }

@@ -105,3 +105,15 @@ export function isCanonicalScalar(b: Uint8Array, off: number): boolean {
   }
   return false
 }
+
+/** Read 48 big-endian bytes at `off` of the DataView as an unsigned bigint (a PRF output before reduction). */
+export function readUint384(dv: DataView, off: number): bigint {
+  return (
+    (dv.getBigUint64(off) << 320n) |
+    (dv.getBigUint64(off + 8) << 256n) |
+    (dv.getBigUint64(off + 16) << 192n) |
+    (dv.getBigUint64(off + 24) << 128n) |
+    (dv.getBigUint64(off + 32) << 64n) |
+    dv.getBigUint64(off + 40)
+  )
+}

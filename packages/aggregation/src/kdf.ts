@@ -1,15 +1,23 @@
 /**
- * Key derivation shared by the meter and the gateway (PROTOCOL 2.1-2.3).
+ * Key derivation shared by the meter, the gateway and the consensus peers (PROTOCOL 2.1-2.3, 3.5).
  *
  * Byte layouts (every field fixed-width or 0x00-terminated, so no two inputs collide; the tag
  * comes first with a 0x00 after it, as in every other domain-separated message of the project):
  *
- *   PRK_i          = HKDF-Extract(salt "bbnp/v1/meter-gateway", K_ig)           K_ig = S_g^{s_i}
+ *   PRK_i          = HKDF-Extract(salt "bbnp/v1/meter-gateway", K_ig)           K_ig = g^{s_i s_g}
  *   k_mask(t)      = HKDF-Expand(PRK_i, "mask" 0 ID_i 0 ID_g 0 u64(t), 48) mod r
  *   k_mac(t)       = HKDF-Expand(PRK_i, "mac"  0 ID_i 0 ID_g 0 u64(t), 32)
- *   P_ij           = HKDF(salt "bbnp/v1/pair", DH(s_i, S_j), u32(min i,j) u32(max i,j), 32)
+ *   P_ij           = HKDF(salt "bbnp/v1/pair", K_ij, u32(min i,j) u32(max i,j), 32)  K_ij = g^{s_i s_j}
  *   cluster_ij(t)  = HMAC(P_ij, "cluster" 0 u64(t)), first 8 bytes as a uint64
  *   AUI_ij(t)      = sign(i - j) * HKDF-Expand(P_ij, "aui" 0 u64(t), 48) mod r
+ *   Q_iu           = HKDF(salt "bbnp/v1/meter-committee", K_iu, u32(i) u32(u), 32)  K_iu = g^{s_i w_u}
+ *   pad_iu(t)      = HKDF-Expand(Q_iu, "share" 0 u64(t), 48) mod r
+ *   V_i            = HKDF(salt "bbnp/v1/self-mask", s_i as 32 bytes, u32(i), 32)
+ *   a_ik(t)        = bytes [48k, 48k + 48) of HKDF-Expand(V_i, "self-mask" 0 u64(t), 48 (f + 1)) mod r
+ *
+ * a_i0(t) = b_i(t) is the self-mask and a_i1..a_if the other coefficients of its sharing polynomial
+ * (PROTOCOL 3.5.1). V_i is derived from s_i, which only meter i (and the trusted authority, which
+ * made s_i) knows, so a meter can compute it itself and a retried report has the same bytes.
  *
  * [hardening] (PROTOCOL 2.1) the paper uses one session key both as the additive mask and as the
  * HMAC key; here two outputs of one KDF with different info strings remove that coupling. Outputs
@@ -19,7 +27,7 @@
  * writes into preallocated buffers: see `Expander`.
  */
 import { concatBytes, DOMAIN, u32be, utf8 } from '@bbnp/core'
-import { HmacKey, hkdf, hkdfExtract } from '@bbnp/crypto'
+import { HmacKey, hkdf, hkdfExtract, scalarToBytes } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
 
 const TWO32 = 4294967296
@@ -52,14 +60,14 @@ export function meterGatewayInfo(tag: typeof DOMAIN.mask | typeof DOMAIN.mac, me
   return concatBytes(utf8(tag), z, utf8(meterId), z, utf8(gatewayId), z, new Uint8Array(8))
 }
 
-/** The PRF input of a pair key for slot 0; the slot is the last 8 bytes. */
-export function pairInfo(tag: typeof DOMAIN.cluster | typeof DOMAIN.aui): Uint8Array {
+/** The PRF input `tag 0 u64(t)` for slot 0; the slot is the last 8 bytes. */
+export function slotInfo(tag: typeof DOMAIN.cluster | typeof DOMAIN.aui | typeof DOMAIN.share | typeof DOMAIN.selfMask): Uint8Array {
   return concatBytes(utf8(tag), new Uint8Array([0]), new Uint8Array(8))
 }
 
-/** PRK_i from the static DH secret K_ig (PROTOCOL 2.1), as a key with cached midstates. */
-export function meterGatewayKey(sharedSecret: Uint8Array): HmacKey {
-  return new HmacKey(hkdfExtract(utf8(DOMAIN.meterGatewaySalt), sharedSecret))
+/** PRK_i from the static DH secret K_ig (PROTOCOL 2.1). */
+export function meterGatewayKeyBytes(sharedSecret: Uint8Array): Uint8Array {
+  return hkdfExtract(utf8(DOMAIN.meterGatewaySalt), sharedSecret)
 }
 
 /** P_ij (PROTOCOL 2.2): symmetric, since DH(s_i, S_j) = DH(s_j, S_i) and the info orders i, j. */
@@ -68,19 +76,25 @@ export function pairSeed(sharedSecret: Uint8Array, i: number, j: number): Uint8A
   return hkdf(utf8(DOMAIN.pairSalt), sharedSecret, info, 32)
 }
 
+/** Q_iu (PROTOCOL 3.5.1): the key of meter i's share pads towards consensus peer u, from K_iu. */
+export function committeeKey(sharedSecret: Uint8Array, meterIndex: number, peer: number): Uint8Array {
+  return hkdf(utf8(DOMAIN.meterCommitteeSalt), sharedSecret, concatBytes(u32be(meterIndex), u32be(peer)), 32)
+}
+
+/** V_i (PROTOCOL 3.5.1): the key of meter i's self-masks, from s_i, so that only the meter has it. */
+export function selfMaskKey(secret: bigint, meterIndex: number): Uint8Array {
+  return hkdf(utf8(DOMAIN.selfMaskSalt), scalarToBytes(secret), u32be(meterIndex), 32)
+}
+
 /**
- * HKDF-Expand (RFC 5869 section 2.3) for outputs of up to 64 bytes, with the info held in an
- * internal buffer laid out as T(1) || info || counter, so that T(1) = HMAC(PRK, info || 1) and
- * T(2) = HMAC(PRK, T(1) || info || 2) are both views of one buffer: no allocation per call.
- * `HmacKey.expand` gives the same bytes (checked in the tests) but allocates per block.
+ * HKDF-Expand (RFC 5869 section 2.3) with the info held in an internal buffer laid out as
+ * T(k-1) || info || counter, so that T(1) = HMAC(PRK, info || 1) and T(k) = HMAC(PRK, T(k-1) ||
+ * info || k) are both ranges of one buffer: no allocation per call. `HmacKey.expand` gives the
+ * same bytes (checked in the tests) but allocates per block.
  */
 export class Expander {
   private buf = new Uint8Array(0)
   private infoLen = 0
-  private first = new Uint8Array(0)
-  private whole = new Uint8Array(0)
-  private t1 = new Uint8Array(0)
-  private readonly t2 = new Uint8Array(32)
 
   constructor(info?: Uint8Array) {
     if (info) this.setInfo(info)
@@ -91,9 +105,6 @@ export class Expander {
     if (len !== this.infoLen || this.buf.length === 0) {
       this.buf = new Uint8Array(32 + len + 1)
       this.infoLen = len
-      this.t1 = this.buf.subarray(0, 32)
-      this.first = this.buf.subarray(32, 32 + len + 1)
-      this.whole = this.buf
     }
     this.buf.set(info, 32)
   }
@@ -103,19 +114,19 @@ export class Expander {
     writeU64(this.buf, 32 + this.infoLen - 8, slot)
   }
 
-  /** Write `length` (<= 64) bytes of HKDF-Expand(prk, info) into `out` at `off`. */
+  /** Write `length` (<= 255 * 32) bytes of HKDF-Expand(prk, info) into `out` at `off`. */
   expand(prk: HmacKey, out: Uint8Array, off: number, length: number): void {
-    if (length > 64) throw new RangeError('Expander gives at most 64 bytes')
+    if (length > 255 * 32) throw new RangeError('HKDF-Expand gives at most 255 blocks')
+    const buf = this.buf
     const counter = 32 + this.infoLen
-    this.buf[counter] = 1
-    prk.mac(this.first, this.t1)
-    const t1 = this.t1
-    const n1 = Math.min(length, 32)
-    for (let k = 0; k < n1; k++) out[off + k] = t1[k]
-    if (length <= 32) return
-    this.buf[counter] = 2
-    prk.mac(this.whole, this.t2)
-    const t2 = this.t2
-    for (let k = 0; k < length - 32; k++) out[off + 32 + k] = t2[k]
+    for (let k = 1, done = 0; done < length; k++) {
+      buf[counter] = k
+      // T(k) overwrites T(k-1) in place: the MAC reads its whole input before writing its output.
+      if (k === 1) prk.macRange(buf, 32, this.infoLen + 1, buf, 0)
+      else prk.macRange(buf, 0, counter + 1, buf, 0)
+      const n = Math.min(32, length - done)
+      for (let j = 0; j < n; j++) out[off + done + j] = buf[j]
+      done += n
+    }
   }
 }

@@ -6,12 +6,13 @@
  * check it against `dhSharedSecret`), and results are cached per unordered pair, since meter i
  * and meter j derive the same value.
  *
- * Never use it in a deployed peer: it needs every party's secret.
+ * The trusted authority's `dealKeys` uses the same identity for every key it deals. Never use this
+ * function in a deployed peer: it needs every party's secret.
  */
 import { toHex } from '@bbnp/core'
 import { modR, publicKeyFromScalar } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
-import type { SharedSecretFn } from './meter.ts'
+import type { SharedSecretFn } from './key-material.ts'
 
 export function sharedSecretFromKnownKeys(parties: { secret: bigint; publicKey: Uint8Array }[]): SharedSecretFn {
   const secretOf = new Map<string, bigint>()

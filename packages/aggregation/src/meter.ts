@@ -1,18 +1,36 @@
 /**
- * The meter's side of data reporting (paper IV-B, PROTOCOL section 2).
+ * The meter's side of data reporting (paper IV-B, PROTOCOL sections 2 and 3.5).
  *
- * All Diffie-Hellman work happens once, in the constructor: K_ig with the gateway (2.1) and one
- * pair seed P_ij per candidate (2.2), 1 + K scalar multiplications. A report then costs only
- * HMAC-SHA256 compressions on cached key midstates and one reduction mod r:
+ * Built from the meter's key material (key-material.ts: dealt by the trusted authority, or
+ * derived by Diffie-Hellman), so construction costs only HMAC key set-ups. A report costs HMAC-SHA256
+ * compressions on cached key midstates, a few bigint operations and M + 1 reductions mod r:
  *
- *   C_i   = m_i + k_mask(t) + sum_{j in partners(t)} AUI_ij(t) + s_i  mod r      (2.4)
- *   MAC_i = HMAC(k_mac(t), u32(i) || u64(t) || C_i)                              (2.5)
+ *   b_i(t), a_i1..a_if  from HKDF-Expand(V_i, "self-mask" || t)                       (3.5.1)
+ *   C_i   = m_i + k_mask(t) + sum_{j in partners(t)} AUI_ij(t) + b_i(t)  mod r          (3.5.2)
+ *   e_iu  = p_i(u) + pad_iu(t)  mod r,  p_i(x) = b_i(t) + a_i1 x + ... + a_if x^f       (3.5.1)
+ *   MAC_i = HMAC(k_mac(t), u32(i) || u64(t) || C_i || e_i1 || ... || e_iM)             (2.5)
+ *
+ * Everything is a deterministic function of the keys, the slot and the reading, so a retried
+ * report has the same bytes (the gateway counts it as a DUPLICATE, never as a CONFLICT).
+ *
+ * `reveal` answers the gateway's question about dangling pairwise masks (PROTOCOL 3.5.4, see
+ * reveal.ts). A meter answers at most two different questions per slot, the second's missing set a
+ * superset of the first's, as the gateway's two rounds need; the same question again gets the same
+ * answer (a retry). Anything else is refused with a typed error (REVEAL_LIMIT,
+ * REVEAL_NOT_SUPERSET): answering more would let a gateway learn single pairwise masks by asking
+ * about different subsets. Which slot may be asked about is the caller's decision (the meter
+ * runtime answers only for the slot it has just reported); this object remembers its answers for
+ * the last REVEAL_MEMORY slots and refuses older ones (REVEAL_STALE), so the limit holds for the
+ * life of the process. A restarted process starts with an empty memory: its runtime should answer
+ * only for slots it reported after the restart.
  */
 import { DOMAIN } from '@bbnp/core'
-import { dhSharedSecret, HmacKey, modR, R } from '@bbnp/crypto'
-import { WordAccumulator, writeScalar32 } from './accumulator.ts'
+import { HmacKey, modR, R } from '@bbnp/crypto'
+import { readUint384, WordAccumulator, writeScalar32 } from './accumulator.ts'
 import { aggregationError } from './errors.ts'
-import { checkSlot, Expander, meterGatewayInfo, meterGatewayKey, pairInfo, pairSeed, writeU32, writeU64 } from './kdf.ts'
+import { checkSlot, Expander, meterGatewayInfo, slotInfo, writeU32, writeU64 } from './kdf.ts'
+import type { MeterKeys } from './key-material.ts'
+import { checkConsensusCount, faultTolerance } from './params.ts'
 import {
   type AggregationParams,
   belowThreshold,
@@ -24,22 +42,19 @@ import {
   resolveParams,
   ringNeighbours
 } from './partners.ts'
-import { REPORT_BYTES, TAGGED_BYTES } from './report.ts'
+import { CIPHERTEXT_OFFSET, reportBytes, shareOffset } from './report.ts'
+import { checkMissingList, revealAnswerBody, revealTagInput } from './reveal.ts'
 import { GATEWAY_ID, meterId } from './trusted-setup.ts'
-
-/** S_peer^{own} compressed (48 bytes). The default validates the peer point (dhSharedSecret). */
-export type SharedSecretFn = (ownSecret: bigint, peerPublicKey: Uint8Array) => Uint8Array
-
-export interface AggregationModules {
-  sharedSecret?: SharedSecretFn
-}
 
 /**
  * Readings are integers in (-2^48, 2^48) Wh (about 281 GWh per slot, far beyond any meter), so
  * that a sum over up to 2^32 meters stays below r/2 in magnitude and decodes as a signed integer
- * without ambiguity (PROTOCOL 3.3).
+ * without ambiguity (PROTOCOL 3.5.6).
  */
 export const MAX_READING_MAGNITUDE = 1n << 48n
+
+/** How many slots' reveal answers a meter remembers (see the file comment). */
+export const REVEAL_MEMORY = 64
 
 export function checkReading(reading: bigint): void {
   if (typeof reading !== 'bigint' || reading >= MAX_READING_MAGNITUDE || reading <= -MAX_READING_MAGNITUDE) {
@@ -48,17 +63,11 @@ export function checkReading(reading: bigint): void {
 }
 
 export interface MeterOptions {
-  /** i in 1..N */
-  index: number
-  /** N */
-  meterCount: number
-  /** s_i */
-  secret: bigint
-  /** S_g */
-  gatewayPublicKey: Uint8Array
-  /** S_j of (at least) every candidate j of this meter, see `candidateIndices`. */
-  candidatePublicKeys: ReadonlyMap<number, Uint8Array>
+  keys: MeterKeys
+  /** K and e from the genesis (PROTOCOL 2.2) */
   params?: Partial<AggregationParams>
+  /** M from the genesis; when given, the keys must hold exactly M peer keys */
+  consensusCount?: number
 }
 
 interface PairLink {
@@ -66,6 +75,12 @@ interface PairLink {
   key: HmacKey
   /** sign(i - j): AUI_ij = -AUI_ji (PROTOCOL 2.3) */
   sign: 1 | -1
+  neighbour: boolean
+}
+
+interface RevealRecord {
+  missing: number[]
+  answer: Uint8Array
 }
 
 export class MeterCrypto {
@@ -76,84 +91,168 @@ export class MeterCrypto {
   /** Candidate partners in ring order (PROTOCOL 2.2). */
   readonly candidates: readonly number[]
   readonly threshold: PartnerThreshold
+  /** M */
+  readonly consensusCount: number
+  /** f: the self-mask's sharing polynomial has degree f, threshold f + 1 */
+  readonly faultTolerance: number
+  /** reportBytes(M) */
+  readonly reportLength: number
 
-  private readonly secret: bigint
   private readonly prk: HmacKey
-  private readonly neighbours: PairLink[] = []
-  private readonly extras: PairLink[] = []
+  private readonly links: PairLink[] = []
+  private readonly linkOf = new Map<number, PairLink>()
+  private readonly selfKey: HmacKey
+  private readonly committee: HmacKey[]
   private readonly maskExp: Expander
   private readonly macExp: Expander
-  private readonly auiExp: Expander
-  private readonly clusterMsg: Uint8Array
+  private readonly auiExp = new Expander(slotInfo(DOMAIN.aui))
+  private readonly selfExp = new Expander(slotInfo(DOMAIN.selfMask))
+  private readonly shareExp = new Expander(slotInfo(DOMAIN.share))
+  private readonly clusterMsg = slotInfo(DOMAIN.cluster)
   private readonly acc = new WordAccumulator(12)
   private readonly scratch = new Uint8Array(48)
   private readonly prf = new Uint8Array(32)
   private readonly macKeyBytes = new Uint8Array(32)
+  private readonly coef: Uint8Array
+  private readonly coefView: DataView
+  private readonly coefBig: bigint[]
+  private readonly padView: DataView
+  private readonly points: bigint[]
+  private readonly reveals = new Map<number, RevealRecord[]>()
+  private revealFloor = 0
 
-  constructor(opts: MeterOptions, modules: AggregationModules = {}) {
+  constructor(opts: MeterOptions) {
+    const keys = opts.keys
     this.params = resolveParams(opts.params)
-    checkMeterCount(opts.meterCount)
-    checkMeterIndex(opts.index, opts.meterCount)
-    if (typeof opts.secret !== 'bigint' || opts.secret <= 0n || opts.secret >= R)
-      throw aggregationError('PARAMS', 'meter secret must be in [1, r)')
-    this.index = opts.index
-    this.id = meterId(opts.index)
-    this.meterCount = opts.meterCount
-    this.secret = opts.secret
-    const dh = modules.sharedSecret ?? dhSharedSecret
+    checkMeterCount(keys.meterCount)
+    checkMeterIndex(keys.index, keys.meterCount)
+    const m = keys.committeeKeys.length
+    checkConsensusCount(m)
+    if (opts.consensusCount !== undefined && opts.consensusCount !== m)
+      throw aggregationError('BAD_KEYS', `keys for ${m} consensus peers, the genesis has ${opts.consensusCount}`)
+    this.index = keys.index
+    this.id = meterId(keys.index)
+    this.meterCount = keys.meterCount
+    this.consensusCount = m
+    this.faultTolerance = faultTolerance(m)
+    this.reportLength = reportBytes(m)
 
-    // PROTOCOL 2.1: K_ig = S_g^{s_i}, computed once; only PRK_i's midstates are kept.
-    this.prk = meterGatewayKey(dh(opts.secret, opts.gatewayPublicKey))
+    this.prk = new HmacKey(keys.gatewayKey)
     this.maskExp = new Expander(meterGatewayInfo(DOMAIN.mask, this.id, GATEWAY_ID))
     this.macExp = new Expander(meterGatewayInfo(DOMAIN.mac, this.id, GATEWAY_ID))
-    this.auiExp = new Expander(pairInfo(DOMAIN.aui))
-    this.clusterMsg = pairInfo(DOMAIN.cluster)
+    this.selfKey = new HmacKey(keys.selfMaskKey)
+    this.committee = keys.committeeKeys.map((k) => new HmacKey(k))
 
-    // PROTOCOL 2.2: one DH per candidate, once; P_ij kept as a key with cached midstates.
-    this.candidates = candidateIndices(opts.index, opts.meterCount, this.params.candidates)
-    const [left, right] = ringNeighbours(opts.index, opts.meterCount)
-    for (const j of this.candidates) {
-      const pk = opts.candidatePublicKeys.get(j)
-      if (!pk)
-        throw aggregationError('MISSING_KEY', `public key of candidate ${meterId(j)} of ${this.id} not supplied`, {
-          meter: this.id,
-          candidate: j
-        })
-      const link: PairLink = { index: j, key: new HmacKey(pairSeed(dh(opts.secret, pk), opts.index, j)), sign: opts.index > j ? 1 : -1 }
-      if (j === left || j === right) this.neighbours.push(link)
-      else this.extras.push(link)
-    }
-    this.threshold = partnerThreshold(opts.meterCount, this.params)
+    this.candidates = candidateIndices(keys.index, keys.meterCount, this.params.candidates)
+    if (keys.pairSeeds.length !== this.candidates.length)
+      throw aggregationError('BAD_KEYS', `${keys.pairSeeds.length} pair seeds for ${this.candidates.length} candidates`, { meter: this.id })
+    const neighbours = ringNeighbours(keys.index, keys.meterCount)
+    this.candidates.forEach((j, p) => {
+      const link: PairLink = {
+        index: j,
+        key: new HmacKey(keys.pairSeeds[p]),
+        sign: keys.index > j ? 1 : -1,
+        neighbour: neighbours.includes(j)
+      }
+      this.links.push(link)
+      this.linkOf.set(j, link)
+    })
+    this.threshold = partnerThreshold(keys.meterCount, this.params)
+
+    const f = this.faultTolerance
+    this.coef = new Uint8Array(48 * (f + 1))
+    this.coefView = new DataView(this.coef.buffer)
+    this.coefBig = new Array<bigint>(f + 1).fill(0n)
+    this.padView = new DataView(this.scratch.buffer)
+    this.points = Array.from({ length: m + 1 }, (_, u) => BigInt(u))
   }
 
-  /** The 76-byte report {i, t, C_i, MAC_i} for reading m_i (Wh, may be negative) in slot t. */
+  /** The report {i, t, C_i, e_i1..e_iM, MAC_i} for reading m_i (Wh, may be negative) in slot t. */
   report(slot: number, reading: bigint): Uint8Array {
     checkSlot(slot)
     checkReading(reading)
     const acc = this.acc
     acc.reset()
-    // k_mask(t), 48 bytes, added unreduced: one reduction mod r at the end gives the same C_i.
+    // k_mask(t), the AUIs and b_i(t) are added as unreduced 48-byte values: one reduction mod r
+    // at the end gives the same C_i.
     this.maskExp.setSlot(slot)
     this.maskExp.expand(this.prk, this.scratch, 0, 48)
     acc.add(this.scratch, 0, 1)
-    this.addAuis(slot, acc, undefined)
-    const c = modR(acc.value() + reading + this.secret)
+    this.addAuis(slot, acc, undefined, undefined)
+    const f = this.faultTolerance
+    this.selfExp.setSlot(slot)
+    this.selfExp.expand(this.selfKey, this.coef, 0, 48 * (f + 1))
+    acc.add(this.coef, 0, 1)
+    const c = modR(acc.value() + reading)
 
-    const out = new Uint8Array(REPORT_BYTES)
+    const len = this.reportLength
+    const out = new Uint8Array(len)
     writeU32(out, 0, this.index)
     writeU64(out, 4, slot)
-    writeScalar32(out, 12, c)
+    writeScalar32(out, CIPHERTEXT_OFFSET, c)
+
+    // e_iu = p_i(u) + pad_iu(t): Horner on the unreduced coefficients (u is small, so each step
+    // is a short multiplication), then one reduction per share.
+    const a = this.coefBig
+    for (let k = 0; k <= f; k++) a[k] = readUint384(this.coefView, 48 * k)
+    this.shareExp.setSlot(slot)
+    for (let u = 1; u <= this.consensusCount; u++) {
+      const x = this.points[u]
+      let v = a[f]
+      for (let k = f - 1; k >= 0; k--) v = v * x + a[k]
+      this.shareExp.expand(this.committee[u - 1], this.scratch, 0, 48)
+      writeScalar32(out, shareOffset(u), (v + readUint384(this.padView, 0)) % R)
+    }
+
     this.macExp.setSlot(slot)
     this.macExp.expand(this.prk, this.macKeyBytes, 0, 32)
-    new HmacKey(this.macKeyBytes).mac(out.subarray(0, TAGGED_BYTES), out.subarray(TAGGED_BYTES))
+    new HmacKey(this.macKeyBytes).macRange(out, 0, len - 32, out, len - 32)
     return out
+  }
+
+  /**
+   * The answer to the gateway's question about this meter's missing candidates in slot t
+   * (PROTOCOL 3.5.4; byte layout in reveal.ts): r_i = sum of AUI_ij(t) over the active partners j
+   * of this slot among them, tagged under k_mac(t). Throws REVEAL_REQUEST when `missing` names a
+   * meter that is not a candidate (or nobody, or one twice), and REVEAL_LIMIT,
+   * REVEAL_NOT_SUPERSET or REVEAL_STALE as described in the file comment.
+   */
+  reveal(slot: number, missingCandidates: readonly number[]): Uint8Array {
+    checkSlot(slot)
+    const missing = [...missingCandidates].sort((x, y) => x - y)
+    checkMissingList(missing)
+    for (const j of missing)
+      if (!this.linkOf.has(j)) throw aggregationError('REVEAL_REQUEST', `meter-${j} is not a candidate partner of ${this.id}`, { slot })
+    if (slot < this.revealFloor) throw aggregationError('REVEAL_STALE', `slot ${slot} is older than the reveals ${this.id} remembers`)
+    const log = this.reveals.get(slot) ?? []
+    const same = log.find((r) => r.missing.length === missing.length && r.missing.every((j, k) => j === missing[k]))
+    if (same) return same.answer.slice()
+    if (log.length >= 2) throw aggregationError('REVEAL_LIMIT', `${this.id} already answered two reveal requests for slot ${slot}`)
+    if (log.length === 1 && !log[0].missing.every((j) => missing.includes(j)))
+      throw aggregationError('REVEAL_NOT_SUPERSET', `the second reveal request of slot ${slot} must contain the first's missing meters`)
+
+    const acc = new WordAccumulator(12)
+    this.addAuis(slot, acc, undefined, new Set(missing))
+    const body = revealAnswerBody({ meterIndex: this.index, slot, missing }, modR(acc.value()))
+    this.macExp.setSlot(slot)
+    this.macExp.expand(this.prk, this.macKeyBytes, 0, 32)
+    new HmacKey(this.macKeyBytes).mac(revealTagInput(body.subarray(0, body.length - 32)), body.subarray(body.length - 32))
+
+    log.push({ missing, answer: body })
+    this.reveals.set(slot, log)
+    if (this.reveals.size > REVEAL_MEMORY) {
+      const oldest = Math.min(...this.reveals.keys())
+      this.reveals.delete(oldest)
+      this.revealFloor = Math.max(this.revealFloor, oldest + 1)
+    }
+    return body.slice()
   }
 
   /** This meter's partners in slot t, sorted (diagnostics and tests; not on the report path). */
   partners(slot: number): number[] {
     checkSlot(slot)
     const out: number[] = []
-    this.addAuis(slot, undefined, out)
+    this.addAuis(slot, undefined, out, undefined)
     return out.sort((a, b) => a - b)
   }
 
@@ -161,29 +260,29 @@ export class MeterCrypto {
   auxiliarySum(slot: number): bigint {
     checkSlot(slot)
     const acc = new WordAccumulator(12)
-    this.addAuis(slot, acc, undefined)
+    this.addAuis(slot, acc, undefined, undefined)
     return modR(acc.value())
   }
 
   /**
-   * Add sign(i-j) * PRF(P_ij, "aui" || t) for every partner j of slot t to `acc`, and/or list
-   * the partners. Ring neighbours always; another candidate when HMAC(P_ij, "cluster" || t),
-   * read as a uint64, is at most floor(p * 2^64) (PROTOCOL 2.2, see partners.ts for p).
+   * Add sign(i-j) * PRF(P_ij, "aui" || t) for every partner j of slot t (within `only`, when
+   * given) to `acc`, and/or list the partners. Ring neighbours always; another candidate when
+   * HMAC(P_ij, "cluster" || t), read as a uint64, is at most floor(p * 2^64) (PROTOCOL 2.2, see
+   * partners.ts for p).
    */
-  private addAuis(slot: number, acc: WordAccumulator | undefined, partnersOut: number[] | undefined): void {
+  private addAuis(slot: number, acc: WordAccumulator | undefined, partnersOut: number[] | undefined, only: Set<number> | undefined): void {
     writeU64(this.clusterMsg, this.clusterMsg.length - 8, slot)
     this.auiExp.setSlot(slot)
-    for (const link of this.neighbours) this.addPartner(link, acc, partnersOut)
-    for (const link of this.extras) {
-      link.key.mac(this.clusterMsg, this.prf)
-      if (belowThreshold(this.prf, this.threshold)) this.addPartner(link, acc, partnersOut)
+    for (const link of this.links) {
+      if (only && !only.has(link.index)) continue
+      if (!link.neighbour) {
+        link.key.mac(this.clusterMsg, this.prf)
+        if (!belowThreshold(this.prf, this.threshold)) continue
+      }
+      partnersOut?.push(link.index)
+      if (!acc) continue
+      this.auiExp.expand(link.key, this.scratch, 0, 48)
+      acc.add(this.scratch, 0, link.sign)
     }
-  }
-
-  private addPartner(link: PairLink, acc: WordAccumulator | undefined, partnersOut: number[] | undefined): void {
-    partnersOut?.push(link.index)
-    if (!acc) return
-    this.auiExp.expand(link.key, this.scratch, 0, 48)
-    acc.add(this.scratch, 0, link.sign)
   }
 }

@@ -1,21 +1,25 @@
 /**
- * A literal, slow implementation of PROTOCOL 2.1-2.5 with node:crypto (hkdfSync, createHmac) and
- * bigints, written straight from the formulas in kdf.ts with none of the fast path's tricks
- * (cached midstates, preallocated buffers, 32-bit lanes). Two uses:
+ * A literal, slow implementation of PROTOCOL 2.1-2.5 and 3.5 with node:crypto (hkdfSync,
+ * createHmac) and bigints, written straight from the formulas in kdf.ts with none of the fast
+ * path's tricks (cached midstates, preallocated buffers, 32-bit lanes, unreduced sums, dealt keys).
+ * Two uses:
  *
- * - known-answer tests: `MeterCrypto` and `GatewayCrypto` must agree with it byte for byte;
+ * - known-answer tests: `MeterCrypto`, `GatewayCrypto` and `CommitteeCrypto`, built from the keys
+ *   the trusted authority deals, must agree with it byte for byte and value for value;
  * - `bbnp bench`: "the naive way", the cost of the same report and tag when every HMAC and HKDF
  *   is a node:crypto call (20-30 microseconds each on the target machines).
  *
- * Static values (the DH results and the pair seeds P_ij) are cached as in the fast path; every
- * per-slot value is recomputed per call.
+ * Keys come from the parties' secrets by Diffie-Hellman (a `SharedSecretFn`, the validated noble
+ * one unless given), once, in the constructor; every per-slot value is recomputed per call.
  */
 import { createHmac, hkdfSync } from 'node:crypto'
 import { bytesToBigInt, concatBytes, DOMAIN, u32be, u64be, utf8 } from '@bbnp/core'
 import { dhSharedSecret, modR, R, scalarToBytes } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
 import { checkSlot } from './kdf.ts'
-import { type AggregationModules, checkReading, type MeterOptions } from './meter.ts'
+import type { AggregationModules, MeterKeyOptions } from './key-material.ts'
+import { checkReading } from './meter.ts'
+import { faultTolerance } from './params.ts'
 import { candidateIndices, resolveParams, ringNeighbours } from './partners.ts'
 import { GATEWAY_ID, meterId } from './trusted-setup.ts'
 
@@ -40,6 +44,8 @@ function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Uint8Arr
   return concatBytes(...blocks).slice(0, length)
 }
 
+const slotInfo = (tag: string, slot: number) => concatBytes(utf8(tag), Z, u64be(slot))
+
 function meterGatewayInfo(tag: string, meterIndex: number, slot: number): Uint8Array {
   return concatBytes(utf8(tag), Z, utf8(meterId(meterIndex)), Z, utf8(GATEWAY_ID), Z, u64be(slot))
 }
@@ -53,25 +59,60 @@ export function referenceSlotKeys(sharedWithGateway: Uint8Array, meterIndex: num
   }
 }
 
-/** MAC_i = HMAC(k_mac, u32(i) || u64(t) || C_i) (PROTOCOL 2.5). */
-export function referenceTag(macKey: Uint8Array, meterIndex: number, slot: number, ciphertext: bigint): Uint8Array {
-  return hmac(macKey, concatBytes(u32be(meterIndex), u64be(slot), scalarToBytes(ciphertext)))
+/** The tag of a report (PROTOCOL 2.5): HMAC(k_mac, everything before the tag). */
+export function referenceTag(macKey: Uint8Array, taggedBytes: Uint8Array): Uint8Array {
+  return hmac(macKey, taggedBytes)
+}
+
+/** The tag of a reveal answer (reveal.ts): HMAC(k_mac, u32(0) || "bbnp/v1/reveal" || 0 || body). */
+export function referenceRevealTag(macKey: Uint8Array, body: Uint8Array): Uint8Array {
+  return hmac(macKey, concatBytes(u32be(0), utf8(DOMAIN.reveal), Z, body))
+}
+
+/** Q_iu from K_iu (PROTOCOL 3.5.1). */
+export function referenceCommitteeKey(sharedWithPeer: Uint8Array, meterIndex: number, peer: number): Uint8Array {
+  return hkdf(sharedWithPeer, DOMAIN.meterCommitteeSalt, concatBytes(u32be(meterIndex), u32be(peer)), 32)
+}
+
+/** pad_iu(t) = PRF(Q_iu, "share" || t) mod r (PROTOCOL 3.5.1). */
+export function referencePad(committeeKey: Uint8Array, slot: number): bigint {
+  return bytesToBigInt(hkdfExpand(committeeKey, slotInfo(DOMAIN.share, slot), 48)) % R
+}
+
+/** z_u = sum over A of (e_iu - pad_iu(t)) mod r, from each meter's Q_iu and e_iu. */
+export function referencePartial(slot: number, entries: { committeeKey: Uint8Array; share: bigint }[]): bigint {
+  return modR(entries.reduce((acc, e) => acc + e.share - referencePad(e.committeeKey, slot), 0n))
+}
+
+/** PROTOCOL 3.5.6: sum_A C_i - sum_A k_mask_i - sum_A r_i - B mod r, as a signed integer. */
+export function referenceDecode(terms: { ciphertexts: bigint[]; masks: bigint[]; reveals: bigint[]; selfMaskSum: bigint }): bigint {
+  const total = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n)
+  const v = modR(total(terms.ciphertexts) - total(terms.masks) - total(terms.reveals) - terms.selfMaskSum)
+  return v > R / 2n ? v - R : v
 }
 
 export class ReferenceMeter {
   readonly index: number
-  private readonly secret: bigint
-  private readonly sharedWithGateway: Uint8Array
+  /** M */
+  readonly consensusCount: number
+  /** f */
+  readonly faultTolerance: number
+  readonly sharedWithGateway: Uint8Array
+  readonly committeeKeys: Uint8Array[]
+  private readonly selfKey: Uint8Array
   private readonly pairs: { index: number; seed: Uint8Array; neighbour: boolean }[] = []
   /** floor(p * 2^64), or undefined when every candidate is a partner (p = 1) */
   private readonly threshold: bigint | undefined
 
-  constructor(opts: MeterOptions, modules: AggregationModules = {}) {
+  constructor(opts: MeterKeyOptions, modules: AggregationModules = {}) {
     const params = resolveParams(opts.params)
     const dh = modules.sharedSecret ?? dhSharedSecret
     this.index = opts.index
-    this.secret = opts.secret
+    this.consensusCount = opts.committeePublicKeys.length
+    this.faultTolerance = faultTolerance(this.consensusCount)
     this.sharedWithGateway = dh(opts.secret, opts.gatewayPublicKey)
+    this.committeeKeys = opts.committeePublicKeys.map((w, k) => referenceCommitteeKey(dh(opts.secret, w), opts.index, k + 1))
+    this.selfKey = hkdf(scalarToBytes(opts.secret), DOMAIN.selfMaskSalt, u32be(opts.index), 32)
     const candidates = candidateIndices(opts.index, opts.meterCount, params.candidates)
     const neighbours = ringNeighbours(opts.index, opts.meterCount)
     for (const j of candidates) {
@@ -87,7 +128,7 @@ export class ReferenceMeter {
 
   /** The partners of slot t, sorted. */
   partners(slot: number): number[] {
-    const msg = concatBytes(utf8(DOMAIN.cluster), Z, u64be(slot))
+    const msg = slotInfo(DOMAIN.cluster, slot)
     return this.pairs
       .filter(
         (pair) => pair.neighbour || this.threshold === undefined || bytesToBigInt(hmac(pair.seed, msg).subarray(0, 8)) <= this.threshold
@@ -96,18 +137,58 @@ export class ReferenceMeter {
       .sort((a, b) => a - b)
   }
 
+  /** AUI_ij(t) mod r (PROTOCOL 2.3), for a candidate j (whether or not a partner in t). */
+  aui(slot: number, j: number): bigint {
+    const pair = this.pairs.find((p) => p.index === j)
+    if (!pair) throw aggregationError('PARAMS', `${j} is not a candidate of ${this.index}`)
+    const x = bytesToBigInt(hkdfExpand(pair.seed, slotInfo(DOMAIN.aui, slot), 48)) % R
+    return modR(this.index > j ? x : -x)
+  }
+
+  /** b_i(t), a_i1(t), ..., a_if(t) (PROTOCOL 3.5.1). */
+  selfMaskCoefficients(slot: number): bigint[] {
+    const f = this.faultTolerance
+    const bytes = hkdfExpand(this.selfKey, slotInfo(DOMAIN.selfMask, slot), 48 * (f + 1))
+    return Array.from({ length: f + 1 }, (_, k) => bytesToBigInt(bytes.subarray(48 * k, 48 * k + 48)) % R)
+  }
+
+  /** b_i(t) */
+  selfMask(slot: number): bigint {
+    return this.selfMaskCoefficients(slot)[0]
+  }
+
+  /** y_iu = p_i(u) mod r for u = 1..M, at position u - 1 */
+  shares(slot: number): bigint[] {
+    const a = this.selfMaskCoefficients(slot)
+    return Array.from({ length: this.consensusCount }, (_, k) => {
+      const u = BigInt(k + 1)
+      return modR(a.reduce((acc, coef, d) => acc + coef * u ** BigInt(d), 0n))
+    })
+  }
+
+  pad(slot: number, peer: number): bigint {
+    return referencePad(this.committeeKeys[peer - 1], slot)
+  }
+
   report(slot: number, reading: bigint): Uint8Array {
     checkSlot(slot)
     checkReading(reading)
     const { mask, mac } = referenceSlotKeys(this.sharedWithGateway, this.index, slot)
-    const partners = new Set(this.partners(slot))
     let aui = 0n
-    for (const pair of this.pairs) {
-      if (!partners.has(pair.index)) continue
-      const x = bytesToBigInt(hkdfExpand(pair.seed, concatBytes(utf8(DOMAIN.aui), Z, u64be(slot)), 48)) % R
-      aui += this.index > pair.index ? x : -x
-    }
-    const c = modR(reading + mask + aui + this.secret)
-    return concatBytes(u32be(this.index), u64be(slot), scalarToBytes(c), referenceTag(mac, this.index, slot, c))
+    for (const j of this.partners(slot)) aui += this.aui(slot, j)
+    const c = modR(reading + mask + aui + this.selfMask(slot))
+    const e = this.shares(slot).map((y, k) => modR(y + this.pad(slot, k + 1)))
+    const body = concatBytes(u32be(this.index), u64be(slot), scalarToBytes(c), ...e.map(scalarToBytes))
+    return concatBytes(body, referenceTag(mac, body))
+  }
+
+  /** The answer to a reveal question (reveal.ts), without the meter's two-request limit. */
+  reveal(slot: number, missing: number[]): Uint8Array {
+    const sorted = [...missing].sort((a, b) => a - b)
+    const partners = new Set(this.partners(slot))
+    const r = modR(sorted.filter((j) => partners.has(j)).reduce((acc, j) => acc + this.aui(slot, j), 0n))
+    const count = new Uint8Array([sorted.length >> 8, sorted.length & 0xff])
+    const body = concatBytes(u32be(this.index), u64be(slot), count, ...sorted.map(u32be), scalarToBytes(r))
+    return concatBytes(body, referenceRevealTag(referenceSlotKeys(this.sharedWithGateway, this.index, slot).mac, body))
   }
 }

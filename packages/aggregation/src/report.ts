@@ -1,27 +1,49 @@
 /**
- * The report a meter sends to the gateway (PROTOCOL 2.6): exactly 76 bytes,
+ * The report a meter sends to the gateway (PROTOCOL 2.6 and 3.5.2), for M consensus peers:
+ * exactly `reportBytes(M)` = 76 + 32 M bytes,
  *
- *   u32 meter index | u64 slot | C_i (32 bytes, big-endian, < r) | MAC_i (32 bytes)
+ *   u32 meter index | u64 slot | C_i | e_i1 | ... | e_iM | MAC_i
  *
- * The tag covers the first 44 bytes, which is our encode(ID_i, ID_g, t, C_i) (PROTOCOL 2.5): the
- * index names ID_i, and k_mac is derived with ID_i, ID_g and t in its HKDF info, so a tag made
- * for one meter, gateway or slot verifies for no other. 44 bytes keep the inner hash of the HMAC
- * at a single SHA-256 block.
+ * with C_i and every padded share e_iu 32 bytes big-endian, each < r (one encoding per value, so
+ * "the identical report" means identical bytes), and MAC_i (32 bytes) the HMAC under k_mac(t) of
+ * everything before it. That is our encode(ID_i, ID_g, t, C_i, e_i1..e_iM) (PROTOCOL 2.5): the
+ * index names ID_i, and k_mac is derived with ID_i, ID_g and t in its HKDF info, so a tag made for
+ * one meter, gateway or slot verifies for no other, and a share moved, altered or swapped between
+ * peers breaks the tag. With M = 4 a report is 204 bytes and its tag costs four SHA-256
+ * compressions (three for the 172 tagged bytes, one outer).
  */
 import { R } from '@bbnp/crypto'
 import { isCanonicalScalar, readScalar32, writeScalar32 } from './accumulator.ts'
 import { aggregationError } from './errors.ts'
 import { checkSlot, readU32, writeU32, writeU64 } from './kdf.ts'
+import { checkConsensusCount } from './params.ts'
 
-export const REPORT_BYTES = 76
-/** Bytes covered by the tag: index, slot, ciphertext. */
-export const TAGGED_BYTES = 44
+/** Where C_i starts; the shares follow it. */
+export const CIPHERTEXT_OFFSET = 12
+
+/** The size of a report with `consensusCount` shares. */
+export function reportBytes(consensusCount: number): number {
+  checkConsensusCount(consensusCount)
+  return 76 + 32 * consensusCount
+}
+
+/** Bytes covered by the tag: index, slot, ciphertext, shares. */
+export function taggedBytes(consensusCount: number): number {
+  return reportBytes(consensusCount) - 32
+}
+
+/** Offset of e_iu (u in 1..M). */
+export function shareOffset(peer: number): number {
+  return CIPHERTEXT_OFFSET + 32 * peer
+}
 
 export interface Report {
   meterIndex: number
   slot: number
   /** C_i in [0, r) */
   ciphertext: bigint
+  /** e_iu in [0, r) at position u - 1 */
+  shares: bigint[]
   /** 32 bytes */
   tag: Uint8Array
 }
@@ -31,23 +53,27 @@ export function encodeReport(r: Report): Uint8Array {
     throw aggregationError('PARAMS', `meter index must be in [1, 2^32 - 1], got ${r.meterIndex}`)
   }
   checkSlot(r.slot)
-  if (r.ciphertext < 0n || r.ciphertext >= R) throw aggregationError('MALFORMED', 'ciphertext must be in [0, r)')
+  const size = reportBytes(r.shares.length)
+  for (const v of [r.ciphertext, ...r.shares])
+    if (v < 0n || v >= R) throw aggregationError('MALFORMED', 'ciphertext and shares must be in [0, r)')
   if (r.tag.length !== 32) throw aggregationError('MALFORMED', 'a tag is 32 bytes')
-  const out = new Uint8Array(REPORT_BYTES)
+  const out = new Uint8Array(size)
   writeU32(out, 0, r.meterIndex)
   writeU64(out, 4, r.slot)
-  writeScalar32(out, 12, r.ciphertext)
-  out.set(r.tag, TAGGED_BYTES)
+  writeScalar32(out, CIPHERTEXT_OFFSET, r.ciphertext)
+  r.shares.forEach((s, k) => writeScalar32(out, shareOffset(k + 1), s))
+  out.set(r.tag, size - 32)
   return out
 }
 
-/** Why `bytes` is not a decodable report, or undefined when it is (no exception: hot path). */
-export function reportFormatError(bytes: Uint8Array): 'OVERSIZED' | 'MALFORMED' | undefined {
-  if (bytes.length > REPORT_BYTES) return 'OVERSIZED'
-  if (bytes.length !== REPORT_BYTES) return 'MALFORMED'
+/** Why `bytes` is not a decodable report for M peers, or undefined when it is (no exception: hot path). */
+export function reportFormatError(bytes: Uint8Array, consensusCount: number): 'OVERSIZED' | 'MALFORMED' | undefined {
+  const size = 76 + 32 * consensusCount
+  if (bytes.length > size) return 'OVERSIZED'
+  if (bytes.length !== size) return 'MALFORMED'
   // Slots are safe integers (< 2^53): the high word of the u64 must be below 2^21.
   if (readU32(bytes, 4) >= 0x200000) return 'MALFORMED'
-  if (!isCanonicalScalar(bytes, 12)) return 'MALFORMED'
+  for (let off = CIPHERTEXT_OFFSET; off < size - 32; off += 32) if (!isCanonicalScalar(bytes, off)) return 'MALFORMED'
   return undefined
 }
 
@@ -55,19 +81,21 @@ export function reportSlot(bytes: Uint8Array): number {
   return readU32(bytes, 4) * 4294967296 + readU32(bytes, 8)
 }
 
-export function decodeReport(bytes: Uint8Array): Report {
-  const err = reportFormatError(bytes)
-  if (err === 'OVERSIZED') throw aggregationError(err, `report of ${bytes.length} bytes exceeds ${REPORT_BYTES}`)
+export function decodeReport(bytes: Uint8Array, consensusCount: number): Report {
+  const size = reportBytes(consensusCount)
+  const err = reportFormatError(bytes, consensusCount)
+  if (err === 'OVERSIZED') throw aggregationError(err, `report of ${bytes.length} bytes exceeds ${size}`)
   if (err === 'MALFORMED') {
     throw aggregationError(
       err,
-      bytes.length !== REPORT_BYTES ? `a report is ${REPORT_BYTES} bytes, got ${bytes.length}` : 'report slot or ciphertext out of range'
+      bytes.length !== size ? `a report is ${size} bytes, got ${bytes.length}` : 'report slot, ciphertext or share out of range'
     )
   }
   return {
     meterIndex: readU32(bytes, 0),
     slot: reportSlot(bytes),
-    ciphertext: readScalar32(bytes, 12),
-    tag: bytes.slice(TAGGED_BYTES, REPORT_BYTES)
+    ciphertext: readScalar32(bytes, CIPHERTEXT_OFFSET),
+    shares: Array.from({ length: consensusCount }, (_, k) => readScalar32(bytes, shareOffset(k + 1))),
+    tag: bytes.slice(size - 32)
   }
 }

@@ -1,7 +1,9 @@
 /**
- * The paper's algebra (IV-B, IV-C; PROTOCOL 2-3): the gateway's sum is exactly the sum of the
- * readings, the AUIs cancel, the partner relation is symmetric and never empty, and the extra
- * partners average e. Plus known answers against the node:crypto reference implementation.
+ * The algebra (paper IV-B, IV-C; PROTOCOL 2 and 3.5): with every meter present the decoded sum is
+ * exactly the sum of the readings, the AUIs cancel, the partner relation is symmetric and never
+ * empty, and the extra partners average e; the trusted authority's dealt keys equal the keys each
+ * party derives by Diffie-Hellman; every fast path agrees with the node:crypto reference
+ * implementation. Missing meters: recovery.test.ts.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -11,44 +13,47 @@ import { WordAccumulator } from '../src/accumulator.ts'
 import { Expander } from '../src/kdf.ts'
 import {
   candidateIndices,
+  decodeCommitteeKeys,
+  decodeGatewayKeys,
+  decodeMeterKeys,
   decodeReport,
+  deriveCommitteeKeys,
+  deriveGatewayKeys,
+  deriveMeterKeys,
+  encodeCommitteeKeys,
+  encodeGatewayKeys,
+  encodeMeterKeys,
+  type MeterKeys,
   MeterCrypto,
   partnerThreshold,
-  REPORT_BYTES,
   ReferenceMeter,
+  referencePartial,
   referenceSlotKeys,
+  reportBytes,
   ringNeighbours,
-  resolveParams,
-  sharedSecretFromKnownKeys
+  resolveParams
 } from '../src/index.ts'
-import { buildNetwork, networkSecrets, randomReading, type TestNetwork } from './helpers.ts'
+import { big, buildNetwork, randomReading, runSlot, type TestNetwork } from './helpers.ts'
 
-function runSlot(net: TestNetwork, slot: number, readings: bigint[]) {
-  const agg = net.gateway.openSlot(slot)
-  for (const m of net.meters) {
-    const res = agg.accept(m.report(slot, readings[m.index - 1]))
-    assert.ok(res.ok, `report of ${m.id} in slot ${slot} rejected`)
-  }
-  return agg.finish()
-}
+const isCode = (code: string) => (e: unknown) => e instanceof BbnpError && e.code === code
 
 function partnerSets(net: TestNetwork, slot: number): Map<number, number[]> {
   return new Map(net.meters.map((m) => [m.index, m.partners(slot)]))
 }
 
-describe('the gateway recovers the exact sum of the readings', () => {
-  const cases: { n: number; slots: number }[] = [
-    { n: 3, slots: 60 },
-    { n: 4, slots: 60 },
-    { n: 9, slots: 40 },
-    { n: 10, slots: 40 },
-    { n: 50, slots: 25 },
-    { n: 200, slots: 10 },
+describe('the gateway recovers the exact sum of the readings (every meter present)', () => {
+  const cases: { n: number; slots: number; m?: number }[] = [
+    { n: 3, slots: 40 },
+    { n: 4, slots: 40 },
+    { n: 9, slots: 30, m: 7 },
+    { n: 10, slots: 30, m: 10 },
+    { n: 50, slots: 15 },
+    { n: 200, slots: 6, m: 7 },
     { n: 1000, slots: 2 }
   ]
-  for (const { n, slots } of cases) {
-    it(`N = ${n} meters over ${slots} slots, negative and extreme readings included`, () => {
-      const net = buildNetwork(n, `sum-${n}`)
+  for (const { n, slots, m } of cases) {
+    it(`N = ${n} meters, M = ${m ?? 4} peers, over ${slots} slots, negative and extreme readings included`, () => {
+      const net = buildNetwork(n, `sum-${n}`, { consensus: m })
       const rng = new SeededRng(`readings-${n}`)
       let negativeSums = 0
       for (let s = 0; s < slots; s++) {
@@ -56,38 +61,48 @@ describe('the gateway recovers the exact sum of the readings', () => {
         const readings = net.meters.map(() => randomReading(rng))
         const expected = readings.reduce((a, b) => a + b, 0n)
         if (expected < 0n) negativeSums++
-        const res = runSlot(net, slot, readings)
-        assert.equal(res.status, 'complete')
-        assert.ok(
-          res.status === 'complete' && res.sum === expected,
-          `slot ${slot}: sum ${res.status === 'complete' ? res.sum : '-'} != ${expected}`
-        )
-        assert.equal(res.count, n)
+        const { result, steps } = runSlot(net, slot, readings)
+        assert.equal(steps.length, 1, 'no reveal round when nobody is missing')
+        assert.ok(result.status === 'complete' && result.sum === expected, `slot ${slot}: ${JSON.stringify(result, big)} != ${expected}`)
+        assert.equal(result.count, n)
+        assert.deepEqual(result.missing, [])
       }
       if (slots >= 10) assert.ok(negativeSums > 0, 'the test should cover negative sums')
     })
   }
 
   it('all readings at the extremes of the range', () => {
-    const net = buildNetwork(9, 'sum-9')
+    const net = buildNetwork(9, 'sum-9', { consensus: 7 })
     const max = (1n << 48n) - 1n
     for (const sign of [1n, -1n]) {
-      const res = runSlot(
+      const { result } = runSlot(
         net,
-        11,
+        11 + Number(sign),
         net.meters.map(() => sign * max)
       )
-      assert.ok(res.status === 'complete' && res.sum === sign * max * 9n)
+      assert.ok(result.status === 'complete' && result.sum === sign * max * 9n)
     }
   })
+})
 
-  it('works with the real (validated, noble) Diffie-Hellman, and the shortcut gives the same bytes', () => {
-    const net = buildNetwork(5, 'real-dh', { realDh: true })
-    const readings = [5n, -17n, 0n, 123456n, -99n]
-    const res = runSlot(net, 42, readings)
-    assert.ok(res.status === 'complete' && res.sum === 123345n)
+describe('dealt keys (the trusted authority, fixed-base) equal the keys derived by Diffie-Hellman', () => {
+  function sameMeterKeys(a: MeterKeys, b: MeterKeys, what: string) {
+    assert.equal(toHex(encodeMeterKeys(a)), toHex(encodeMeterKeys(b)), what)
+  }
+
+  it('with the real (validated, noble) DH: every meter, the gateway and every peer (N = 5, M = 4)', () => {
+    const net = buildNetwork(5, 'real-dh')
     const s = net.secrets
-    const shortcut = sharedSecretFromKnownKeys([...s.meters, s.gateway])
+    for (let i = 1; i <= 5; i++) sameMeterKeys(deriveMeterKeys(net.meterKeyOptions(i)), net.dealt.meters[i - 1], `meter ${i}`)
+    const meterPublicKeys = s.meters.map((m) => m.publicKey)
+    const gw = deriveGatewayKeys({ secret: s.gateway.secret, meterPublicKeys })
+    assert.equal(toHex(gw.meterKeys), toHex(net.dealt.gateway.meterKeys))
+    for (const c of s.consensus) {
+      const ck = deriveCommitteeKeys({ peer: c.index, consensusCount: 4, secret: c.shareSecret, meterPublicKeys })
+      assert.equal(toHex(encodeCommitteeKeys(ck)), toHex(encodeCommitteeKeys(net.dealt.committee[c.index - 1])), `peer ${c.index}`)
+    }
+    // And the shortcut the tests use elsewhere gives the DH bytes.
+    const shortcut = net.modules.sharedSecret!
     for (const [a, b] of [
       [0, 1],
       [3, 4],
@@ -98,10 +113,78 @@ describe('the gateway recovers the exact sum of the readings', () => {
         toHex(dhSharedSecret(s.meters[a].secret, s.meters[b].publicKey))
       )
     }
-    assert.equal(toHex(shortcut(s.gateway.secret, s.meters[2].publicKey)), toHex(dhSharedSecret(s.gateway.secret, s.meters[2].publicKey)))
-    // And the reports themselves are identical either way.
-    const fast = buildNetwork(5, 'real-dh')
-    assert.equal(toHex(fast.meters[2].report(42, 0n)), toHex(net.meters[2].report(42, 0n)))
+    assert.equal(
+      toHex(shortcut(s.meters[2].secret, s.consensus[1].sharePublicKey)),
+      toHex(dhSharedSecret(s.meters[2].secret, s.consensus[1].sharePublicKey))
+    )
+  })
+
+  it('for a larger network, K = 12 and M = 7, by the shortcut (N = 60)', () => {
+    const net = buildNetwork(60, 'dealt-60', { consensus: 7, params: { candidates: 12, extraPartners: 3 } })
+    const s = net.secrets
+    for (const i of [1, 2, 30, 59, 60])
+      sameMeterKeys(deriveMeterKeys(net.meterKeyOptions(i), net.modules), net.dealt.meters[i - 1], `meter ${i}`)
+    const meterPublicKeys = s.meters.map((m) => m.publicKey)
+    assert.equal(
+      toHex(deriveGatewayKeys({ secret: s.gateway.secret, meterPublicKeys }, net.modules).meterKeys),
+      toHex(net.dealt.gateway.meterKeys)
+    )
+    const c = s.consensus[6]
+    const ck = deriveCommitteeKeys({ peer: 7, consensusCount: 7, secret: c.shareSecret, meterPublicKeys }, net.modules)
+    assert.equal(toHex(ck.meterKeys), toHex(net.dealt.committee[6].meterKeys))
+  })
+
+  it('pair seeds are symmetric: P_ij held by i equals P_ji held by j', () => {
+    const net = buildNetwork(50, 'sum-50')
+    for (const mk of net.dealt.meters) {
+      candidateIndices(mk.index, 50, 8).forEach((j, p) => {
+        const q = candidateIndices(j, 50, 8).indexOf(mk.index)
+        assert.equal(toHex(mk.pairSeeds[p]), toHex(net.dealt.meters[j - 1].pairSeeds[q]))
+      })
+    }
+  })
+})
+
+describe('key encodings (for the key files)', () => {
+  const net = buildNetwork(10, 'sum-10', { consensus: 10 })
+  it('round-trip as bytes and as hex', () => {
+    const mk = net.dealt.meters[3]
+    assert.deepEqual(decodeMeterKeys(encodeMeterKeys(mk)), { ...mk })
+    assert.equal(toHex(encodeMeterKeys(decodeMeterKeys(toHex(encodeMeterKeys(mk))))), toHex(encodeMeterKeys(mk)))
+    assert.equal(encodeMeterKeys(mk).length, 14 + 32 * (2 + 8 + 10) + 32)
+    const gk = decodeGatewayKeys(toHex(encodeGatewayKeys(net.dealt.gateway)))
+    assert.equal(gk.meterCount, 10)
+    assert.equal(toHex(gk.meterKeys), toHex(net.dealt.gateway.meterKeys))
+    const ck = decodeCommitteeKeys(encodeCommitteeKeys(net.dealt.committee[9]))
+    assert.deepEqual([ck.peer, ck.consensusCount, ck.meterCount], [10, 10, 10])
+    assert.equal(toHex(ck.meterKeys), toHex(net.dealt.committee[9].meterKeys))
+    // A meter built from decoded keys reports the same bytes.
+    const again = new MeterCrypto({ keys: decodeMeterKeys(toHex(encodeMeterKeys(mk))), consensusCount: 10 })
+    assert.equal(toHex(again.report(5, 42n)), toHex(net.meters[3].report(5, 42n)))
+  })
+
+  it('refuse anything else with BAD_KEYS: bad hex, truncation, a flipped bit, another role, another version', () => {
+    const enc = encodeMeterKeys(net.dealt.meters[0])
+    const flip = (b: Uint8Array, k: number) => {
+      const c = b.slice()
+      c[k] ^= 1
+      return c
+    }
+    for (const bad of [
+      'zz',
+      '',
+      enc.subarray(0, enc.length - 1),
+      enc.subarray(0, 40),
+      flip(enc, 20),
+      flip(enc, enc.length - 1),
+      flip(enc, 0),
+      new Uint8Array(enc.length)
+    ]) {
+      assert.throws(() => decodeMeterKeys(bad), isCode('BAD_KEYS'))
+    }
+    assert.throws(() => decodeGatewayKeys(enc), isCode('BAD_KEYS'))
+    assert.throws(() => decodeCommitteeKeys(encodeGatewayKeys(net.dealt.gateway)), isCode('BAD_KEYS'))
+    assert.throws(() => decodeMeterKeys(encodeCommitteeKeys(net.dealt.committee[0])), isCode('BAD_KEYS'))
   })
 })
 
@@ -192,41 +275,80 @@ describe('partner graph (PROTOCOL 2.2)', () => {
 })
 
 describe('known answers against the node:crypto reference implementation', () => {
-  it('reports are byte-identical to ReferenceMeter for many slots and readings', () => {
-    for (const [n, params] of [
-      [4, {}],
-      [50, {}],
-      [50, { candidates: 12, extraPartners: 5 }]
+  it('reports are byte-identical to ReferenceMeter (from the secrets by DH) for many slots and readings', () => {
+    for (const [n, params, m] of [
+      [4, {}, 4],
+      [50, {}, 7],
+      [50, { candidates: 12, extraPartners: 5 }, 10]
     ] as const) {
-      const net = buildNetwork(n, `ref-${n}-${params.candidates ?? 8}`, { params })
+      const net = buildNetwork(n, `ref-${n}-${params.candidates ?? 8}`, { params, consensus: m })
       const rng = new SeededRng(`ref-${n}`)
       for (const i of [1, 2, Math.ceil(n / 2), n]) {
-        const ref = new ReferenceMeter(net.meterOptions(i), net.modules)
-        for (let s = 0; s < 25; s++) {
-          const slot = s === 24 ? Number.MAX_SAFE_INTEGER : s * 1000003
+        const ref = new ReferenceMeter(net.meterKeyOptions(i), net.modules)
+        for (let s = 0; s < 12; s++) {
+          const slot = s === 11 ? Number.MAX_SAFE_INTEGER : s * 1000003
           const reading = randomReading(rng)
-          assert.equal(toHex(net.meters[i - 1].report(slot, reading)), toHex(ref.report(slot, reading)), `meter ${i} slot ${slot}`)
+          const bytes = net.meters[i - 1].report(slot, reading)
+          assert.equal(bytes.length, reportBytes(m))
+          assert.equal(toHex(bytes), toHex(ref.report(slot, reading)), `meter ${i} slot ${slot}`)
           assert.deepEqual(net.meters[i - 1].partners(slot), ref.partners(slot))
+          // The shares are Shamir shares of b_i(t) under the pads.
+          const d = decodeReport(bytes, m)
+          const y = ref.shares(slot)
+          d.shares.forEach((e, k) => assert.equal(e, (y[k] + ref.pad(slot, k + 1)) % R))
         }
       }
     }
   })
 
-  it("the gateway's k_mask equals the reference HKDF output", () => {
-    const net = buildNetwork(10, 'sum-10')
+  it('reveal answers are byte-identical to the reference', () => {
+    const net = buildNetwork(50, 'ref-50-8', { consensus: 7 })
+    for (const i of [1, 25, 50]) {
+      const ref = new ReferenceMeter(net.meterKeyOptions(i), net.modules)
+      const cands = candidateIndices(i, 50, 8)
+      for (let slot = 0; slot < 6; slot++) {
+        const missing = cands.filter((_, k) => (k + slot) % 3 !== 0)
+        assert.equal(toHex(net.meters[i - 1].reveal(slot, missing)), toHex(ref.reveal(slot, missing)), `meter ${i} slot ${slot}`)
+      }
+    }
+  })
+
+  it("the gateway's k_mask and the peers' partial sums equal the reference", () => {
+    const net = buildNetwork(10, 'sum-10', { consensus: 10 })
     const s = net.secrets
     for (const i of [1, 7, 10]) {
       const kig = net.modules.sharedSecret!(s.gateway.secret, s.meters[i - 1].publicKey)
       for (const slot of [0, 1, 2 ** 40 + 5]) assert.equal(net.gateway.meterMask(i, slot), referenceSlotKeys(kig, i, slot).mask)
     }
+    const slot = 31
+    const present = [1, 2, 3, 5, 8, 9, 10]
+    const run = runSlot(
+      net,
+      slot,
+      net.meters.map((m) => (present.includes(m.index) ? BigInt(m.index) : undefined))
+    )
+    assert.ok(run.result.status === 'complete' && run.result.sum === 38n)
+    const refs = present.map((i) => new ReferenceMeter(net.meterKeyOptions(i), net.modules))
+    for (const c of net.committee) {
+      const shares = run.agg.sharesFor(c.peer)
+      const z = referencePartial(
+        slot,
+        refs.map((r, k) => ({
+          committeeKey: r.committeeKeys[c.peer - 1],
+          share: BigInt(`0x${toHex(shares.subarray(32 * k, 32 * k + 32))}`)
+        }))
+      )
+      const y = refs.reduce((acc, r) => acc + r.shares(slot)[c.peer - 1], 0n) % R
+      assert.equal(z, y, 'z_u is the sum of the shares y_iu over A')
+    }
   })
 
-  it('Expander matches HmacKey.expand (RFC 5869) for every length up to 64', () => {
+  it('Expander matches HmacKey.expand (RFC 5869) for every length up to 200', () => {
     const prk = new HmacKey(utf8('a pseudo-random key of some length'))
     for (const infoLen of [0, 12, 22, 23, 32, 40]) {
       const info = Uint8Array.from({ length: infoLen }, (_, k) => (k * 37 + 1) & 255)
       const exp = new Expander(info)
-      for (let len = 1; len <= 64; len++) {
+      for (let len = 1; len <= 200; len++) {
         const out = new Uint8Array(len + 3)
         exp.expand(prk, out, 3, len)
         assert.equal(toHex(out.subarray(3)), toHex(prk.expand(info, len)), `info ${infoLen} len ${len}`)
@@ -256,50 +378,38 @@ describe('meter input checks', () => {
   const net = buildNetwork(10, 'sum-10')
   const m = net.meters[0]
   it('refuses readings with |m| >= 2^48 (READING_RANGE) and accepts the largest valid ones', () => {
-    for (const bad of [1n << 48n, -(1n << 48n), 1n << 200n]) {
-      assert.throws(
-        () => m.report(1, bad),
-        (e: unknown) => e instanceof BbnpError && e.code === 'READING_RANGE'
-      )
-    }
-    assert.equal(m.report(1, (1n << 48n) - 1n).length, REPORT_BYTES)
-    assert.equal(m.report(1, -((1n << 48n) - 1n)).length, REPORT_BYTES)
+    for (const bad of [1n << 48n, -(1n << 48n), 1n << 200n]) assert.throws(() => m.report(1, bad), isCode('READING_RANGE'))
+    assert.equal(m.report(1, (1n << 48n) - 1n).length, reportBytes(4))
+    assert.equal(m.report(1, -((1n << 48n) - 1n)).length, reportBytes(4))
   })
   it('refuses slots that are not non-negative safe integers (BAD_SLOT)', () => {
-    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN]) {
-      assert.throws(
-        () => m.report(bad, 1n),
-        (e: unknown) => e instanceof BbnpError && e.code === 'BAD_SLOT'
-      )
-    }
-    assert.equal(decodeReport(m.report(Number.MAX_SAFE_INTEGER, 1n)).slot, Number.MAX_SAFE_INTEGER)
+    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN]) assert.throws(() => m.report(bad, 1n), isCode('BAD_SLOT'))
+    assert.equal(decodeReport(m.report(Number.MAX_SAFE_INTEGER, 1n), 4).slot, Number.MAX_SAFE_INTEGER)
   })
-  it('needs the public key of every candidate (MISSING_KEY) and sane parameters (PARAMS)', () => {
-    const opts = net.meterOptions(3)
-    const keys = new Map(opts.candidatePublicKeys)
-    keys.delete(opts.index + 1)
-    assert.throws(
-      () => new MeterCrypto({ ...opts, candidatePublicKeys: keys }, net.modules),
-      (e: unknown) => e instanceof BbnpError && e.code === 'MISSING_KEY'
-    )
+  it('needs keys that fit the genesis (BAD_KEYS), a public key for every candidate (MISSING_KEY) and sane parameters (PARAMS)', () => {
+    const keys = net.dealt.meters[2]
+    assert.throws(() => new MeterCrypto({ keys: { ...keys, pairSeeds: keys.pairSeeds.slice(1) } }), isCode('BAD_KEYS'))
+    assert.throws(() => new MeterCrypto({ keys, params: { candidates: 4 } }), isCode('BAD_KEYS'))
+    assert.throws(() => new MeterCrypto({ keys, consensusCount: 7 }), isCode('BAD_KEYS'))
+    const opts = net.meterKeyOptions(3)
+    const candidateKeys = new Map(opts.candidatePublicKeys)
+    candidateKeys.delete(4)
+    assert.throws(() => deriveMeterKeys({ ...opts, candidatePublicKeys: candidateKeys }, net.modules), isCode('MISSING_KEY'))
     for (const params of [{ candidates: 7 }, { candidates: 0 }, { extraPartners: -1 }, { extraPartners: Number.NaN }]) {
-      assert.throws(
-        () => new MeterCrypto({ ...opts, params }, net.modules),
-        (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
-      )
+      assert.throws(() => new MeterCrypto({ keys, params }), isCode('PARAMS'))
     }
-    assert.throws(
-      () => new MeterCrypto({ ...opts, index: 11 }, net.modules),
-      (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
-    )
-    assert.throws(
-      () => new MeterCrypto({ ...opts, secret: 0n }, net.modules),
-      (e: unknown) => e instanceof BbnpError && e.code === 'PARAMS'
-    )
+    assert.throws(() => new MeterCrypto({ keys: { ...keys, index: 11 } }), isCode('PARAMS'))
+    assert.throws(() => deriveMeterKeys({ ...opts, secret: 0n }, net.modules), isCode('PARAMS'))
   })
-  it('a different meter secret or gateway key gives a different report', () => {
-    const s = networkSecrets(10, 'sum-10')
-    const other = new MeterCrypto({ ...net.meterOptions(1), secret: s.meters[1].secret }, net.modules)
+  it('another meter key or gateway key gives a different report', () => {
+    const k = net.dealt.meters[0]
+    const other = new MeterCrypto({ keys: { ...k, gatewayKey: net.dealt.meters[1].gatewayKey } })
     assert.notEqual(toHex(other.report(5, 1n)), toHex(m.report(5, 1n)))
+    const otherSelf = new MeterCrypto({ keys: { ...k, selfMaskKey: net.dealt.meters[1].selfMaskKey } })
+    assert.notEqual(toHex(otherSelf.report(5, 1n)), toHex(m.report(5, 1n)))
+  })
+  it('a retried report has the same bytes', () => {
+    assert.equal(toHex(m.report(77, -5n)), toHex(net.meters[0].report(77, -5n)))
+    assert.equal(toHex(new MeterCrypto({ keys: net.dealt.meters[0] }).report(77, -5n)), toHex(m.report(77, -5n)))
   })
 })

@@ -1,6 +1,6 @@
 /**
- * `bbnp bench` end to end, in quick mode: the JSON shape of the verification part, one real
- * consensus run with four peer processes, and the refusal of bad flags. Timings are not asserted
+ * `bbnp bench` end to end, in quick mode: the JSON shape of the aggregation and verification
+ * parts, one real consensus run with four peer processes, and the refusal of bad flags. Timings are not asserted
  * (numbers come from the bench, never from timed tests); only that they were measured.
  */
 import assert from 'node:assert/strict'
@@ -73,6 +73,58 @@ describe('bbnp bench', () => {
     const r = await bbnp(['bench', '--help'], 30_000)
     assert.equal(r.code, 0)
     assert.match(r.stdout, /usage: bbnp bench \[--json\] \[--quick\] \[--only aggregation\|verification\|consensus\] \[--sizes 4,7,10\]/)
+  })
+
+  it('--quick --json --only aggregation: meter (M = 4, 10), gateway with 0, 1, 5 % missing, a peer, the trusted setup, start-up', async () => {
+    const r = await bbnp(['bench', '--quick', '--json', '--only', 'aggregation'], 120_000)
+    assert.equal(r.code, 0, r.stderr)
+    const j = JSON.parse(r.stdout)
+    assert.deepEqual(j.parts, ['aggregation'])
+    assert.equal(j.verification, undefined)
+    assert.equal(j.consensus, undefined)
+    const a = j.aggregation
+    assert.equal(a.quick, true)
+    assert.ok(a.machine.sha256BlockMicros > 0 && a.machine.createHmacMicros > 0)
+    assert.deepEqual(
+      a.meter.map((m: { m: number; f: number; reportBytes: number }) => [m.m, m.f, m.reportBytes]),
+      [
+        [4, 1, 204],
+        [10, 3, 396]
+      ]
+    )
+    for (const m of a.meter) {
+      assert.ok(m.reportMicros > 0 && m.reportMicrosMin <= m.reportMicros, JSON.stringify(m))
+      assert.equal(m.naive.identicalBytes, true)
+      assert.ok(m.naive.reportMicros > 0)
+      assert.equal(m.targetMicros, 100)
+      assert.equal(m.meetsTarget, m.reportMicros <= 100)
+      assert.equal(m.dh.keys, 1 + 8 + m.m)
+    }
+    assert.deepEqual(
+      a.gateway.map((g: { n: number; missingRate: number; missing: number }) => [g.n, g.missingRate, g.missing]),
+      [
+        [1000, 0, 0],
+        [1000, 0.01, 10],
+        [1000, 0.05, 50]
+      ]
+    )
+    for (const g of a.gateway) {
+      assert.equal(g.sumCorrect, true, JSON.stringify(g))
+      assert.ok(g.verifyAggregateMs > 0 && g.recoveryMs > 0 && g.precomputeMs > 0, JSON.stringify(g))
+      assert.ok(g.totalMsMin <= g.totalMs)
+      assert.equal(g.revealRounds, g.missing > 0 ? 1 : 0)
+      assert.ok(g.missing === 0 ? g.revealQuestions === 0 : g.revealQuestions >= 2 * g.missing - 2, JSON.stringify(g))
+    }
+    assert.ok(a.gateway[0].naive.totalMs > 0 && a.gateway[0].naive.slowdown > 0)
+    assert.equal(a.committee.n, 1000)
+    assert.equal(a.committee.targetMs, 20)
+    assert.ok(a.committee.partialMs > 0 && a.committee.prepareMs > 0)
+    const t = a.trustedSetup
+    assert.deepEqual([t.n, t.m, t.candidates, t.dhResults], [1000, 4, 8, 1000 * (1 + 4 + 4)])
+    assert.deepEqual(t.keyBytes, { meter: 14 + 32 * 14 + 32, gateway: 6 + 32 * 1000 + 32, committee: 10 + 32 * 1000 + 32 })
+    assert.ok(t.dealMs > 0 && t.perDhMs > 0)
+    assert.ok(a.startup.meterProcessMs > 0 && a.startup.gatewayMs > 0 && a.startup.committeeMs > 0)
+    assert.ok(a.startup.dhPathMs.gateway > a.startup.gatewayMs)
   })
 
   it('--quick --json --only verification: batch vs one-by-one for M = 4, 7, 10, 100', async () => {

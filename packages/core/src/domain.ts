@@ -22,7 +22,15 @@ export const DOMAIN = {
   mac: 'mac',
   cluster: 'cluster',
   aui: 'aui',
-  report: 'bbnp/v1/report'
+  report: 'bbnp/v1/report',
+  // PROTOCOL 3.5 (dropouts): meter-peer keys K_iu, the meter's own self-mask key, their PRF
+  // inputs, the reveal answers' tag, and the checksum of dealt key material.
+  meterCommitteeSalt: 'bbnp/v1/meter-committee',
+  selfMaskSalt: 'bbnp/v1/self-mask',
+  selfMask: 'self-mask',
+  share: 'share',
+  reveal: 'bbnp/v1/reveal',
+  dealtKeys: 'bbnp/v1/dealt-keys'
 } as const
 
 export type DomainTag = (typeof DOMAIN)[keyof typeof DOMAIN]

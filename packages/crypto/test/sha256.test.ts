@@ -86,6 +86,22 @@ describe('SHA-256, HMAC and HKDF agree with node:crypto on random inputs', () =>
       assert.equal(toHex(hmacSha256(key, msg)), createHmac('sha256', key).update(msg).digest('hex'), `hmac length ${n}`)
     }
   })
+  it('macRange: the tag of a slice, written at any offset, equals node:crypto on a copy of it', () => {
+    for (let n = 0; n <= 300; n += 7) {
+      const keyBytes = rng.bytes(1 + (n % 90))
+      const buf = rng.bytes(n + 40)
+      const off = n % 37
+      const out = new Uint8Array(45)
+      new HmacKey(keyBytes).macRange(buf, off, n, out, 13)
+      const expected = createHmac('sha256', keyBytes)
+        .update(buf.slice(off, off + n))
+        .digest('hex')
+      assert.equal(toHex(out.subarray(13)), expected, `length ${n}`)
+      assert.ok(out.subarray(0, 13).every((x) => x === 0))
+    }
+    assert.throws(() => new HmacKey(utf8('k')).macRange(new Uint8Array(10), 5, 6, new Uint8Array(32)), RangeError)
+    assert.throws(() => new HmacKey(utf8('k')).macRange(new Uint8Array(10), 0, 10, new Uint8Array(40), 9), RangeError)
+  })
   it('HKDF of random lengths', () => {
     for (let i = 0; i < 50; i++) {
       const salt = rng.bytes(1 + rng.int(80))

@@ -1,7 +1,8 @@
 /**
  * `bbnp bench`: the figures of DESIGN "Benchmarks", measured in one run on this machine, each
  * beside the paper's figure and the naive way as a ratio where one exists:
- *   1. aggregation (bench-aggregation.ts): meter report cost, gateway verify+aggregate, one-time DH;
+ *   1. aggregation (bench-aggregation.ts): meter report cost, gateway verify+aggregate with dropout
+ *      recovery, a consensus peer's part, the trusted setup and start-up from dealt keys;
  *   2. verification (bench-verification.ts): batch vs one-by-one BLS checks of one height's votes;
  *   3. consensus (bench-consensus.ts): latency, throughput, memory of M real peer processes.
  * A readable report on stdout, or one JSON document with --json; progress on stderr.
@@ -9,29 +10,36 @@
 import { cpus, loadavg, totalmem } from 'node:os'
 import { UsageError } from '@bbnp/core'
 import { parseFlags } from '../args.ts'
-import { type AggregationBench, benchAggregation } from '../bench-aggregation.ts'
-import { type ConsensusBench, type ConsensusSizeResult, DEFAULT_CONSENSUS_SIZES, benchConsensus } from '../bench-consensus.ts'
-import { benchVerification, DEFAULT_VERIFICATION_SIZES, type VerificationBench } from '../bench-verification.ts'
+// Each part's module is loaded only when that part runs (or for --help): the consensus part pulls
+// in the whole node runtime and libp2p, which `--only aggregation` does not need.
+import type { AggregationBench } from '../bench-aggregation.ts'
+import type { ConsensusBench, ConsensusSizeResult } from '../bench-consensus.ts'
+import type { VerificationBench } from '../bench-verification.ts'
 
 export const PARTS = ['aggregation', 'verification', 'consensus'] as const
 export type Part = (typeof PARTS)[number]
 const MAX_BENCH_CONSENSUS = 32
 
-export const BENCH_USAGE = `usage: bbnp bench [--json] [--quick] [--only aggregation|verification|consensus] [--sizes 4,7,10]
+export const benchUsage = (defaults: {
+  verification: readonly number[]
+  consensus: readonly number[]
+}): string => `usage: bbnp bench [--json] [--quick] [--only aggregation|verification|consensus] [--sizes 4,7,10]
 
 Measures on this machine, in one run, each figure beside the paper's and the naive way's as a ratio:
-  aggregation    a meter's cost per report vs the paper's 1.72 ms; the gateway's verify+aggregate
-                 of n = 1,000 and 10,000 reports vs 2(n+1)C_a + nC_HM (table V); the one-time DH;
-                 the same work done the naive way (node:crypto per HMAC/HKDF)
+  aggregation    a meter's cost per report (M = 4 and 10 shares) vs the paper's 1.72 ms; the
+                 gateway's verify+aggregate of n = 1,000 and 10,000 reports with 0, 1 and 5 %
+                 missing, dropout recovery included, vs 2(n+1)C_a + nC_HM (table V); a consensus
+                 peer's part of the recovery; the trusted setup's dealt keys and each role's
+                 start-up from them; the same work done the naive way (node:crypto per HMAC/HKDF)
   verification   one height's prepares and commits checked one by one vs as one BLS aggregate per
-                 phase (paper V-D: 4T_p(M-1)M vs 4T_pM), M = ${DEFAULT_VERIFICATION_SIZES.join(', ')}; the cost of one bad vote
+                 phase (paper V-D: 4T_p(M-1)M vs 4T_pM), M = ${defaults.verification.join(', ')}; the cost of one bad vote
   consensus      for each M: M real consensus processes (bin/bbnp start) on loopback, driven by this
                  process as the gateway: commit latency p50/p99, blocks per second, resident memory
                  per peer, signature work per block
 
 flags:
   --only PART     run one part (default: all three)
-  --sizes LIST    consensus sizes M, comma-separated, each 4..${MAX_BENCH_CONSENSUS} (default ${DEFAULT_CONSENSUS_SIZES.join(',')})
+  --sizes LIST    consensus sizes M, comma-separated, each 4..${MAX_BENCH_CONSENSUS} (default ${defaults.consensus.join(',')})
   --quick         fewer runs and blocks, no n = 10,000 (about a minute for everything)
   --json          one JSON document on stdout instead of the report
   -h, --help      this text
@@ -47,8 +55,8 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' }
 } as const
 
-export function parseSizes(spec: string | undefined): number[] {
-  if (spec === undefined) return [...DEFAULT_CONSENSUS_SIZES]
+export function parseSizes(spec: string | undefined, defaults: readonly number[]): number[] {
+  if (spec === undefined) return [...defaults]
   const parts = spec.split(',').map((s) => s.trim())
   const sizes: number[] = []
   for (const p of parts) {
@@ -105,41 +113,46 @@ const times = (x: number) => `x${x >= 10 ? x.toFixed(0) : x.toFixed(1)}`
 
 function aggregationText(a: AggregationBench): string[] {
   const out: string[] = []
-  const mt = a.meter
-  out.push('1. Aggregation (paper VI-A, tables IV and V; ratio = ours / paper, below 1 is faster)')
+  out.push(
+    '1. Aggregation (paper VI-A, tables IV and V, with the dropout recovery of PROTOCOL 3.5; ratio = ours / paper, below 1 is faster)'
+  )
   out.push(
     `  calibration: one SHA-256 block ${a.machine.sha256BlockMicros} us, one node:crypto createHmac ${a.machine.createHmacMicros} us`
   )
   out.push(
     table([
-      ['', 'ours', 'paper', 'ratio', 'naive way', 'naive / ours', 'target'],
-      [
-        'meter, one report',
+      ['meter, one report', 'bytes', 'ours', 'paper', 'ratio', 'naive way', 'naive / ours', 'target'],
+      ...a.meter.map((mt) => [
+        `M = ${mt.m} (f = ${mt.f})`,
+        mt.reportBytes,
         `${fx(mt.reportMicros, 1)} us`,
         `${mt.paperMs} ms`,
         mt.ratioToPaper.toFixed(4),
         `${fx(mt.naive.reportMicros, 1)} us`,
         times(mt.naive.slowdown),
         `<= ${mt.targetMicros} us: ${mt.meetsTarget ? 'met' : 'NOT met'}`
-      ]
+      ])
     ])
   )
+  const m0 = a.meter[0]
   out.push(
-    `    paper: 3C_a + C_e + C_H + C_HM; ours: median of ${mt.runs} x ${mt.reportsPerRun} reports, ${mt.meanPartners} partners each, every DH cached`
+    `    paper: 3C_a + C_e + C_H + C_HM; ours: median of ${m0.runs} x ${m0.reportsPerRun} reports, ${m0.meanPartners} partners each, M + 1 PRF-derived scalars more than the paper's`
   )
   out.push('')
-  out.push('  gateway, verify + aggregate one slot of n reports (paper: 2(n+1)C_a + nC_HM)')
+  out.push('  gateway, one slot: verify + aggregate the reports, then recovery (close, reveal answers, shares for every peer, B, decode)')
   const rows: (string | number)[][] = [
     [
       'n',
+      'missing',
       'precompute',
       'verify+agg',
+      'recovery',
+      'total',
       'per report',
+      'questions',
       'paper',
       'ratio',
-      'ratio incl. precompute',
       'naive way',
-      'naive / ours',
       'sum',
       'target'
     ]
@@ -147,24 +160,44 @@ function aggregationText(a: AggregationBench): string[] {
   for (const g of a.gateway) {
     rows.push([
       n0(g.n),
-      `${fx(g.precomputeMs, 2)} ms`,
-      `${fx(g.verifyAggregateMs, 2)} ms`,
-      `${fx(g.verifyAggregatePerReportMicros, 2)} us`,
-      `${fx(g.paperMs, 2)} ms`,
-      g.ratioVerifyAggregate.toFixed(3),
-      g.ratioTotal.toFixed(3),
-      `${fx(g.naive.totalMs, 1)} ms`,
-      times(g.naive.slowdown),
+      `${fx(g.missingRate * 100, 0)} % (${n0(g.missing)})`,
+      `${fx(g.precomputeMs, 1)} ms`,
+      `${fx(g.verifyAggregateMs, 1)} ms`,
+      `${fx(g.recoveryMs, 1)} ms`,
+      `${fx(g.totalMs, 1)} ms`,
+      `${fx(g.perReportMicros, 2)} us`,
+      `${g.revealQuestions} in ${g.revealRounds}`,
+      `${fx(g.paperMs, 1)} ms`,
+      g.ratioToPaper.toFixed(3),
+      g.naive ? `${fx(g.naive.totalMs, 0)} ms (${times(g.naive.slowdown)})` : '',
       g.sumCorrect ? 'correct' : 'WRONG',
       g.targetMs !== undefined ? `<= ${g.targetMs} ms: ${g.meetsTarget ? 'met' : 'NOT met'}` : ''
     ])
   }
   out.push(table(rows, '    '))
-  out.push('')
-  const setup = a.gateway.find((g) => g.setupMs !== null)
   out.push(
-    `  one-time DH: meter ${a.dh.meterKeys} keys in ${a.dh.meterSetupMs} ms (${a.dh.meterPerKeyMs} ms each); gateway ${a.dh.gatewayPerKeyMs} ms per meter` +
-      (setup ? ` (${n0(setup.n)} meters: ${fx((setup.setupMs ?? 0) / 1000, 1)} s, once per process)` : '')
+    '    paper: 2(n+1)C_a + nC_HM for the n reports present; precompute (every k_mac and k_mask of the slot) runs before the slot ends'
+  )
+  const c = a.committee
+  out.push('')
+  out.push(
+    `  consensus peer, one slot's part (N = ${n0(c.n)}, ${fx(c.missingRate * 100, 0)} % missing): partial sum ${fx(c.partialMs, 2)} ms ` +
+      `(<= ${c.targetMs} ms: ${c.meetsTarget ? 'met' : 'NOT met'}), after the slot's ${n0(c.n)} pads precomputed in ${fx(c.prepareMs, 1)} ms`
+  )
+  const t = a.trustedSetup
+  out.push(
+    `  trusted setup (N = ${n0(t.n)}, M = ${t.m}, K = ${t.candidates}): secrets ${fx(t.secretsMs / 1000, 1)} s, dealing ${n0(t.dhResults)} derived keys ` +
+      `${fx(t.dealMs / 1000, 1)} s (${t.perDhMs} ms each, fixed-base); dealt material ${n0(t.keyBytes.meter)} B per meter, ` +
+      `${n0(t.keyBytes.gateway)} B for the gateway, ${n0(t.keyBytes.committee)} B per peer`
+  )
+  const u = a.startup
+  out.push(
+    `  start-up from dealt keys (N = ${n0(u.n)}): meter process hosting all ${n0(u.n)} meters ${fx(u.meterProcessMs / 1000, 2)} s, ` +
+      `gateway ${fx(u.gatewayMs, 0)} ms, one peer ${fx(u.committeeMs, 0)} ms; by validated DH instead: ` +
+      `${fx(u.dhPathMs.meterProcess / 1000, 0)} s, ${fx(u.dhPathMs.gateway / 1000, 1)} s, ${fx(u.dhPathMs.committee / 1000, 1)} s`
+  )
+  out.push(
+    `  one meter's keys by validated DH: ${a.meter.map((mt) => `M = ${mt.m}: ${mt.dh.keys} keys in ${mt.dh.totalMs} ms`).join('; ')}`
   )
   for (const note of a.notes) out.push(`  - ${note}`)
   return out
@@ -356,7 +389,10 @@ export function reportText(r: BenchReport): string {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, FLAGS)
   if (values.help) {
-    process.stdout.write(`${BENCH_USAGE}\n`)
+    const [verification, consensus] = await Promise.all([import('../bench-verification.ts'), import('../bench-consensus.ts')])
+    process.stdout.write(
+      `${benchUsage({ verification: verification.DEFAULT_VERIFICATION_SIZES, consensus: consensus.DEFAULT_CONSENSUS_SIZES })}\n`
+    )
     return 0
   }
   let parts: Part[] = [...PARTS]
@@ -367,7 +403,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (values.sizes !== undefined && !parts.includes('consensus'))
     throw new UsageError('USAGE', '--sizes applies to the consensus part only')
-  const sizes = parseSizes(values.sizes)
+  const consensusPart = parts.includes('consensus') ? await import('../bench-consensus.ts') : undefined
+  const sizes = consensusPart ? parseSizes(values.sizes, consensusPart.DEFAULT_CONSENSUS_SIZES) : []
   const quick = values.quick === true
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)
   const started = performance.now()
@@ -390,15 +427,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (parts.includes('aggregation')) {
     progress('aggregation')
+    const { benchAggregation } = await import('../bench-aggregation.ts')
     report.aggregation = await benchAggregation({ quick, log: progress })
   }
   if (parts.includes('verification')) {
     progress('verification')
+    const { benchVerification } = await import('../bench-verification.ts')
     report.verification = await benchVerification({ quick, log: progress })
   }
-  if (parts.includes('consensus')) {
+  if (consensusPart) {
     progress(`consensus, M = ${sizes.join(', ')}`)
-    report.consensus = await benchConsensus({ quick, sizes, log: progress })
+    report.consensus = await consensusPart.benchConsensus({ quick, sizes, log: progress })
   }
   report.seconds = Number(((performance.now() - started) / 1000).toFixed(1))
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${reportText(report)}\n`)

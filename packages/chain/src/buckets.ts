@@ -33,7 +33,11 @@ export const BUCKET = {
   meta: 0x08,
   /** (no key) -> this peer's interaction records (the reputation model's evidence, canonical CBOR),
    * written with each block so that a restarted peer's opinions go on from where they were */
-  records: 0x09
+  records: 0x09,
+  /** u64 slot -> { set, z, sig }: the one reporter set this peer endorsed for the slot, its partial
+   * sum over it and its ENDORSE signature (PROTOCOL 3.5.5), written before the answer leaves, so
+   * that it never endorses a second set for a slot, also after a restart */
+  endorsement: 0x0a
 } as const
 
 export type Bucket = (typeof BUCKET)[keyof typeof BUCKET]

@@ -146,6 +146,26 @@ function decodeReputation(b: Uint8Array): ReputationState {
   }
 }
 
+/** One endorsement this peer gave (PROTOCOL 3.5.5): the hash of the set, its partial sum over it, its signature. */
+export interface EndorsementRecord {
+  set: Uint8Array
+  z: Uint8Array
+  signature: Uint8Array
+}
+
+function encodeEndorsementRecord(r: EndorsementRecord): Uint8Array {
+  return encodeCanonical({ set: r.set, z: r.z, sig: r.signature })
+}
+
+function decodeEndorsementRecord(b: Uint8Array): EndorsementRecord {
+  const o = readObject(decodeCanonical(b, { maxBytes: 256 }), 'endorsement', ['set', 'z', 'sig'])
+  return {
+    set: readBytes(o.set, 'endorsement set', 32),
+    z: readBytes(o.z, 'endorsement z', 32),
+    signature: readBytes(o.sig, 'endorsement sig', 96)
+  }
+}
+
 function encodeSignedRecord(r: SignedRecord): Uint8Array {
   return encodeCanonical({ height: r.height, view: r.view, phase: r.phase, digest: r.digest })
 }
@@ -331,6 +351,37 @@ export class BlockStore extends LevelStore {
   /** This peer's interaction records as last written with a block (null before the first). */
   async getRecords(): Promise<Uint8Array | null> {
     return (await this.get(singletonKey(BUCKET.records), 'reading the interaction records')) ?? null
+  }
+
+  /** The reporter set this peer endorsed for `slot` (PROTOCOL 3.5.5), or null. */
+  async getEndorsement(slot: number): Promise<EndorsementRecord | null> {
+    checkIndex(slot, 'slot')
+    const v = await this.get(numberKey(BUCKET.endorsement, slot), 'reading an endorsement')
+    return v ? this.parse(`endorsement of slot ${slot}`, () => decodeEndorsementRecord(v)) : null
+  }
+
+  /**
+   * Record an endorsement before it is answered (fsynced, like the consensus log), and forget those
+   * older than `keepFrom`: a peer refuses to endorse slots that old anyway.
+   */
+  async putEndorsement(slot: number, record: EndorsementRecord, keepFrom: number): Promise<void> {
+    this.assertOpen()
+    checkIndex(slot, 'slot')
+    const value = encodeEndorsementRecord(record)
+    decodeEndorsementRecord(value)
+    await this.serial(async () => {
+      const old =
+        keepFrom > 0
+          ? await this.entries(
+              { gte: numberKey(BUCKET.endorsement, 0), lt: numberKey(BUCKET.endorsement, keepFrom) },
+              'reading old endorsements'
+            )
+          : []
+      await this.write(
+        [{ type: 'put', key: numberKey(BUCKET.endorsement, slot), value }, ...old.map(([key]) => ({ type: 'del' as const, key }))],
+        `recording the endorsement of slot ${slot}`
+      )
+    })
   }
 
   /** The last consensus message this peer signed (PROTOCOL 4.2, 4.5), or null if it never signed. */

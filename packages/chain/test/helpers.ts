@@ -57,6 +57,9 @@ export function makeBlock(t: TestChain, height: number, prevHash: Uint8Array, ch
       sum: BigInt(height) * 1234n - 50n,
       count: METERS,
       missing: new Uint8Array(0),
+      reason: '',
+      endorsement: { signers: new Uint8Array([7]), signature: t.dummySig },
+      faulty: new Uint8Array(0),
       signature: t.dummySig
     },
     primary: 1 + (height % M),

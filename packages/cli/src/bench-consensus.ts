@@ -26,8 +26,16 @@ import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSy
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLogger, makeDirectory, MetricsRegistry, sumMetric } from '@bbnp/core'
-import { encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
+import { createLogger, DOMAIN, makeDirectory, MetricsRegistry, sumMetric } from '@bbnp/core'
+import {
+  bitmapFromIndices,
+  encodeAggregate,
+  endorsementPayload,
+  makeEndorsement,
+  maxBlockBytes,
+  type SignedAggregate
+} from '@bbnp/consensus'
+import { type SecretKey, sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
   createNetwork,
@@ -40,6 +48,7 @@ import {
   thetaProtocol,
   type WireProtocols,
   wireProtocols,
+  protocolLimits,
   ThetaResponder,
   writeNetwork
 } from '@bbnp/node'
@@ -278,6 +287,7 @@ class BenchNetwork {
   p2p: P2PNode | null = null
   theta!: ThetaResponder
   wire!: WireProtocols
+  private endorsers: { node: number; key: SecretKey }[] = []
   private gatewayKey!: NonNullable<ReturnType<typeof loadKey>['blsKey']>
   private peerIds: string[] = []
   private gatewayLog: ReturnType<typeof createWriteStream> | null = null
@@ -309,7 +319,10 @@ class BenchNetwork {
     })
     writeNetwork(this.netDir, net, { force: false })
     this.genesis = loadGenesis(this.netDir)
-    this.wire = wireProtocols({ meters: METERS, maxBlockBytes: maxBlockBytes(this.m, METERS) })
+    this.wire = wireProtocols(protocolLimits(this.genesis))
+    this.endorsers = this.genesis.consensus
+      .slice(0, this.genesis.quorum)
+      .map((c) => ({ node: c.index, key: loadKey(this.netDir, c.id, this.genesis).blsKey! }))
     const key = loadKey(this.netDir, this.genesis.gateway.id, this.genesis)
     if (!key.blsKey) throw new Error('the gateway key cannot sign')
     this.gatewayKey = key.blsKey
@@ -421,13 +434,25 @@ class BenchNetwork {
   }
 
   signedAggregate(slot: number): Uint8Array {
+    // The bench plays the gateway; 2f+1 consensus keys (it made the network) endorse the full set (PROTOCOL 3.5.5).
+    const present = bitmapFromIndices(
+      Array.from({ length: METERS }, (_, i) => i + 1),
+      METERS
+    )
+    const endorsement = makeEndorsement(
+      this.endorsers.map((e) => ({ node: e.node, signature: sign(e.key, DOMAIN.endorse, endorsementPayload(slot, present)) })),
+      this.m
+    )
     const body: Omit<SignedAggregate, 'signature'> = {
       slot,
       fromSlot: slot,
       status: 'complete',
       sum: BigInt(slot) * 1000n + 7n,
       count: METERS,
-      missing: new Uint8Array(0)
+      missing: new Uint8Array(0),
+      reason: '',
+      endorsement,
+      faulty: new Uint8Array(0)
     }
     return encodeAggregate({ ...body, signature: signAggregate(this.gatewayKey, body) })
   }

@@ -130,7 +130,7 @@ class Devnet {
 }
 
 const BLOCK_LINE =
-  /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh|incomplete, missing \S.*?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a \([a-z -]+\))$/gm
+  /^height (\d+)\s+slot (\d+)\s+(?:sum (-?[\d,]+) Wh( recovered, missing \S.*?)?|incomplete(?: \([a-z-]+\))?(?:, missing \S.*?)?)\s+meters (\d+)\/10\s+primary cn-\d\s+view \d+\s+latency (?:\d+ ms|n\/a \([a-z -]+\))$/gm
 const PROCESSES = ['cn-1', 'cn-2', 'cn-3', 'cn-4', 'gateway', 'meters-1', 'meters-2']
 
 describe('bbnp devnet: what it shows and how it splits the meters', () => {
@@ -160,6 +160,14 @@ describe('bbnp devnet: what it shows and how it splits the meters', () => {
     assert.equal(
       blockLine({ ...block, status: 'missed', fromSlot: 1500, sum: null, count: 0, latencyMs: 40 }, 10),
       'height 12    slot 1733   no reports: slots 1500..1733 missed (the gateway was down)  meters 0/10  primary cn-3  view 0  latency 40 ms'
+    )
+    assert.equal(
+      blockLine({ ...block, status: 'recovered', count: 9, missing: ['meter-4'], latencyMs: 60 }, 10),
+      'height 12    slot 1733   sum 2,153 Wh recovered, missing meter-4  meters 9/10  primary cn-3  view 0  latency 60 ms'
+    )
+    assert.equal(
+      blockLine({ ...block, status: 'incomplete', reason: 'no-endorsement', sum: null, missing: [], latencyMs: 60 }, 10),
+      'height 12    slot 1733   incomplete (no-endorsement)  meters 10/10  primary cn-3  view 0  latency 60 ms'
     )
     assert.equal(groupDigits('-1234567890123456789012'), '-1,234,567,890,123,456,789,012')
     assert.equal(groupDigits('999'), '999')
@@ -215,14 +223,22 @@ describe('bbnp devnet', () => {
       for (const m of lines) {
         const sum = closed.get(Number(m[2]))
         assert.equal(m[3]?.replaceAll(',', '') ?? null, sum, `height ${m[1]}, slot ${m[2]}: the line shows the slot's sum`)
-        if (m[3] !== undefined) assert.equal(m[4], '10', 'a complete slot counts all 10 meters')
+        if (m[3] !== undefined && m[4] === undefined) assert.equal(m[5], '10', 'a complete slot counts all 10 meters')
       }
       // (A process that needs SIGKILL after the grace period is named, but is not the devnet's failure.)
       assert.match(
         d.stdout,
-        /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m
+        /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d (complete|recovered|incomplete)(, \d (complete|recovered|incomplete))*\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m
       )
       assert.doesNotMatch(d.stdout + d.stderr, /died|failed to shut down/)
+      // Who led the blocks shown: one row per leader, the counts adding up to the five blocks.
+      const rows = [...d.stdout.matchAll(/^ {2}(cn-\d) +#* +(\d+)$/gm)]
+      assert.match(d.stdout, /^leaders of these blocks:$/m)
+      assert.equal(
+        rows.reduce((n, r) => n + Number(r[2]), 0),
+        5,
+        `the leader counts add up to the blocks\n${d.stdout}`
+      )
 
       // A fresh devnet network, and one log per process, each ended by a clean shutdown.
       const genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))

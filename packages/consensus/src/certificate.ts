@@ -6,6 +6,7 @@
  */
 import { concatBytes, DOMAIN, u64be } from '@bbnp/core'
 import { aggregateSignatures, fastAggregateVerify, type PublicKey } from '@bbnp/crypto'
+import { type Endorsement, endorsementPayloadOf } from './aggregate.ts'
 import { bitmapFromIndices, type CommitCertificate, indicesFromBitmap } from './block.ts'
 
 export type VotePhase = 'prepare' | 'commit'
@@ -67,4 +68,44 @@ export function checkCertificate(
     cert.signature
   )
   return ok ? null : 'BAD_SIGNATURE'
+}
+
+/**
+ * Check an aggregate's endorsement certificate (PROTOCOL 3.5.5): at least `quorum` distinct known
+ * signers and one valid aggregate signature over ENDORSE(slot, the present meters). Two such
+ * certificates for different sets of one slot would need an honest peer to endorse twice.
+ */
+export function checkEndorsement(
+  endorsement: Endorsement,
+  slot: number,
+  setHash: Uint8Array,
+  keys: PublicKey[],
+  quorum: number
+): CertificateError | null {
+  let signers: number[]
+  try {
+    signers = indicesFromBitmap(endorsement.signers, keys.length)
+  } catch {
+    return 'MALFORMED'
+  }
+  if (signers.length < quorum) return 'TOO_FEW_SIGNERS'
+  const ok = fastAggregateVerify(
+    signers.map((i) => keys[i - 1]),
+    DOMAIN.endorse,
+    endorsementPayloadOf(slot, setHash),
+    endorsement.signature
+  )
+  return ok ? null : 'BAD_SIGNATURE'
+}
+
+/** 2f+1 endorsement signatures, aggregated, with their signer bitmap. */
+export function makeEndorsement(signatures: { node: number; signature: Uint8Array }[], m: number): Endorsement {
+  const sorted = [...signatures].sort((a, b) => a.node - b.node)
+  return {
+    signers: bitmapFromIndices(
+      sorted.map((s) => s.node),
+      m
+    ),
+    signature: aggregateSignatures(sorted.map((s) => s.signature))
+  }
 }

@@ -3,6 +3,7 @@
  * other node did at one height, as seen by this replica. Provably wrong messages are collected as
  * they are found; everything else is read from the height's state once its grace period is over.
  */
+import { indicesFromBitmap } from './block.ts'
 import type { Outbox } from './context.ts'
 import type { HeightState } from './height.ts'
 import type { Observation, ObservationPhase } from './replica-types.ts'
@@ -55,6 +56,11 @@ export function observe(
       else items.push({ node, phase, outcome: 'valid', delayMs: Math.max(0, vote.at - due) })
     }
   }
+  // PROTOCOL 3.5.5: the consensus peers whose partial sum the gateway found inconsistent, as the
+  // decided block records them, count like a wrong signature.
+  const faulty = proposal?.block.aggregate.faulty
+  if (faulty && faulty.length > 0)
+    for (const node of indicesFromBitmap(faulty, m)) if (node !== me) items.push({ node, phase: 'partial', outcome: 'wrong', delayMs: 0 })
   for (let v = 0; v <= view; v++) {
     const primary = v === view ? proposal?.proposer : primaries[v]
     if (!primary || primary === me || hs.evidence.equivocators.has(primary)) continue

@@ -26,8 +26,13 @@ export class OpinionPool {
     this.ctx = ctx
   }
 
-  /** A signed opinion vector from gossip (or this replica's own), kept if it may still be used. */
-  add(encoded: Uint8Array, head: ChainHead): void {
+  /**
+   * A signed opinion vector from gossip, or this replica's own (`own`: the runtime just signed it),
+   * kept if it may still be used. Only the runtime's word makes a vector this replica's own: one
+   * from the network that names this replica as its observer is checked like any other (it may
+   * be forged).
+   */
+  add(encoded: Uint8Array, head: ChainHead, own = false): void {
     const { config, out } = this.ctx
     let opened: { height: number; node: number }
     try {
@@ -41,8 +46,8 @@ export class OpinionPool {
       byNode = new Map()
       this.byHeight.set(opened.height, byNode)
     }
-    if (byNode.has(opened.node)) return
-    const own = opened.node === config.me
+    if (byNode.has(opened.node) && !(own && opened.node === config.me)) return
+    own = own && opened.node === config.me
     if (own) config.rules.trustOpinion(encoded)
     byNode.set(opened.node, { encoded, verified: own })
     // Once a quorum of one height is in, check them together now, while idle, rather than

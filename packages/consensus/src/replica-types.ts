@@ -35,6 +35,8 @@ export interface ReplicaConfig {
   keys: PublicKey[]
   gatewayKey: PublicKey
   meters: number
+  /** Fewest present meters a sum may be over (genesis, PROTOCOL 3.5.3). */
+  minReporters: number
   signer: SecretKey
   maxBlockBytes: number
   timing: ReplicaTiming
@@ -60,11 +62,13 @@ export type ReplicaEvent =
   | { type: 'start'; now: number }
   | { type: 'aggregate'; aggregate: SignedAggregate; now: number }
   | { type: 'message'; message: ConsensusMessage; now: number }
-  | { type: 'opinion'; encoded: Uint8Array; now: number }
+  /** A signed opinion vector; `own` when the runtime signed it itself (trusted without a check). */
+  | { type: 'opinion'; encoded: Uint8Array; own?: boolean; now: number }
   | { type: 'timeout'; timer: ReplicaTimer; now: number }
   | { type: 'synced'; block: Block; cert: CommitCertificate; now: number }
 
-export type ObservationPhase = 'preprepare' | 'prepare' | 'commit' | 'draw'
+/** The phases a node owes; `partial` is its partial sum of a slot's recovery (PROTOCOL 3.5.5), judged by the gateway. */
+export type ObservationPhase = 'preprepare' | 'prepare' | 'commit' | 'draw' | 'partial'
 export type ObservationOutcome = 'valid' | 'wrong' | 'missing'
 
 /** One interaction this replica observed from another node (the reputation model's evidence). */

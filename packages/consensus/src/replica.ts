@@ -117,7 +117,7 @@ export class Replica {
         this.onMessage(event.message, event.now)
         break
       case 'opinion':
-        this.opinions.add(event.encoded, this.head)
+        this.opinions.add(event.encoded, this.head, event.own === true)
         break
       case 'timeout':
         this.onTimeout(event.timer, event.now)
@@ -299,6 +299,7 @@ export class Replica {
       keys: this.config.keys,
       gatewayKey: this.config.gatewayKey,
       meters: this.config.meters,
+      minReporters: this.config.minReporters,
       quorum: this.quorum,
       currentSlot: slotAt(this.config.timing, now),
       rules: this.config.rules,

@@ -9,7 +9,8 @@
 import { bytesEqual, DOMAIN } from '@bbnp/core'
 import { type PublicKey, vrfMessage, vrfOutput } from '@bbnp/crypto'
 import { aggregatePayload, type Block, type CommitCertificate, indicesFromBitmap } from './block.ts'
-import { checkCertificate } from './certificate.ts'
+import { presentBitmap, reporterSetHash } from './aggregate.ts'
+import { checkCertificate, checkEndorsement } from './certificate.ts'
 import type { ConsensusRules } from './rules.ts'
 import { GATEWAY_SIGNER, type SignatureCache, signerId } from './sigcache.ts'
 
@@ -32,6 +33,8 @@ export interface ValidationContext {
   keys: PublicKey[]
   gatewayKey: PublicKey
   meters: number
+  /** Fewest present meters a sum may be over (genesis, PROTOCOL 3.5.3). */
+  minReporters: number
   quorum: number
   /** The slot of the validator's clock now; a block for a later slot than currentSlot + 1 is refused. */
   currentSlot: number
@@ -49,6 +52,7 @@ export type BlockError =
   | 'SLOT_IN_FUTURE'
   | 'BAD_AGGREGATE_SIGNATURE'
   | 'BAD_AGGREGATE'
+  | 'BAD_ENDORSEMENT'
   | 'BAD_ELECTION_PROOF'
   | 'WRONG_PRIMARY'
   | 'BAD_REPUTATION'
@@ -86,24 +90,41 @@ export function rightfulPrimary(order: number[], view: number): number | null {
   return order.length === 0 ? null : order[view % order.length]
 }
 
-export function checkAggregate(block: Block, ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'cache'>): BlockError | null {
+/**
+ * The gateway's aggregate in a block (PROTOCOL 3.4, 3.5): its signature; its counts against the
+ * missing meters; for a sum (complete or recovered), at least minReporters present and the
+ * endorsement certificate of 2f+1 consensus peers over that very set; the faulty-peer bitmap well formed.
+ */
+export function checkAggregate(
+  block: Block,
+  ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'minReporters' | 'keys' | 'quorum' | 'cache'>
+): BlockError | null {
   const a = block.aggregate
   if (!ctx.cache.verify(GATEWAY_SIGNER, ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature))
     return 'BAD_AGGREGATE_SIGNATURE'
-  if (a.status === 'complete') {
-    if (a.count !== ctx.meters || a.missing.length !== 0) return 'BAD_AGGREGATE'
-  } else if (a.status === 'missed') {
-    // A range of slots the gateway received nothing for (decoding checked its shape).
-    if (a.count !== 0 || a.missing.length !== 0 || a.fromSlot > a.slot) return 'BAD_AGGREGATE'
-  } else {
-    let missing: number[]
-    try {
-      missing = indicesFromBitmap(a.missing, ctx.meters)
-    } catch {
-      return 'BAD_AGGREGATE'
-    }
-    if (missing.length === 0 || a.count !== ctx.meters - missing.length || a.sum !== 0n) return 'BAD_AGGREGATE'
+  try {
+    if (a.faulty.length > 0 && indicesFromBitmap(a.faulty, ctx.keys.length).length === 0) return 'BAD_AGGREGATE'
+  } catch {
+    return 'BAD_AGGREGATE'
   }
+  if (a.status === 'missed') {
+    // A range of slots the gateway received nothing for (decoding checked its shape).
+    return a.count !== 0 || a.missing.length !== 0 || a.fromSlot > a.slot ? 'BAD_AGGREGATE' : null
+  }
+  let missing: number[]
+  try {
+    missing = a.status === 'complete' ? [] : indicesFromBitmap(a.missing, ctx.meters)
+  } catch {
+    return 'BAD_AGGREGATE'
+  }
+  if (a.count !== ctx.meters - missing.length) return 'BAD_AGGREGATE'
+  // No sum: for too few reports, or a recovery that could not finish (possibly with every meter in).
+  if (a.status === 'incomplete') return null
+  if (a.status === 'recovered' && missing.length === 0) return 'BAD_AGGREGATE'
+  // complete or recovered: a sum over an endorsed set of at least minReporters meters.
+  if (a.count < ctx.minReporters || !a.endorsement) return 'BAD_AGGREGATE'
+  const setHash = reporterSetHash(presentBitmap(a, ctx.meters))
+  if (checkEndorsement(a.endorsement, a.slot, setHash, ctx.keys, ctx.quorum) !== null) return 'BAD_ENDORSEMENT'
   return null
 }
 

@@ -40,6 +40,29 @@ describe('replica: batched checks and adaptive timing', () => {
     assert.ok(sim.rejects.some((r) => r.kind === 'opinion' && r.node === 3 && r.reason === 'BAD_SIGNATURE'))
   })
 
+  it('a forged vector naming a replica as its own observer is checked like any other, never trusted', () => {
+    const sim = new Sim(4, { seed: 'forged-own' })
+    sim.start()
+    sim.advance(60)
+    sim.handOff(sim.aggregate(1))
+    const wrong = secretKeyFromScalar(randomScalar(new SeededRng('someone-else')))
+    // Every replica gets a vector that claims to be its own observer's, signed by someone else.
+    for (let to = 1; to <= 4; to++) {
+      sim.opinion(to, signOpinion(wrong, 1, to))
+      for (const node of [1, 2, 3, 4]) if (node !== to) sim.opinion(to, signOpinion(sim.signers[node - 1], 1, node))
+    }
+    sim.advance(60)
+    sim.handOff(sim.aggregate(2))
+    for (let j = 1; j <= 4; j++) {
+      assert.equal((sim.committed.get(j) ?? []).length, 2, `node ${j} committed height 2`)
+      assert.ok(
+        sim.rejects.some((r) => r.at === j && r.kind === 'opinion' && r.node === j && r.reason === 'BAD_SIGNATURE'),
+        `node ${j} refused the forgery`
+      )
+    }
+    assert.equal((sim.committed.get(1) ?? [])[1].block.opinions.length, 3, 'the three genuine vectors')
+  })
+
   it('the view timeout grows with the time heights take to commit', () => {
     const sim = new Sim(4, { seed: 'slow' })
     sim.start()

@@ -22,6 +22,8 @@ import {
   type ConsensusMessage,
   type ConsensusRules,
   decodeMessage,
+  endorsementPayload,
+  makeEndorsement,
   maxBlockBytes,
   type Observation,
   Replica,
@@ -127,6 +129,7 @@ export class Sim {
           keys: this.keys,
           gatewayKey: this.gatewayKey,
           meters: this.meters,
+          minReporters: 3,
           signer: this.signers[j - 1],
           maxBlockBytes: maxBlockBytes(m, this.meters),
           timing: { viewTimeoutMs: 1000, maxViewTimeoutMs: 8000, electionWaitMs: 50, graceMs: 100, genesisTimeMs: 0, periodMs: 1000 },
@@ -156,13 +159,30 @@ export class Sim {
   /** A signed aggregate for `slot`; `opts.badSignature` signs something else. */
   aggregate(slot: number, sum = 1234n, opts: { badSignature?: boolean; missing?: number[] } = {}): SignedAggregate {
     const missing = opts.missing ?? []
+    const complete = missing.length === 0
+    const quorum = 2 * Math.floor((this.m - 1) / 3) + 1
+    const present = bitmapFromIndices(
+      Array.from({ length: this.meters }, (_, i) => i + 1),
+      this.meters
+    )
     const body = {
       slot,
       fromSlot: slot,
-      status: missing.length ? ('incomplete' as const) : ('complete' as const),
-      sum: missing.length ? 0n : sum,
+      status: complete ? ('complete' as const) : ('incomplete' as const),
+      sum: complete ? sum : 0n,
       count: this.meters - missing.length,
-      missing: missing.length ? bitmapFromIndices(missing, this.meters) : new Uint8Array(0)
+      missing: complete ? new Uint8Array(0) : bitmapFromIndices(missing, this.meters),
+      reason: complete ? ('' as const) : ('no-partials' as const),
+      // 2f+1 peers endorse the full set (PROTOCOL 3.5.5)
+      endorsement: complete
+        ? makeEndorsement(
+            this.signers
+              .slice(0, quorum)
+              .map((sk, k) => ({ node: k + 1, signature: sign(sk, DOMAIN.endorse, endorsementPayload(slot, present)) })),
+            this.m
+          )
+        : null,
+      faulty: new Uint8Array(0)
     }
     const signed = opts.badSignature ? aggregatePayload({ ...body, sum: body.sum + 1n }) : aggregatePayload(body)
     return { ...body, signature: sign(this.gatewaySk, DOMAIN.aggregate, signed) }

@@ -30,6 +30,7 @@ export const DOMAIN = {
   selfMask: 'self-mask',
   share: 'share',
   reveal: 'bbnp/v1/reveal',
+  endorse: 'bbnp/v1/endorse',
   dealtKeys: 'bbnp/v1/dealt-keys'
 } as const
 

@@ -21,6 +21,7 @@ import {
 } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import { initialReputations } from '@bbnp/reputation'
+import { CommitteeCrypto } from '@bbnp/aggregation'
 import { CatchUp } from './catch-up.ts'
 import { reputationParams } from './config.ts'
 import { consensusRoutes } from './consensus-routes.ts'
@@ -31,14 +32,16 @@ import { type ApiServer, startApi } from './http-api.ts'
 import { LeadershipWindow } from './leadership.ts'
 import { OpinionPublisher } from './opinion-publisher.ts'
 import { defaultApiPort } from './options.ts'
-import { encodeHandoffAck, wireProtocols } from './protocols.ts'
+import { decodeEndorseRequest, decodePartialRequest, encodeHandoffAck, protocolLimits, wireProtocols } from './protocols.ts'
+import { RecoveryCommittee } from './recovery-committee.ts'
+import { SlotClock } from './slot-clock.ts'
 import { reputationRules } from './reputation-rules.ts'
 import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { replicaTiming } from './timing.ts'
 import type { BlockTiming } from './views.ts'
 
 /** Test-only misbehaviour of a consensus peer (issue 5); refused unless the genesis is a devnet. */
-export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', ...REPLICA_MISBEHAVIOUR] as const
+export const CONSENSUS_MISBEHAVIOUR = ['silent', 'late', 'wrong-partials', ...REPLICA_MISBEHAVIOUR] as const
 
 export function checkMisbehaviour(modes: string[], genesis: Genesis, allowed: readonly string[]): void {
   if (modes.length === 0) return
@@ -59,7 +62,7 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
   const params = reputationParams(genesis)
   const timing = replicaTiming(genesis, params.t0Ms)
   const maxBytes = maxBlockBytes(m, n)
-  const wire = wireProtocols({ meters: n, maxBlockBytes: maxBytes })
+  const wire = wireProtocols(protocolLimits(genesis))
   const silent = options.misbehave.includes('silent')
   const lateMs = options.misbehave.includes('late') ? 2 * timing.graceMs : 0
   const mHandoffs = metrics.counter('bbnp_aggregates_received_total', 'Signed aggregates received from the gateway')
@@ -92,6 +95,7 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
         keys,
         gatewayKey: genesis.gateway.publicKey,
         meters: n,
+        minReporters: genesis.minReporters,
         signer,
         maxBlockBytes: maxBytes,
         timing,
@@ -120,12 +124,26 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
       {
         publish: (encoded) => {
           publish(TOPICS.reputation, encoded)
-          void driver.dispatch({ type: 'opinion', encoded, now: Date.now() })
+          void driver.dispatch({ type: 'opinion', encoded, own: true, now: Date.now() })
         },
         logger
       }
     )
     let catchUp: CatchUp | undefined
+    // PROTOCOL 3.5.5: this peer's part in each slot's recovery, its pads computed as the slot ends.
+    const clock = new SlotClock(genesis)
+    const committee = new RecoveryCommittee(
+      {
+        keys,
+        quorum: genesis.quorum,
+        minReporters: genesis.minReporters,
+        slotAt: (now) => clock.slotAt(now),
+        wrongPartials: options.misbehave.includes('wrong-partials')
+      },
+      { crypto: new CommitteeCrypto({ keys: key.committeeKeys!, minReporters: genesis.minReporters }), store, signer, logger, metrics }
+    )
+    clock.every(0, (slot) => committee.prepare(slot - 1))
+    cleanup.unshift(async () => clock.stop())
     const leadership = new LeadershipWindow(m, metrics)
     await leadership.load(store)
     /** Local timings of recent blocks: when this peer got the aggregate, and when it stored the block. */
@@ -223,6 +241,20 @@ export async function startConsensusPeer(ctx: SingleKeyContext): Promise<Running
                 void driver.dispatch({ type: 'aggregate', aggregate, now: lastHandoffAt })
               }
               return [encodeHandoffAck({ headSlot: store.head().slot, held })]
+            }
+          },
+          {
+            ...wire.endorse,
+            handler: async (req, from) => {
+              if (from !== gatewayPeer || silent) throw new BbnpError('REFUSED', 'only the gateway asks for endorsements')
+              return [await committee.endorse(decodeEndorseRequest(req, n))]
+            }
+          },
+          {
+            ...wire.partial,
+            handler: async (req, from) => {
+              if (from !== gatewayPeer || silent) throw new BbnpError('REFUSED', 'only the gateway asks for partial sums')
+              return [await committee.partial(decodePartialRequest(req, m))]
             }
           },
           { ...wire.blocks, handler: (req) => serveBlocks(store, decodeBlocksRequest(req)) },

@@ -1,27 +1,30 @@
 /**
- * The gateway (paper IV-C, PROTOCOL 3 and 4.1): receives the meters' reports, checks and sums them
- * per slot (gateway-slots.ts), signs the result, and hands it to every consensus peer until a
+ * The gateway (paper IV-C, PROTOCOL 3, 3.5 and 4.1): receives the meters' reports, checks and sums
+ * them per slot (gateway-slots.ts), recovers each closed slot with the meters and the consensus
+ * peers (gateway-recovery.ts), signs the result, and hands it to every consensus peer until a
  * block holds it (gateway-handoff.ts, with the gateway's own store); answers each height's first
  * election draw with Theta, its VRF threshold.
  *
- * Every slot is accounted for: a slot closes as complete (with its sum) or incomplete (with the
- * missing meters); after a restart, the slots the gateway missed while it was down, however many,
- * are recorded as one `missed` range (docs/protocol.md).
+ * Every slot is accounted for: a slot closes as complete (every meter), recovered (the sum of the
+ * meters present, the missing named) or incomplete (no sum, with the reason); after a restart,
+ * the slots the gateway missed while it was down, however many, are recorded as one `missed`
+ * range (docs/protocol.md).
  */
-import { BbnpError, consensusId, DOMAIN, meterIndex, toHex } from '@bbnp/core'
-import { GatewayCrypto, REPORT_BYTES, type SlotResult } from '@bbnp/aggregation'
+import { BbnpError, consensusId, DOMAIN, meterId, meterIndex, toHex } from '@bbnp/core'
+import { GatewayCrypto, reportBytes } from '@bbnp/aggregation'
 import { decodeStatus, GatewayStore } from '@bbnp/chain'
 import { aggregatePayload, aggregateSum, bitmapFromIndices, encodeAggregate, maxBlockBytes, type SignedAggregate } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import { join } from 'node:path'
 import { AggregateHandoff } from './gateway-handoff.ts'
+import { GatewayRecovery } from './gateway-recovery.ts'
 import { GatewaySlots } from './gateway-slots.ts'
 import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
 import type { LoadedKey } from './keys.ts'
 import { defaultApiPort } from './options.ts'
-import { decodeHandoffAck, encodeReceipt, wireProtocols } from './protocols.ts'
+import { decodeHandoffAck, encodeReceipt, protocolLimits, wireProtocols } from './protocols.ts'
 import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 import { ThetaResponder } from './theta.ts'
@@ -35,12 +38,15 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
   const m = genesis.consensus.length
   const clock = new SlotClock(genesis)
   const skew = genesis.skewMs
-  const wire = wireProtocols({ meters: n, maxBlockBytes: maxBlockBytes(m, n) })
+  const wire = wireProtocols(protocolLimits(genesis))
 
   const mReceived = metrics.counter('bbnp_reports_accepted_total', 'Meter reports accepted (tag verified, first for its meter and slot)')
   const mRejected = metrics.counter('bbnp_reports_rejected_total', 'Meter reports rejected, by reason')
   const mSlots = metrics.counter('bbnp_slots_total', 'Slots closed by the gateway, by status')
-  const mGivenUp = metrics.counter('bbnp_slots_given_up_total', 'Closed slots no block will hold, by reason')
+  const mConflicts = metrics.counter(
+    'bbnp_report_conflicts_total',
+    'Second, different reports for one meter and slot (two sources of one identity)'
+  )
   const mTheta = metrics.counter('bbnp_theta_signed_total', 'Election thresholds (Theta) signed')
   const mElection = metrics.counter('bbnp_gossip_election_total', 'Election messages seen by the gateway, by outcome')
   const mAggregateMs = metrics.histogram(
@@ -49,20 +55,10 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     [0.001, 0.005, 0.01, 0.03, 0.1, 0.3, 1]
   )
 
-  // N Diffie-Hellman operations, once (PROTOCOL 3.2): K_gi = S_i^{s_g}.
+  // Every meter's key was dealt by the trusted authority (PROTOCOL 3.5.1): no Diffie-Hellman at start.
   const t0 = performance.now()
-  let lastLog = 0
-  const crypto = new GatewayCrypto({
-    secret: key.scalar,
-    meterPublicKeys: genesis.meters.map((x) => x.publicKey),
-    onProgress: (done, total) => {
-      const now = performance.now()
-      if (now - lastLog > 2000 || done === total) {
-        lastLog = now
-        logger.info('deriving meter keys', { done, total })
-      }
-    }
-  })
+  const params = { candidates: genesis.candidates, extraPartners: genesis.extraPartners }
+  const crypto = new GatewayCrypto({ keys: key.gatewayKeys!, consensusCount: m, params, minReporters: genesis.minReporters })
   logger.info('meter keys ready', { meters: n, ms: Math.round(performance.now() - t0) })
 
   const consensusPeers = genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString(), index: c.index }))
@@ -87,6 +83,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     const slots = new GatewaySlots({
       crypto,
       meters: n,
+      reportBytes: reportBytes(m),
       genesisTimeMs: genesis.genesisTimeMs,
       periodMs: genesis.periodMs,
       skewMs: skew,
@@ -106,35 +103,65 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     if (leftOver > 0) logger.info('aggregates closed before a restart, handed off again', { slots: handoff.pendingSlots() })
     const rejected: Record<string, number> = {}
     let accepted = 0
-    let last: SlotResult | { status: 'missed'; slot: number; fromSlot: number } | null = null
+    let last: {
+      slot: number
+      fromSlot?: number
+      status: string
+      sum: bigint | null
+      count: number
+      missing: string[]
+      reason?: string
+    } | null = null
 
     const signed = (body: Omit<SignedAggregate, 'signature'>): SignedAggregate => ({ ...body, signature: signAggregate(blsKey, body) })
 
-    const closeSlot = (slot: number) => {
-      const started = performance.now()
-      const result = slots.close(slot)
-      if (!result) return
-      mAggregateMs.observe((performance.now() - started) / 1000)
-      mSlots.inc({ status: result.status })
-      last = result
-      if (result.status === 'inconsistent') {
-        // Every tag verified but the decoded total is impossible: mismatched keys or a cheating
-        // meter. Never published (PROTOCOL 3.5: never a wrong sum).
-        mGivenUp.inc({ reason: 'inconsistent' })
-        logger.error('slot given up: its decoded sum is impossible', { slot, reason: result.reason })
-        return
+    const recovery = new GatewayRecovery(
+      {
+        wire,
+        keys: genesis.consensus.map((c) => c.verificationKey),
+        quorum: genesis.quorum,
+        revealTimeoutMs: Math.max(500, Math.min(3000, genesis.periodMs)),
+        committeeTimeoutMs: Math.max(1000, Math.min(5000, 2 * genesis.periodMs))
+      },
+      {
+        p2p: {
+          request: (peer, protocol, data, opts) => p2p!.request(peer, protocol, data, opts),
+          connectedPeers: () => p2p!.connectedPeers()
+        },
+        hostOf: (i: number) => slots.hostOf(i),
+        peers: consensusPeers,
+        logger,
+        metrics
       }
+    )
+
+    /** Close slot t, recover it (PROTOCOL 3.5), sign its aggregate and hand it off. */
+    const closeSlot = async (slot: number) => {
+      const started = performance.now()
+      const agg = slots.close(slot)
+      if (!agg) return
+      const { result, reason, endorsement, faulty } = await recovery.run(agg)
+      mAggregateMs.observe((performance.now() - started) / 1000)
+      const hasSum = result.status === 'complete'
+      const status = !hasSum ? 'incomplete' : result.missing.length === 0 ? 'complete' : 'recovered'
+      mSlots.inc({ status })
+      if (result.status === 'inconsistent')
+        logger.error('slot without a sum: its decoded value is impossible', { slot, detail: result.reason })
+      else if (!hasSum) logger.warn('slot without a sum', { slot, reason, count: result.count, missing: result.missing.length })
+      last = { slot, status, sum: hasSum ? result.sum : null, count: result.count, missing: result.missing, reason }
       const aggregate = signed({
         slot,
         fromSlot: slot,
-        status: result.status,
-        sum: result.status === 'complete' ? result.sum : 0n,
+        status,
+        sum: hasSum ? result.sum : 0n,
         count: result.count,
-        missing: result.status === 'incomplete' ? bitmapFromIndices(result.missing.map(meterIndex), n) : new Uint8Array(0)
+        missing: status === 'complete' ? new Uint8Array(0) : bitmapFromIndices(result.missing.map(meterIndex), n),
+        reason,
+        endorsement,
+        faulty: faulty.length === 0 ? new Uint8Array(0) : bitmapFromIndices(faulty, m)
       })
-      const missing = result.status === 'incomplete' ? result.missing.length : 0
-      logger.info('slot closed', { slot, status: aggregate.status, sum: aggregateSum(aggregate), count: result.count, missing })
-      void handoff.add(aggregate).catch((e) => fail(e))
+      logger.info('slot closed', { slot, status, sum: aggregateSum(aggregate), count: result.count, missing: result.missing.length })
+      await handoff.add(aggregate).catch((e) => fail(e))
     }
 
     const electionId = {
@@ -169,20 +196,27 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
             rateLimit: { messagesPerSecond: 1000, burstMessages: 2000, bytesPerSecond: 64 * 1024 * 1024, burstBytes: 64 * 1024 * 1024 },
             handler: async (req, from) => {
               if (!meterPeers.has(from)) throw new BbnpError('REFUSED', 'only meters send reports')
-              if (req.length % REPORT_BYTES !== 0) {
+              if (req.length % reportBytes(m) !== 0) {
                 rejected.MALFORMED = (rejected.MALFORMED ?? 0) + 1
                 mRejected.inc({ reason: 'MALFORMED' })
-                throw new BbnpError('MALFORMED', `a report batch is a multiple of ${REPORT_BYTES} bytes`)
+                throw new BbnpError('MALFORMED', `a report batch is a multiple of ${reportBytes(m)} bytes`)
               }
-              const out = slots.accept(req, Date.now())
+              const out = slots.accept(req, Date.now(), from)
               accepted += out.accepted
               mReceived.inc(undefined, out.accepted)
               for (const [code, c] of Object.entries(out.rejected)) {
                 rejected[code] = (rejected[code] ?? 0) + c
                 mRejected.inc({ reason: code }, c)
               }
+              for (const c of out.conflicts) {
+                mConflicts.inc()
+                logger.warn('two different reports for one meter and slot: two sources of one identity', {
+                  slot: c.slot,
+                  meter: meterId(c.meter)
+                })
+              }
               // All N in: close now rather than at the deadline.
-              for (const slot of out.full) closeSlot(slot)
+              for (const slot of out.full) void closeSlot(slot)
               return [encodeReceipt({ accepted: out.accepted, rejected: out.rejected })]
             }
           },
@@ -216,7 +250,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
           received: accepted,
           rejected,
           openSlots: slots.openSlots(),
-          lastSlot: last && lastSlotView(last),
+          lastSlot: last && { ...last, sum: last.sum === null ? null : last.sum.toString() },
           lastClosedSlot: slots.lastClosed,
           pendingSlots: handoff.pendingSlots(),
           chainSlot: handoff.headSlot,
@@ -251,8 +285,19 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
       })
       slots.skipTo(range.slot)
       mSlots.inc({ status: 'missed' })
-      last = { status: 'missed', ...range }
-      await handoff.add(signed({ ...range, status: 'missed', sum: 0n, count: 0, missing: new Uint8Array(0) }))
+      last = { ...range, status: 'missed', sum: null, count: 0, missing: [] }
+      await handoff.add(
+        signed({
+          ...range,
+          status: 'missed',
+          sum: 0n,
+          count: 0,
+          missing: new Uint8Array(0),
+          reason: '',
+          endorsement: null,
+          faulty: new Uint8Array(0)
+        })
+      )
     }
 
     // Keys for a slot are prepared when it starts; the slot closes at the end of its window.
@@ -262,7 +307,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     })
     clock.every(skew + 1, (slot) => {
       if (closing || slot < 1) return
-      closeSlot(slot - 1)
+      void closeSlot(slot - 1)
       void handoff.flush()
     })
     const now = Date.now()
@@ -293,17 +338,6 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     offPeer()
     for (const c of cleanup) await c().catch(() => {})
     throw e
-  }
-}
-
-function lastSlotView(last: SlotResult | { status: 'missed'; slot: number; fromSlot: number }) {
-  if (last.status === 'missed') return { slot: last.slot, fromSlot: last.fromSlot, status: 'missed', sum: null, count: 0, missing: [] }
-  return {
-    slot: last.slot,
-    status: last.status,
-    sum: last.status === 'complete' ? last.sum.toString() : null,
-    count: last.count,
-    missing: last.status === 'incomplete' ? last.missing : []
   }
 }
 

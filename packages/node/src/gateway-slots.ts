@@ -1,17 +1,21 @@
 /**
- * The gateway's slots (PROTOCOL 3, docs/protocol-notes.md "Which reports count"): slot t's
- * reports are sent by the meters when t ends, so they are accepted in the window
- * [start(t+1) - skew, start(t+1) + skew]; t's keys are prepared when it starts; it closes at the
- * end of its window, or at once when every meter is in. A closed slot accepts nothing more
- * (LATE); a slot whose window is not open accepts nothing (WRONG_SLOT).
+ * The gateway's slots (PROTOCOL 3, docs/protocol.md "Which reports count"): slot t's reports are
+ * sent by the meters when t ends, so they are accepted in the window [start(t+1) - skew,
+ * start(t+1) + skew]; t's keys are prepared when it starts; it closes at the end of its window, or
+ * at once when every meter is in, and its recovery begins (gateway-recovery.ts). A closed slot's
+ * aggregator stays a little longer to tell a late report (LATE) from a copy of one it counted
+ * (DUPLICATE) and from a second, different report of a counted meter (CONFLICT: two sources of
+ * one identity). A slot whose window is not open accepts nothing (WRONG_SLOT).
  *
  * Time comes from outside (`now` arguments), so the lifecycle is tested without a clock.
  */
-import { type GatewayCrypto, type SlotAggregator, type SlotResult, REPORT_BYTES, reportSlot } from '@bbnp/aggregation'
+import { type GatewayCrypto, reportSlot, type SlotAggregator } from '@bbnp/aggregation'
 
 export interface GatewaySlotsOptions {
   crypto: GatewayCrypto
   meters: number
+  /** Bytes per report (reportBytes(M)). */
+  reportBytes: number
   genesisTimeMs: number
   periodMs: number
   skewMs: number
@@ -24,11 +28,19 @@ export interface BatchOutcome {
   rejected: Record<string, number>
   /** Slots that now hold a report from every meter (the caller closes them at once). */
   full: number[]
+  /** Meters that sent a second, different, validly tagged report for a slot. */
+  conflicts: { slot: number; meter: number }[]
 }
+
+/** How many closed slots keep their aggregator to classify late reports. */
+const CLOSED_KEPT = 4
 
 export class GatewaySlots {
   private readonly opts: GatewaySlotsOptions
   private readonly open = new Map<number, SlotAggregator>()
+  private readonly closed = new Map<number, SlotAggregator>()
+  /** Which peer (meter process) delivered each meter's last accepted report: where to ask it (3.5.4). */
+  private readonly hosts = new Map<number, string>()
   private closedUpTo: number
 
   constructor(opts: GatewaySlotsOptions) {
@@ -56,7 +68,7 @@ export class GatewaySlots {
     return this.slotAt(now - this.opts.skewMs)
   }
 
-  /** The last slot closed: no report is accepted for it or any earlier slot. */
+  /** The last slot closed: no report is counted for it or any earlier slot. */
   get lastClosed(): number {
     return this.closedUpTo
   }
@@ -65,28 +77,37 @@ export class GatewaySlots {
     return [...this.open.keys()].sort((a, b) => a - b)
   }
 
+  /** The meter process that delivered meter i's reports (undefined: none yet). */
+  hostOf(meter: number): string | undefined {
+    return this.hosts.get(meter)
+  }
+
   /** Prepare slot t's keys (when it starts); a slot closed already stays closed. */
   openSlot(slot: number): void {
     if (slot < 0 || slot <= this.closedUpTo || this.open.has(slot)) return
     this.open.set(slot, this.opts.crypto.openSlot(this.opts.crypto.prepareSlot(slot)))
   }
 
-  /** Check and add a batch of reports (PROTOCOL 3.1); a rejected report changes nothing but its counter. */
-  accept(batch: Uint8Array, now: number): BatchOutcome {
-    const out: BatchOutcome = { accepted: 0, rejected: {}, full: [] }
+  /** Check and add a batch of reports from `from` (PROTOCOL 3.1); a rejected report changes nothing but its counter. */
+  accept(batch: Uint8Array, now: number, from: string): BatchOutcome {
+    const out: BatchOutcome = { accepted: 0, rejected: {}, full: [], conflicts: [] }
     const reject = (code: string) => {
       out.rejected[code] = (out.rejected[code] ?? 0) + 1
     }
+    const size = this.opts.reportBytes
     const touched = new Set<number>()
-    for (let off = 0; off < batch.length; off += REPORT_BYTES) {
-      const bytes = batch.subarray(off, off + REPORT_BYTES)
+    for (let off = 0; off < batch.length; off += size) {
+      const bytes = batch.subarray(off, off + size)
       const slot = reportSlot(bytes)
       if (!Number.isSafeInteger(slot) || !this.windowOpen(slot, now)) {
         reject('WRONG_SLOT')
         continue
       }
-      if (slot <= this.closedUpTo && !this.open.has(slot)) {
-        reject('LATE')
+      if (!this.open.has(slot) && slot <= this.closedUpTo) {
+        // Closed: its aggregator (while kept) tells LATE from DUPLICATE and CONFLICT.
+        const r = this.closed.get(slot)?.accept(bytes)
+        if (r && !r.ok && r.code === 'CONFLICT' && r.meterIndex !== undefined) out.conflicts.push({ slot, meter: r.meterIndex })
+        reject(r && !r.ok ? r.code : 'LATE')
         continue
       }
       this.openSlot(slot)
@@ -94,19 +115,25 @@ export class GatewaySlots {
       if (r.ok) {
         out.accepted++
         touched.add(slot)
-      } else reject(r.code)
+        this.hosts.set(r.meterIndex, from)
+      } else {
+        if (r.code === 'CONFLICT' && r.meterIndex !== undefined) out.conflicts.push({ slot, meter: r.meterIndex })
+        reject(r.code)
+      }
     }
     for (const slot of touched) if (this.open.get(slot)?.count === this.opts.meters) out.full.push(slot)
     return out
   }
 
-  /** Close slot t: its result, once (undefined when it was not open). */
-  close(slot: number): SlotResult | undefined {
+  /** Close slot t: its aggregator, to run its recovery (undefined when it was not open). */
+  close(slot: number): SlotAggregator | undefined {
     const agg = this.open.get(slot)
     if (!agg) return undefined
     this.open.delete(slot)
     this.closedUpTo = Math.max(this.closedUpTo, slot)
-    return agg.finish()
+    this.closed.set(slot, agg)
+    for (const s of this.closed.keys()) if (s < slot - CLOSED_KEPT) this.closed.delete(s)
+    return agg
   }
 
   /** Mark slots up to `slot` as closed without a result (recorded as missed). */

@@ -12,7 +12,8 @@ import { BbnpError, fromHex, toHex, utf8 } from '@bbnp/core'
 import { decodePublicKey, g1Multiply, type PublicKey, R, sha256, verifyPossession } from '@bbnp/crypto'
 import { consensusId, GATEWAY_ID, meterId, MIN_CONSENSUS, MIN_METERS } from '@bbnp/aggregation'
 
-export const GENESIS_VERSION = 1
+/** 2: consensus share keys and minReporters (PROTOCOL 3.5). */
+export const GENESIS_VERSION = 2
 
 export interface GenesisJson {
   version: number
@@ -22,11 +23,20 @@ export interface GenesisJson {
   periodMs: number
   /** Reports for slot t are accepted until this long after the slot ends (clock skew, PROTOCOL 3.1). */
   skewMs: number
-  aggregation: { candidates: number; extraPartners: number }
+  aggregation: { candidates: number; extraPartners: number; minReporters: number }
   reputation: Record<string, number | string>
   gateway: { id: string; publicKey: string; pop: string; peerId: string; listen: string }
   meters: { id: string; publicKey: string; peerId: string }[]
-  consensus: { id: string; publicKey: string; c: string; verificationKey: string; pop: string; peerId: string; listen: string }[]
+  consensus: {
+    id: string
+    publicKey: string
+    c: string
+    verificationKey: string
+    pop: string
+    shareKey: string
+    peerId: string
+    listen: string
+  }[]
   hash: string
 }
 
@@ -37,6 +47,8 @@ export interface ConsensusMember {
   publicKeyBytes: Uint8Array
   verificationKeyBytes: Uint8Array
   verificationKey: PublicKey
+  /** W_u, the key of the meters' share pads towards this peer (PROTOCOL 3.5.1) */
+  shareKeyBytes: Uint8Array
   peerId: PeerId
   listen: Multiaddr
 }
@@ -58,6 +70,8 @@ export interface Genesis {
   skewMs: number
   candidates: number
   extraPartners: number
+  /** Fewest present meters a slot's sum may be over (PROTOCOL 3.5.3). */
+  minReporters: number
   reputation: Record<string, number | string>
   gateway: { id: string; publicKeyBytes: Uint8Array; publicKey: PublicKey; peerId: PeerId; listen: Multiaddr }
   meters: MeterMember[]
@@ -203,6 +217,7 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
       publicKeyBytes: G.bytes,
       verificationKeyBytes: vk.bytes,
       verificationKey: vk.key,
+      shareKeyBytes: pointField(cn.shareKey, `${cn.id}.shareKey`).bytes,
       peerId: peerIdField(cn.peerId, `${cn.id}.peerId`),
       listen: addrField(cn.listen, `${cn.id}.listen`)
     }
@@ -226,6 +241,7 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
     skewMs,
     candidates,
     extraPartners: agg.extraPartners,
+    minReporters: intField(agg.minReporters, 'aggregation.minReporters', 2, meters.length),
     reputation: json.reputation,
     gateway,
     meters,

@@ -8,7 +8,15 @@ import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { BbnpError, bytesEqual, fromHex, toHex } from '@bbnp/core'
+import { BbnpError, bytesEqual, fromHex, parseEntity, toHex } from '@bbnp/core'
+import {
+  type CommitteeKeys,
+  decodeCommitteeKeys,
+  decodeGatewayKeys,
+  decodeMeterKeys,
+  type GatewayKeys,
+  type MeterKeys
+} from '@bbnp/aggregation'
 import { modR, publicKeyFromScalar, R, type SecretKey, secretKeyFromScalar } from '@bbnp/crypto'
 import type { Genesis } from './genesis.ts'
 
@@ -23,6 +31,12 @@ export interface KeyFileJson {
   secret: string
   /** The libp2p Ed25519 identity, protobuf-encoded, hex. */
   libp2pKey: string
+  /**
+   * The keys the trusted authority derived for this entity (PROTOCOL 3.5.1; @bbnp/aggregation
+   * key-material.ts), hex: a meter's gateway, pair and committee keys; every meter's key for the
+   * gateway; every meter's pad key for a consensus peer.
+   */
+  dealt: string
 }
 
 export interface LoadedKey {
@@ -33,6 +47,10 @@ export interface LoadedKey {
   /** The BLS key signing with `scalar` (gateway and consensus). */
   blsKey?: SecretKey
   libp2pKey: PrivateKey
+  /** The dealt keys, checked against the genesis: of the role's kind. */
+  meterKeys?: MeterKeys
+  gatewayKeys?: GatewayKeys
+  committeeKeys?: CommitteeKeys
 }
 
 export function keyFilePath(configDir: string, id: string): string {
@@ -99,5 +117,45 @@ export function loadKey(configDir: string, id: string, genesis: Genesis): Loaded
   }
   if (!bytesEqual(publicKeyFromScalar(secret), expectedPublic)) bad(`key file ${path} does not match ${id}'s public key in the genesis`)
   if (peerIdFromPrivateKey(libp2pKey).toString() !== expectedPeer) bad(`key file ${path} does not match ${id}'s peer ID in the genesis`)
-  return { id, role: json.role, scalar, blsKey: json.role === 'meter' ? undefined : secretKeyFromScalar(scalar), libp2pKey }
+  return {
+    id,
+    role: json.role,
+    scalar,
+    blsKey: json.role === 'meter' ? undefined : secretKeyFromScalar(scalar),
+    libp2pKey,
+    ...dealtKeys(path, id, json, genesis)
+  }
+}
+
+/** Decode the dealt keys and check them against the genesis (index, meter and peer counts). */
+function dealtKeys(
+  path: string,
+  id: string,
+  json: KeyFileJson,
+  genesis: Genesis
+): Pick<LoadedKey, 'meterKeys' | 'gatewayKeys' | 'committeeKeys'> {
+  if (typeof json.dealt !== 'string') bad(`key file ${path} has no dealt keys (written by an older bbnp setup?); run bbnp setup again`)
+  const n = genesis.meters.length
+  const m = genesis.consensus.length
+  try {
+    const e = parseEntity(id)
+    if (e?.role === 'meter') {
+      const k = decodeMeterKeys(json.dealt)
+      if (k.index !== e.index || k.meterCount !== n || k.committeeKeys.length !== m)
+        bad(`key file ${path} holds dealt keys of another meter or network`)
+      return { meterKeys: k }
+    }
+    if (e?.role === 'consensus') {
+      const k = decodeCommitteeKeys(json.dealt)
+      if (k.peer !== e.index || k.meterCount !== n || k.consensusCount !== m)
+        bad(`key file ${path} holds dealt keys of another peer or network`)
+      return { committeeKeys: k }
+    }
+    const k = decodeGatewayKeys(json.dealt)
+    if (k.meterCount !== n) bad(`key file ${path} holds dealt keys of another network`)
+    return { gatewayKeys: k }
+  } catch (e) {
+    if (e instanceof BbnpError && e.code === 'KEY') throw e
+    bad(`key file ${path} holds malformed dealt keys: ${(e as Error).message}`)
+  }
 }

@@ -1,65 +1,64 @@
 /**
- * A meter process (paper IV-B, PROTOCOL 2): hosts one or many meter identities, each with its own
- * key, reads their readings from a real data file, and when slot t ends sends every hosted
- * meter's encrypted, tagged report for t to the gateway in one batch per request.
+ * A meter process (paper IV-B, PROTOCOL 2 and 3.5): hosts one or many meter identities, each with
+ * its own dealt keys, reads their readings from a real data file, and when slot t ends sends every
+ * hosted meter's encrypted, tagged report for t (with its padded self-mask shares) to the gateway
+ * in one batch per request. During a slot's recovery it answers the gateway's reveal questions
+ * for its meters (PROTOCOL 3.5.4), on the connection it dialled.
+ *
+ * `--drop-rate P` (devnets only) drops each meter's report with probability P per slot, decided
+ * by a hash of the chain, the meter and the slot: the same drops on every run, for tests.
  */
 import { fileURLToPath } from 'node:url'
-import { BbnpError, toHex } from '@bbnp/core'
-import { candidateIndices, loadReadings, MeterCrypto, REPORT_BYTES } from '@bbnp/aggregation'
+import { BbnpError, concatBytes, readU64be, toHex, utf8 } from '@bbnp/core'
+import { decodeRevealRequest, loadReadings, MeterCrypto, reportBytes } from '@bbnp/aggregation'
+import { sha256 } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
-import { maxBlockBytes } from '@bbnp/consensus'
-import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
-import { decodeReceipt, MAX_REPORTS_PER_REQUEST, wireProtocols } from './protocols.ts'
+import { decodeReceipt, MAX_REPORTS_PER_REQUEST, protocolLimits, splitRevealItems, wireProtocols } from './protocols.ts'
+import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 
 /** The real readings shipped with the repository (UCI household power, CC BY 4.0). */
 export const DEFAULT_READINGS = fileURLToPath(new URL('../../../configs/data/uci-household-power-2007-02.csv', import.meta.url))
 
+/** Whether meter `id` drops its report of `slot` at rate `p`: seeded by the chain, so every run drops the same ones. */
+export function dropsReport(chainId: string, id: string, slot: number, p: number): boolean {
+  if (p <= 0) return false
+  const x = Number(readU64be(sha256(concatBytes(utf8(`bbnp/drop/${chainId}/${id}/`), utf8(String(slot))))) >> 11n) / 2 ** 53
+  return x < p
+}
+
 export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const { options, genesis, keys, logger, metrics } = ctx
   if (options.misbehave.length > 0) throw new BbnpError('CONFIG', 'meters have no --misbehave modes')
-  const n = genesis.meters.length
+  if (options.dropRate > 0 && !genesis.devnet)
+    throw new BbnpError('CONFIG', '--drop-rate is refused: the genesis is not marked as a devnet (bbnp setup --devnet)')
+  const m = genesis.consensus.length
   const clock = new SlotClock(genesis)
   const readingsPath = options.readings ?? DEFAULT_READINGS
   const readings = await loadReadings(readingsPath, { periodMs: genesis.periodMs })
+  const size = reportBytes(m)
 
   const mSent = metrics.counter('bbnp_reports_sent_total', 'Reports sent to the gateway, by outcome')
+  const mDropped = metrics.counter('bbnp_reports_dropped_total', 'Reports this process dropped on purpose (--drop-rate)')
+  const mReveals = metrics.counter('bbnp_reveals_answered_total', 'Reveal questions of the gateway answered, by result (PROTOCOL 3.5.4)')
   const mMs = metrics.histogram(
     'bbnp_meter_report_seconds',
     'Time to encrypt and tag the reports of all hosted meters for one slot',
     [0.0001, 0.001, 0.01, 0.1, 1]
   )
 
-  // PROTOCOL 2.1, 2.2: every Diffie-Hellman (with the gateway and with each candidate partner)
-  // is done once, here; a report then costs only hashes.
+  // Every Diffie-Hellman result was dealt by the trusted authority (PROTOCOL 3.5.1): a report
+  // costs only hashes, and starting costs no elliptic-curve work.
   const params = { candidates: genesis.candidates, extraPartners: genesis.extraPartners }
   const started = performance.now()
-  const meters: MeterCrypto[] = []
-  let lastLog = 0
-  for (const k of keys) {
-    const index = Number(k.id.slice('meter-'.length))
-    const candidates = new Map<number, Uint8Array>()
-    for (const j of candidateIndices(index, n, genesis.candidates)) candidates.set(j, genesis.meters[j - 1].publicKey)
-    meters.push(
-      new MeterCrypto({
-        index,
-        meterCount: n,
-        secret: k.scalar,
-        gatewayPublicKey: genesis.gateway.publicKeyBytes,
-        candidatePublicKeys: candidates,
-        params
-      })
-    )
-    if (performance.now() - lastLog > 2000) {
-      lastLog = performance.now()
-      logger.info('deriving meter keys', { done: meters.length, total: keys.length })
-    }
-  }
+  const meters = keys.map((k) => new MeterCrypto({ keys: k.meterKeys!, params, consensusCount: m }))
+  const byIndex = new Map(meters.map((x) => [x.index, x]))
   logger.info('meters ready', { meters: meters.length, readings: readingsPath, ms: Math.round(performance.now() - started) })
+  if (options.dropRate > 0) logger.info('dropping reports on purpose (devnet)', { rate: options.dropRate, seed: genesis.chainId })
 
   const gatewayPeer = genesis.gateway.peerId.toString()
-  const wire = wireProtocols({ meters: n, maxBlockBytes: maxBlockBytes(genesis.consensus.length, n) })
+  const wire = wireProtocols(protocolLimits(genesis))
   const p2p: P2PNode = await createP2PNode(
     {
       // A meter process uses the libp2p identity of the first meter it hosts.
@@ -68,7 +67,29 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       allowedPeers: new Set([gatewayPeer]),
       persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
       gossip: false,
-      protocols: []
+      protocols: [
+        {
+          // PROTOCOL 3.5.4: r_i for the missing candidates the gateway names, on the connection this process dialled.
+          ...wire.reveal,
+          handler: async (req, from) => {
+            if (from !== gatewayPeer) throw new BbnpError('REFUSED', 'only the gateway asks')
+            const answers: Uint8Array[] = []
+            for (const item of splitRevealItems(req, false)) {
+              const q = decodeRevealRequest(item, genesis.candidates)
+              const meter = byIndex.get(q.meterIndex)
+              if (!meter) continue
+              try {
+                answers.push(meter.reveal(q.slot, q.missing))
+                mReveals.inc({ result: 'answered' })
+              } catch (e) {
+                mReveals.inc({ result: (e as BbnpError).code ?? 'refused' })
+                logger.warn('reveal question refused', { meter: meter.id, error: (e as Error).message })
+              }
+            }
+            return [concatBytes(...answers)]
+          }
+        }
+      ]
     },
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
@@ -76,7 +97,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]
   try {
     let closing = false
-    let lastSlot: { slot: number; sent: number; accepted: number; rejected: Record<string, number> } | null = null
+    let lastSlot: { slot: number; sent: number; dropped: number; accepted: number; rejected: Record<string, number> } | null = null
 
     // A meter whose readings table has ended stops reporting: said once, at warn, and counted.
     const readingsEnd = new Map(meters.map((meter) => [meter.index, readings.lastSlot(meter.index)]))
@@ -86,28 +107,30 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       const t = performance.now()
       const batch: Uint8Array[] = []
       const ranOut: string[] = []
+      let dropped = 0
       for (const meter of meters) {
         const r = readings.reading(meter.index, slot)
-        if (r !== undefined) batch.push(meter.report(slot, r))
-        else {
+        if (r === undefined) {
           const last = readingsEnd.get(meter.index)
           if (last !== undefined && slot > last && !exhausted.has(meter.index)) {
             exhausted.add(meter.index)
             ranOut.push(meter.id)
           }
-        }
+        } else if (dropsReport(genesis.chainId, meter.id, slot, options.dropRate)) dropped++
+        else batch.push(meter.report(slot, r))
       }
       if (ranOut.length > 0) {
         mExhausted.set(exhausted.size)
         logger.warn('meters ran out of readings and stop reporting', { slot, meters: ranOut, readings: readingsPath })
       }
+      mDropped.inc(undefined, dropped)
       mMs.observe((performance.now() - t) / 1000)
       if (batch.length === 0) return
-      const summary = { slot, sent: batch.length, accepted: 0, rejected: {} as Record<string, number> }
+      const summary = { slot, sent: batch.length, dropped, accepted: 0, rejected: {} as Record<string, number> }
       for (let i = 0; i < batch.length; i += MAX_REPORTS_PER_REQUEST) {
         const chunk = batch.slice(i, i + MAX_REPORTS_PER_REQUEST)
-        const body = new Uint8Array(chunk.length * REPORT_BYTES)
-        for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * REPORT_BYTES)
+        const body = new Uint8Array(chunk.length * size)
+        for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * size)
         try {
           const receipt = decodeReceipt((await p2p.request(gatewayPeer, wire.report, body, { timeoutMs: 5000 }))[0])
           summary.accepted += receipt.accepted
@@ -134,6 +157,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
             ids: keys.map((k) => k.id),
             chainId: genesis.chainId,
             slot: clock.currentSlot(),
+            dropRate: options.dropRate,
             lastSlot,
             gateway: p2p.connectedPeers().includes(gatewayPeer)
           }

@@ -24,6 +24,8 @@ export interface NodeOptions {
   logLevel: LogLevel
   /** Test-only misbehaviour modes (refused unless the genesis is a devnet). */
   misbehave: string[]
+  /** Meters: the probability with which each meter drops its report of a slot (devnets only). */
+  dropRate: number
 }
 
 /**
@@ -40,7 +42,8 @@ export const SETTINGS = [
   { key: 'apiPort', flag: 'api-port', env: 'BBNP_API_PORT', inFile: true },
   { key: 'readings', flag: 'readings', env: 'BBNP_READINGS', inFile: true },
   { key: 'logLevel', flag: 'log-level', env: 'BBNP_LOG_LEVEL', inFile: true },
-  { key: 'misbehave', flag: 'misbehave', env: 'BBNP_MISBEHAVE', inFile: true }
+  { key: 'misbehave', flag: 'misbehave', env: 'BBNP_MISBEHAVE', inFile: true },
+  { key: 'dropRate', flag: 'drop-rate', env: 'BBNP_DROP_RATE', inFile: true }
 ] as const
 
 export type SettingKey = (typeof SETTINGS)[number]['key']
@@ -119,6 +122,14 @@ export function fileSettings(configDir: string, id: string | undefined): Setting
   return s
 }
 
+function dropRate(v: string | undefined, role: string): number {
+  if (v === undefined) return 0
+  if (role !== 'meter') bad('--drop-rate is for meters')
+  const p = Number(v)
+  if (!/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(v) || !(p >= 0 && p <= 1)) bad(`--drop-rate must be a probability in [0, 1], not "${v}"`)
+  return p
+}
+
 /** The settings that were given: a flag that was not typed is absent, not `undefined`. */
 function given(s: Settings): Settings {
   const out: Settings = {}
@@ -166,6 +177,7 @@ export function resolveOptions(flagsGiven: Settings, env: NodeJS.ProcessEnv): No
           .split(',')
           .map((x) => x.trim())
           .filter(Boolean)
-      : []
+      : [],
+    dropRate: dropRate(s.dropRate, role)
   }
 }

@@ -6,12 +6,17 @@
  *   /bbnp/report/1     meter -> gateway: a batch of reports; a receipt back
  *   /bbnp/aggregate/1  gateway -> consensus peer: a signed aggregate; the peer's chain position back
  *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (docs/protocol-notes.md)
+ *   /bbnp/reveal/1     gateway -> meter process: reveal questions of a slot's recovery; answers back (PROTOCOL 3.5.4)
+ *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A); its ENDORSE signature back (3.5.5)
+ *   /bbnp/partial/1    gateway -> consensus peer: (slot, endorsement certificate); its partial sum z_u back (3.5.5)
  *   /bbnp/blocks/1     consensus peer -> consensus peer: block sync (@bbnp/chain)
  *   /bbnp/status/1     anyone -> consensus peer: head height, hash and slot (@bbnp/chain)
  */
-import { decodeCanonical, encodeCanonical, type ProtocolDescriptor, readBool, readObject, readUint } from '@bbnp/core'
-import { REPORT_BYTES } from '@bbnp/aggregation'
+import { BbnpError, decodeCanonical, encodeCanonical, type ProtocolDescriptor, readBool, readBytes, readObject, readUint } from '@bbnp/core'
+import { MAX_REVEAL_MISSING, reportBytes, revealAnswerBytes, revealRequestBytes } from '@bbnp/aggregation'
 import { blocksProtocol, STATUS_PROTOCOL } from '@bbnp/chain'
+import { maxBlockBytes } from '@bbnp/consensus'
+import type { Genesis } from './genesis.ts'
 
 /** At most this many reports travel in one request. */
 export const MAX_REPORTS_PER_REQUEST = 1024
@@ -21,7 +26,18 @@ const MAX_THETA_FRAME_BYTES = 1024
 /** The sizes a network's protocols are bounded by, from its genesis. */
 export interface ProtocolLimits {
   meters: number
+  /** M, the consensus peers: every report carries M padded shares */
+  consensus: number
+  /** K, each meter's candidate partners (a reveal question names at most K of them) */
+  candidates: number
   maxBlockBytes: number
+}
+
+/** The limits of a network, from its genesis. */
+export function protocolLimits(genesis: Pick<Genesis, 'meters' | 'consensus' | 'candidates'>): ProtocolLimits {
+  const meters = genesis.meters.length
+  const consensus = genesis.consensus.length
+  return { meters, consensus, candidates: genesis.candidates, maxBlockBytes: maxBlockBytes(consensus, meters) }
 }
 
 export interface WireProtocols {
@@ -30,34 +46,38 @@ export interface WireProtocols {
   theta: ProtocolDescriptor
   blocks: ProtocolDescriptor
   status: ProtocolDescriptor
+  reveal: ProtocolDescriptor
+  endorse: ProtocolDescriptor
+  partial: ProtocolDescriptor
 }
 
 export function wireProtocols(l: ProtocolLimits): WireProtocols {
+  const bitmap = Math.ceil(l.meters / 8)
+  const named = Math.min(l.candidates, l.meters - 1, MAX_REVEAL_MISSING)
+  const once = (id: string, maxRequestBytes: number, maxResponseBytes: number, timeoutMs: number): ProtocolDescriptor => ({
+    id,
+    maxRequestBytes,
+    maxResponseBytes,
+    maxResponseFrames: 1,
+    timeoutMs
+  })
   return {
-    report: {
-      id: '/bbnp/report/1',
-      maxRequestBytes: MAX_REPORTS_PER_REQUEST * REPORT_BYTES,
-      maxResponseBytes: 1024,
-      maxResponseFrames: 1,
-      timeoutMs: 5000
-    },
-    // An encoded aggregate: fixed fields, a signature, and a bitmap of up to N missing meters.
-    aggregate: {
-      id: '/bbnp/aggregate/1',
-      maxRequestBytes: 512 + Math.ceil(l.meters / 8),
-      maxResponseBytes: 64,
-      maxResponseFrames: 1,
-      timeoutMs: 5000
-    },
-    theta: {
-      id: '/bbnp/theta/1',
-      maxRequestBytes: MAX_THETA_FRAME_BYTES,
-      maxResponseBytes: MAX_THETA_FRAME_BYTES,
-      maxResponseFrames: 1,
-      timeoutMs: 3000
-    },
+    report: once('/bbnp/report/1', MAX_REPORTS_PER_REQUEST * reportBytes(l.consensus), 1024, 5000),
+    // An encoded aggregate: fixed fields, two signatures, a bitmap of up to N missing meters and two of M peers.
+    aggregate: once('/bbnp/aggregate/1', 1024 + bitmap + l.consensus, 64, 5000),
+    theta: once('/bbnp/theta/1', MAX_THETA_FRAME_BYTES, MAX_THETA_FRAME_BYTES, 3000),
     blocks: blocksProtocol(l.maxBlockBytes),
-    status: STATUS_PROTOCOL
+    status: STATUS_PROTOCOL,
+    // Questions for every meter a process hosts, MAX_REPORTS_PER_REQUEST at most per request.
+    reveal: once(
+      '/bbnp/reveal/1',
+      MAX_REPORTS_PER_REQUEST * revealRequestBytes(named),
+      MAX_REPORTS_PER_REQUEST * revealAnswerBytes(named),
+      3000
+    ),
+    // The set A and one 32-byte padded share per meter of A.
+    endorse: once('/bbnp/endorse/1', 256 + bitmap + 34 * l.meters, 256, 5000),
+    partial: once('/bbnp/partial/1', 512 + l.consensus, 128, 3000)
   }
 }
 
@@ -96,4 +116,66 @@ export function encodeHandoffAck(a: HandoffAck): Uint8Array {
 export function decodeHandoffAck(bytes: Uint8Array): HandoffAck {
   const o = readObject(decodeCanonical(bytes, { maxBytes: 64 }), 'hand-off answer', ['next', 'held'])
   return { headSlot: readUint(o.next, 'hand-off answer next') - 1, held: readBool(o.held, 'hand-off answer held') }
+}
+
+/** An ENDORSE request (PROTOCOL 3.5.5): the slot, the set A of present meters, and this peer's padded shares e_iu of A, 32 bytes each in meter order. */
+export interface EndorseRequest {
+  slot: number
+  present: Uint8Array
+  shares: Uint8Array
+}
+
+export function encodeEndorseRequest(r: EndorseRequest): Uint8Array {
+  return encodeCanonical({ slot: r.slot, present: r.present, shares: r.shares })
+}
+
+export function decodeEndorseRequest(bytes: Uint8Array, meters: number): EndorseRequest {
+  const o = readObject(decodeCanonical(bytes, { maxBytes: 256 + Math.ceil(meters / 8) + 34 * meters }), 'endorse request', [
+    'slot',
+    'present',
+    'shares'
+  ])
+  return {
+    slot: readUint(o.slot, 'endorse request slot'),
+    present: readBytes(o.present, 'endorse request present', Math.ceil(meters / 8)),
+    shares: readBytes(o.shares, 'endorse request shares', undefined, 32 * meters)
+  }
+}
+
+/** A PARTIAL request (PROTOCOL 3.5.5): the slot and the endorsement certificate of its set. */
+export interface PartialRequest {
+  slot: number
+  signers: Uint8Array
+  signature: Uint8Array
+}
+
+export function encodePartialRequest(r: PartialRequest): Uint8Array {
+  return encodeCanonical({ slot: r.slot, signers: r.signers, sig: r.signature })
+}
+
+export function decodePartialRequest(bytes: Uint8Array, consensus: number): PartialRequest {
+  const o = readObject(decodeCanonical(bytes, { maxBytes: 512 + consensus }), 'partial request', ['slot', 'signers', 'sig'])
+  return {
+    slot: readUint(o.slot, 'partial request slot'),
+    signers: readBytes(o.signers, 'partial request signers', Math.ceil(consensus / 8)),
+    signature: readBytes(o.sig, 'partial request signature', 96)
+  }
+}
+
+/**
+ * `/bbnp/reveal/1` carries many questions (or answers) at once, one after another: each names its
+ * own length (`u16 n` at byte 12: 14 + 4n bytes, and 64 more for an answer, @bbnp/aggregation
+ * reveal.ts). Throws MALFORMED on bytes that do not split exactly.
+ */
+export function splitRevealItems(bytes: Uint8Array, answers: boolean): Uint8Array[] {
+  const items: Uint8Array[] = []
+  for (let off = 0; off < bytes.length;) {
+    if (bytes.length - off < 14) throw new BbnpError('MALFORMED', 'a reveal item is cut short')
+    const n = (bytes[off + 12] << 8) | bytes[off + 13]
+    const len = 14 + 4 * n + (answers ? 64 : 0)
+    if (off + len > bytes.length) throw new BbnpError('MALFORMED', 'a reveal item is cut short')
+    items.push(bytes.subarray(off, off + len))
+    off += len
+  }
+  return items
 }

@@ -8,7 +8,14 @@ import { join } from 'node:path'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { BbnpError, cryptoRng, type Rng, SeededRng, toHex } from '@bbnp/core'
-import { generateNetworkSecrets } from '@bbnp/aggregation'
+import {
+  dealKeys,
+  encodeCommitteeKeys,
+  encodeGatewayKeys,
+  encodeMeterKeys,
+  generateNetworkSecrets,
+  resolveMinReporters
+} from '@bbnp/aggregation'
 import { scalarToBytes } from '@bbnp/crypto'
 import { type GenesisJson, genesisHash, GENESIS_VERSION } from './genesis.ts'
 import { type KeyFileJson, keyFilePath, libp2pKeyHex, writeKeyFile } from './keys.ts'
@@ -25,6 +32,9 @@ export interface NetworkOptions {
   skewMs?: number
   candidates?: number
   extraPartners?: number
+  /** Fewest present meters a slot's sum may be over (PROTOCOL 3.5.3); default max(2, ceil(N/2)). */
+  minReporters?: number
+  /** The election rule and reputation model's parameters. */
   reputation: Record<string, number | string>
   /** Per-entity listen host (gateway, cn-j), overriding `host`: for tests across network namespaces. */
   hosts?: Record<string, string>
@@ -57,6 +67,11 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
     rng,
     onProgress: (done, total) => opts.onProgress?.(`keys ${done}/${total}`)
   })
+  const aggregation = { candidates: opts.candidates ?? 8, extraPartners: opts.extraPartners ?? 2 }
+  const minReporters = resolveMinReporters(opts.minReporters, opts.meters)
+  // PROTOCOL 3.5.1: every derived pairwise key is dealt by the trusted authority, which knows every
+  // secret anyway, so that no process spends start-up on Diffie-Hellman (docs/protocol.md).
+  const dealt = dealKeys(secrets, { params: aggregation, onProgress: (done, total) => opts.onProgress?.(`derived keys ${done}/${total}`) })
   const keys: KeyFileJson[] = []
   const gwId = await libp2pIdentity(rng)
   type Identity = Awaited<ReturnType<typeof libp2pIdentity>>
@@ -72,7 +87,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
     genesisTimeMs: opts.genesisTimeMs,
     periodMs: opts.periodMs,
     skewMs: opts.skewMs ?? Math.max(200, Math.floor(opts.periodMs / 2)),
-    aggregation: { candidates: opts.candidates ?? 8, extraPartners: opts.extraPartners ?? 2 },
+    aggregation: { ...aggregation, minReporters },
     reputation: opts.reputation,
     gateway: {
       id: secrets.gateway.id,
@@ -88,6 +103,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       c: toHex(scalarToBytes(c.c)),
       verificationKey: toHex(c.verificationKey),
       pop: toHex(c.pop),
+      shareKey: toHex(c.sharePublicKey),
       peerId: cnIds[k].peerId,
       listen: tcpAddr(opts.hosts?.[c.id] ?? opts.host, opts.basePort + c.index)
     }))
@@ -99,13 +115,28 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
     role: 'gateway',
     genesis: hash,
     secret: toHex(scalarToBytes(secrets.gateway.secret)),
-    libp2pKey: libp2pKeyHex(gwId.key)
+    libp2pKey: libp2pKeyHex(gwId.key),
+    dealt: toHex(encodeGatewayKeys(dealt.gateway))
   })
   secrets.meters.forEach((m, k) => {
-    keys.push({ id: m.id, role: 'meter', genesis: hash, secret: toHex(scalarToBytes(m.secret)), libp2pKey: libp2pKeyHex(meterIds[k].key) })
+    keys.push({
+      id: m.id,
+      role: 'meter',
+      genesis: hash,
+      secret: toHex(scalarToBytes(m.secret)),
+      libp2pKey: libp2pKeyHex(meterIds[k].key),
+      dealt: toHex(encodeMeterKeys(dealt.meters[k]))
+    })
   })
   secrets.consensus.forEach((c, k) => {
-    keys.push({ id: c.id, role: 'consensus', genesis: hash, secret: toHex(scalarToBytes(c.alpha)), libp2pKey: libp2pKeyHex(cnIds[k].key) })
+    keys.push({
+      id: c.id,
+      role: 'consensus',
+      genesis: hash,
+      secret: toHex(scalarToBytes(c.alpha)),
+      libp2pKey: libp2pKeyHex(cnIds[k].key),
+      dealt: toHex(encodeCommitteeKeys(dealt.committee[k]))
+    })
   })
   return { genesis, keys }
 }

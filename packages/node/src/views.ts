@@ -17,6 +17,16 @@ export function missingIds(block: Block, meters: number): string[] {
   return indicesFromBitmap(a.missing, meters).map(meterId)
 }
 
+/** How a slot's sum came about (PROTOCOL 3.5): the reason there is none, the peers that endorsed its reporter set, those caught with a wrong partial sum. */
+export function recoveryView(block: Block, m: number) {
+  const a = block.aggregate
+  return {
+    reason: a.reason === '' ? null : a.reason,
+    endorsedBy: a.endorsement ? indicesFromBitmap(a.endorsement.signers, m).map(consensusId) : [],
+    faultyPeers: a.faulty.length === 0 ? [] : indicesFromBitmap(a.faulty, m).map(consensusId)
+  }
+}
+
 export function certificateView(cert: CommitCertificate | null, m: number) {
   if (!cert) return null
   return {
@@ -50,6 +60,7 @@ export function blockView(
     sum: aggregateSum(block.aggregate),
     count: block.aggregate.count,
     missing: missingIds(block, opts.meters),
+    ...recoveryView(block, opts.m),
     primary: consensusId(block.primary),
     view: block.view,
     timestampMs: block.timestampMs,
@@ -75,6 +86,7 @@ export function aggregateView(block: Block, meters: number) {
     sum: aggregateSum(block.aggregate),
     count: block.aggregate.count,
     status: block.aggregate.status,
+    reason: block.aggregate.reason === '' ? null : block.aggregate.reason,
     missing: missingIds(block, meters),
     height: block.height
   }

@@ -26,6 +26,9 @@ function aggregate(slot: number, fromSlot = slot): SignedAggregate {
     sum: fromSlot === slot ? BigInt(slot * 10) : 0n,
     count: fromSlot === slot ? 3 : 0,
     missing: new Uint8Array(0),
+    reason: '',
+    endorsement: fromSlot === slot ? { signers: new Uint8Array([7]), signature: new Uint8Array(96) } : null,
+    faulty: new Uint8Array(0),
     signature: new Uint8Array(96).fill(slot % 256)
   }
 }

@@ -31,7 +31,11 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
     const gossiped = theta.onDraw(draw(1))
     assert.ok(gossiped)
     assert.equal(theta.onDraw(draw(2)), null, 'gossip re-publication is throttled')
-    const spec = thetaProtocol({ descriptor: wireProtocols({ meters: 5, maxBlockBytes: 1 << 16 }).theta, id, theta })
+    const spec = thetaProtocol({
+      descriptor: wireProtocols({ meters: 5, consensus: 4, candidates: 4, maxBlockBytes: 1 << 16 }).theta,
+      id,
+      theta
+    })
     assert.equal(spec.id, '/bbnp/theta/1')
     const handler = spec.handler as NonNullable<typeof spec.handler>
     const frames = (await handler(encodeMessage(draw(2)), peerOf(2), new AbortController().signal)) as Uint8Array[]
@@ -49,7 +53,7 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
     const answered: boolean[] = []
     const theta = new ThetaResponder(gatewaySecret, nodeKeys)
     const handler = thetaProtocol({
-      descriptor: wireProtocols({ meters: 5, maxBlockBytes: 1 << 16 }).theta,
+      descriptor: wireProtocols({ meters: 5, consensus: 4, candidates: 4, maxBlockBytes: 1 << 16 }).theta,
       id,
       theta,
       onAnswer: (a) => answered.push(a)

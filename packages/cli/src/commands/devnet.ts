@@ -29,7 +29,9 @@ committed block, until Ctrl-C (or --rounds blocks). Exits 0 when stopped, 1 if a
   --base-port P      gateway on P, cn-j on P+j, their HTTP APIs on +1000 (default 7100)
   --meter-procs Q    how many meter processes share the meters (default 2)
   --readings FILE    meter readings: a UCI household CSV or a meter,slot,wh table
-                     (default: configs/data/uci-household-power-2007-02.csv)`
+                     (default: configs/data/uci-household-power-2007-02.csv)
+  --drop-rate P      each meter drops its report of a slot with probability P (default 0): the
+                     slot's sum is then recovered over the meters present (PROTOCOL 3.5)`
 
 const ROOT = resolve(import.meta.dirname, '../../../..')
 const BBNP = join(ROOT, 'bin', 'bbnp')
@@ -55,6 +57,8 @@ interface Plan {
   basePort: number
   meterProcs: number
   readings: string | null
+  /** Each meter drops its report of a slot with this probability (0: none). */
+  dropRate: number
 }
 
 type StopReason = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'rounds' } | { kind: 'died'; child: Child }
@@ -69,9 +73,13 @@ function parsePlan(argv: string[]): Plan | null {
     'base-port': { type: 'string' },
     'meter-procs': { type: 'string' },
     readings: { type: 'string' },
+    'drop-rate': { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   })
   if (values.help) return null
+  const dropRate = values['drop-rate'] === undefined ? 0 : Number(values['drop-rate'])
+  if (values['drop-rate'] !== undefined && !(/^[0-9.]+$/.test(values['drop-rate']) && dropRate >= 0 && dropRate <= 1))
+    throw new UsageError('USAGE', `--drop-rate must be a probability in [0, 1], got "${values['drop-rate']}"`)
   const meters = intFlag(values.meters, '--meters', 10, 3, 1_000_000)
   const consensus = intFlag(values.consensus, '--consensus', 4, 4, MAX_CONSENSUS)
   const periodMs = intFlag(values['period-ms'], '--period-ms', 1000, 100, 7 * 24 * 3600 * 1000)
@@ -84,7 +92,15 @@ function parsePlan(argv: string[]): Plan | null {
   const readings = values.readings === undefined ? null : resolve(values.readings)
   if (readings !== null && !(existsSync(readings) && statSync(readings).isFile()))
     throw new UsageError('USAGE', `--readings ${readings} is not a file`)
-  return { meters, consensus, periodMs, rounds, dir: resolve(values.dir ?? 'devnet'), basePort, meterProcs, readings }
+  return { meters, consensus, periodMs, rounds, dir: resolve(values.dir ?? 'devnet'), basePort, meterProcs, readings, dropRate }
+}
+
+/** Who led the blocks shown, as a histogram (issue 9: fairness seen on a live network). */
+export function leaderHistogram(led: Record<string, number>, blocks: number): string {
+  const ids = Object.keys(led).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))
+  const width = Math.max(...ids.map((id) => id.length))
+  const rows = ids.map((id) => `  ${id.padEnd(width)} ${'#'.repeat(Math.round((40 * led[id]) / blocks)).padEnd(40)} ${led[id]}`)
+  return ['leaders of these blocks:', ...rows].join('\n')
 }
 
 /** Meter processes as ID ranges, as even as can be: 10 meters in 3 processes are 4, 3 and 3. */
@@ -220,7 +236,8 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.on('error', onOutputError)
 
   let blocks = 0
-  let complete = 0
+  const byStatus: Record<string, number> = {}
+  const led: Record<string, number> = {}
   const startedAt = Date.now()
   try {
     // ---- setup: the trusted authority, in this process (`bbnp setup --devnet --force`).
@@ -259,7 +276,11 @@ export async function run(argv: string[]): Promise<number> {
       `  ${gw.name.padEnd(9)} pid ${String(gw.pid).padEnd(7)} p2p ${HOST}:${plan.basePort}  api http://${HOST}:${plan.basePort + API_OFFSET}`
     )
     meterRanges(plan.meters, plan.meterProcs).forEach((ids, p) => {
-      const args = [...startArgs('meter', ids), ...(plan.readings ? ['--readings', plan.readings] : [])]
+      const args = [
+        ...startArgs('meter', ids),
+        ...(plan.readings ? ['--readings', plan.readings] : []),
+        ...(plan.dropRate > 0 ? ['--drop-rate', String(plan.dropRate)] : [])
+      ]
       const c = supervisor.spawn(`meters-${p + 1}`, BBNP, args, join(logsDir, `meters-${p + 1}.log`))
       rows.push(`  ${c.name.padEnd(9)} pid ${String(c.pid).padEnd(7)} ${ids}`)
     })
@@ -269,6 +290,10 @@ export async function run(argv: string[]): Promise<number> {
     )
     for (const r of rows) out(r)
     out(`  readings  ${shown(plan.readings ?? DEFAULT_READINGS)}`)
+    if (plan.dropRate > 0)
+      out(
+        `  drops     each meter drops a report with probability ${plan.dropRate} (seeded by the chain ${net.genesis.chainId}: the same on a replay)`
+      )
     out(`  logs      ${shown(logsDir)}${sep}<process>.log`)
     out(plan.rounds === null ? 'Ctrl-C to stop' : `stopping after ${plan.rounds} block${plan.rounds === 1 ? '' : 's'} (or Ctrl-C)`)
 
@@ -301,7 +326,8 @@ export async function run(argv: string[]): Promise<number> {
         if (stopReason !== null || b.height !== next) break
         out(blockLine(b, plan.meters))
         blocks++
-        if (b.status === 'complete') complete++
+        byStatus[b.status] = (byStatus[b.status] ?? 0) + 1
+        led[b.primary] = (led[b.primary] ?? 0) + 1
         next++
         lastNews = Date.now()
         if (plan.rounds !== null && blocks >= plan.rounds) stop({ kind: 'rounds' })
@@ -369,7 +395,11 @@ export async function run(argv: string[]): Promise<number> {
       ...slow.map((c) => `${c.name} needed SIGKILL after ${STOP_GRACE_MS / 1000} s`)
     ]
     const procs = notes.length > 0 ? notes.join(', ') : `all ${supervisor.children.length} processes stopped cleanly`
-    out(`${why} (${secs} s): ${blocks} block${blocks === 1 ? '' : 's'} (${complete} complete, ${blocks - complete} incomplete); ${procs}`)
+    const statuses = Object.entries(byStatus)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')
+    out(`${why} (${secs} s): ${blocks} block${blocks === 1 ? '' : 's'}${blocks > 0 ? ` (${statuses})` : ''}; ${procs}`)
+    if (blocks > 0) out(leaderHistogram(led, blocks))
     return died.length > 0 || failed.length > 0 ? 1 : 0
   }
 }

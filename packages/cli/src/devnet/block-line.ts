@@ -10,7 +10,9 @@ export interface BlockJson {
   slot: number
   /** The first slot of a missed range (the slot itself otherwise). */
   fromSlot?: number
-  status: 'complete' | 'incomplete' | 'missed' | string
+  status: 'complete' | 'recovered' | 'incomplete' | 'missed' | string
+  /** Why an incomplete slot has no sum. */
+  reason?: string | null
   /** Decimal string (Wh); null for an incomplete slot. */
   sum: string | null
   count: number
@@ -59,8 +61,10 @@ export function groupDigits(decimal: string): string {
 /** What a block says of its slot(s): the sum, the missing meters, or the range the gateway missed. */
 function blockWhat(b: BlockJson): string {
   if (b.status === 'complete' && b.sum !== null) return `sum ${groupDigits(b.sum)} Wh`.padEnd(18)
+  if (b.status === 'recovered' && b.sum !== null) return `sum ${groupDigits(b.sum)} Wh recovered, missing ${missingText(b.missing)}`
   if (b.status === 'missed') return `no reports: slots ${b.fromSlot ?? b.slot}..${b.slot} missed (the gateway was down)`
-  return `incomplete, missing ${missingText(b.missing)}`
+  const reason = b.reason ? ` (${b.reason})` : ''
+  return b.missing.length > 0 ? `incomplete${reason}, missing ${missingText(b.missing)}` : `incomplete${reason}`
 }
 
 /**

@@ -1,0 +1,210 @@
+/**
+ * The gateway's recovery of a closed slot (PROTOCOL 3.5.3-3.5.6), over the network: the
+ * aggregation package's SlotAggregator says what to ask; this module asks and feeds the answers
+ * back.
+ *
+ *   reveal     each present meter with a missing candidate partner is asked for r_i, on the
+ *              connection of the meter process that delivered its report; a meter that does not
+ *              answer in time moves to D, and its partners get a second question (at most two rounds)
+ *   endorse    every consensus peer u gets (t, A, its padded shares of A) and answers with its
+ *              ENDORSE signature; 2f+1 valid ones make the certificate
+ *   partial    with the certificate, every peer that endorsed releases z_u; B is recovered from
+ *              them (one degree-f polynomial agreeing with enough values), and a peer whose value
+ *              disagrees is named (`faulty`), counted, and recorded in the block
+ *   decode     sum_t = sum_A C_i - sum_A k_mask_i - sum_A r_i - B
+ *
+ * A slot that cannot get its endorsements or its partials in time is `incomplete`, with the
+ * reason; it is decoded once, with its one endorsed set, or never (3.5.8).
+ */
+import { concatBytes, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
+import { encodeRevealRequest, recoverSelfMaskSum, type SlotAggregator, type SlotResult } from '@bbnp/aggregation'
+import { type Endorsement, endorsementPayload, type IncompleteReason, makeEndorsement } from '@bbnp/consensus'
+import { type PublicKey, scalarFromBytes, verify } from '@bbnp/crypto'
+import type { P2PNode } from '@bbnp/network'
+import { encodeEndorseRequest, encodePartialRequest, splitRevealItems, type WireProtocols } from './protocols.ts'
+
+export interface RecoveryOutcome {
+  result: SlotResult
+  /** Why the slot has no sum (incomplete). */
+  reason: IncompleteReason | ''
+  endorsement: Endorsement | null
+  /** Consensus nodes whose partial sum disagreed with the others'. */
+  faulty: number[]
+}
+
+export interface RecoveryOptions {
+  wire: WireProtocols
+  /** Consensus verification keys, index j-1 for cn-j. */
+  keys: PublicKey[]
+  quorum: number
+  /** How long a reveal round waits for answers. */
+  revealTimeoutMs: number
+  /** How long the endorsement and partial rounds wait. */
+  committeeTimeoutMs: number
+}
+
+export interface RecoveryModules {
+  p2p: Pick<P2PNode, 'request' | 'connectedPeers'>
+  /** The meter process that delivered meter i's reports. */
+  hostOf: (meter: number) => string | undefined
+  /** Consensus peers: node index and peer ID. */
+  peers: { index: number; peerId: string }[]
+  logger: Logger
+  metrics: MetricsRegistry
+}
+
+export class GatewayRecovery {
+  private readonly o: RecoveryOptions
+  private readonly m: RecoveryModules
+  private readonly mRounds
+  private readonly mFaulty
+  private readonly mMs
+
+  constructor(options: RecoveryOptions, modules: RecoveryModules) {
+    this.o = options
+    this.m = modules
+    this.mRounds = modules.metrics.counter(
+      'bbnp_reveal_rounds_total',
+      'Reveal rounds run to recover slots with missing meters (PROTOCOL 3.5.4)'
+    )
+    this.mFaulty = modules.metrics.counter(
+      'bbnp_partials_inconsistent_total',
+      'Partial sums of consensus peers that disagreed with the others, by peer'
+    )
+    this.mMs = modules.metrics.histogram(
+      'bbnp_recovery_seconds',
+      'From a slot closing to its sum decoded (or given up), network included',
+      [0.01, 0.03, 0.1, 0.3, 1, 3, 10]
+    )
+  }
+
+  /** Run a closed slot's recovery to its end. */
+  async run(agg: SlotAggregator): Promise<RecoveryOutcome> {
+    const started = performance.now()
+    try {
+      return await this.recover(agg)
+    } finally {
+      this.mMs.observe((performance.now() - started) / 1000)
+    }
+  }
+
+  private async recover(agg: SlotAggregator): Promise<RecoveryOutcome> {
+    let step = agg.close()
+    while (step.stage === 'reveal') {
+      this.mRounds.inc()
+      await this.revealRound(agg, step.queries)
+      step = agg.endRevealRound()
+    }
+    if (step.stage === 'done') return { result: step.result, reason: reasonOf(step.result), endorsement: null, faulty: [] }
+
+    const slot = agg.slot
+    const payload = endorsementPayload(slot, step.present)
+    const endorsed = await this.endorseRound(agg, step.present, payload)
+    if (endorsed.length < this.o.quorum) {
+      this.m.logger.warn('slot given up: too few consensus peers endorsed its reporter set', {
+        slot,
+        endorsed: endorsed.length,
+        needed: this.o.quorum
+      })
+      return this.giveUp(agg, 'no-endorsement')
+    }
+    const endorsement = makeEndorsement(endorsed, this.o.keys.length)
+    const values = await this.partialRound(
+      slot,
+      endorsement,
+      endorsed.map((e) => e.node)
+    )
+    const recovered = recoverSelfMaskSum(values, this.o.keys.length)
+    if (!recovered.ok) {
+      this.m.logger.warn('slot given up: the partial sums do not agree', { slot, received: recovered.received, needed: recovered.needed })
+      return this.giveUp(agg, 'no-partials')
+    }
+    for (const node of recovered.inconsistent) {
+      this.mFaulty.inc({ peer: `cn-${node}` })
+      this.m.logger.warn('a consensus peer returned an inconsistent partial sum', { slot, peer: `cn-${node}` })
+    }
+    const result = agg.decode(recovered.value)
+    return {
+      result,
+      reason: reasonOf(result),
+      endorsement: result.status === 'complete' ? endorsement : null,
+      faulty: recovered.inconsistent
+    }
+  }
+
+  private giveUp(agg: SlotAggregator, reason: IncompleteReason): RecoveryOutcome {
+    return { result: agg.abandon(reason), reason, endorsement: null, faulty: [] }
+  }
+
+  /** Ask every meter process its meters' questions at once; answers go straight to the aggregator. */
+  private async revealRound(agg: SlotAggregator, queries: { meterIndex: number; slot: number; missing: number[] }[]): Promise<void> {
+    const byHost = new Map<string, Uint8Array[]>()
+    for (const q of queries) {
+      const host = this.m.hostOf(q.meterIndex)
+      if (!host) continue // it cannot be asked: it moves to D when the round ends
+      const list = byHost.get(host) ?? []
+      list.push(encodeRevealRequest(q))
+      byHost.set(host, list)
+    }
+    await Promise.all(
+      [...byHost].map(async ([host, questions]) => {
+        for (let i = 0; i < questions.length; i += 1024) {
+          const chunk = questions.slice(i, i + 1024)
+          try {
+            const [frame] = await this.m.p2p.request(host, this.o.wire.reveal, concatBytes(...chunk), { timeoutMs: this.o.revealTimeoutMs })
+            for (const answer of splitRevealItems(frame, true)) agg.acceptReveal(answer)
+          } catch (e) {
+            this.m.logger.debug('reveal questions not answered', { host, slot: agg.slot, error: (e as Error).message })
+          }
+        }
+      })
+    )
+  }
+
+  /** ENDORSE(t, A) to every consensus peer; the valid signatures. */
+  private async endorseRound(
+    agg: SlotAggregator,
+    present: Uint8Array,
+    payload: Uint8Array
+  ): Promise<{ node: number; signature: Uint8Array }[]> {
+    const answers = await Promise.all(
+      this.m.peers.map(async ({ index, peerId }) => {
+        try {
+          const body = encodeEndorseRequest({ slot: agg.slot, present, shares: agg.sharesFor(index) })
+          const [signature] = await this.m.p2p.request(peerId, this.o.wire.endorse, body, { timeoutMs: this.o.committeeTimeoutMs })
+          if (verify(this.o.keys[index - 1], DOMAIN.endorse, payload, signature)) return { node: index, signature }
+          this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: `cn-${index}` })
+        } catch (e) {
+          this.m.logger.debug('no endorsement', { slot: agg.slot, peer: `cn-${index}`, error: (e as Error).message })
+        }
+        return null
+      })
+    )
+    return answers.filter((a): a is { node: number; signature: Uint8Array } => a !== null)
+  }
+
+  /** PARTIAL(t, certificate) to the peers that endorsed; their values. */
+  private async partialRound(slot: number, e: Endorsement, nodes: number[]): Promise<{ peer: number; value: bigint }[]> {
+    const body = encodePartialRequest({ slot, signers: e.signers, signature: e.signature })
+    const answers = await Promise.all(
+      nodes.map(async (node) => {
+        const peerId = this.m.peers.find((p) => p.index === node)!.peerId
+        try {
+          const [z] = await this.m.p2p.request(peerId, this.o.wire.partial, body, { timeoutMs: this.o.committeeTimeoutMs })
+          return { peer: node, value: scalarFromBytes(z) }
+        } catch (err) {
+          this.m.logger.debug('no partial sum', { slot, peer: `cn-${node}`, error: (err as Error).message })
+          return null
+        }
+      })
+    )
+    return answers.filter((a): a is { peer: number; value: bigint } => a !== null)
+  }
+}
+
+function reasonOf(r: SlotResult): IncompleteReason | '' {
+  if (r.status === 'complete') return ''
+  if (r.status === 'inconsistent') return 'inconsistent'
+  if (r.reason === 'too-few-reporters' || r.reason === 'reveal-rounds') return r.reason
+  return r.detail === 'no-endorsement' ? 'no-endorsement' : 'no-partials'
+}

@@ -1,0 +1,130 @@
+/**
+ * A consensus peer's part in a slot's recovery (PROTOCOL 3.5.5): the recovery committee.
+ *
+ * ENDORSE(t, A): the gateway sends the set A of present meters and this peer's padded shares e_iu
+ * of A. The peer endorses one set per slot, ever: it refuses a second, different set for a slot
+ * it endorsed (also after a restart: the endorsement is on disk before the answer leaves), a set
+ * below minReporters, and slots outside a short window. It computes its partial sum
+ * z_u = sum_{i in A} y_iu now, keeps it with the endorsement, and answers with its signature.
+ *
+ * PARTIAL(t, certificate): with 2f+1 endorsements of the same set (a certificate, which no second
+ * set of the slot can have: it would need an honest peer to endorse twice), the peer releases z_u.
+ */
+import { BbnpError, bytesEqual, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
+import { bitmapCount, type CommitteeCrypto, type CommitteePads } from '@bbnp/aggregation'
+import type { BlockStore } from '@bbnp/chain'
+import { checkEndorsement, endorsementPayloadOf, reporterSetHash } from '@bbnp/consensus'
+import { modR, type PublicKey, type SecretKey, scalarFromBytes, scalarToBytes, sign } from '@bbnp/crypto'
+import type { EndorseRequest, PartialRequest } from './protocols.ts'
+
+/** Slots this far behind the current one are no longer endorsed (and their records are dropped). */
+export const ENDORSE_WINDOW = 64
+/** Pads of this many recent slots are kept. */
+const PADS_KEPT = 4
+
+export interface RecoveryCommitteeOptions {
+  keys: PublicKey[]
+  quorum: number
+  minReporters: number
+  /** The slot of `now` on the genesis clock. */
+  slotAt: (now: number) => number
+  /** Devnet tests only: return a wrong partial sum. */
+  wrongPartials?: boolean
+}
+
+export interface RecoveryCommitteeModules {
+  crypto: CommitteeCrypto
+  store: BlockStore
+  signer: SecretKey
+  logger: Logger
+  metrics: MetricsRegistry
+  now?: () => number
+}
+
+function refuse(reason: string, message: string): never {
+  throw new BbnpError('REFUSED', message, { reason })
+}
+
+export class RecoveryCommittee {
+  private readonly o: RecoveryCommitteeOptions
+  private readonly m: RecoveryCommitteeModules
+  private readonly pads = new Map<number, CommitteePads>()
+  private readonly now: () => number
+  private readonly mEndorse
+  private readonly mPartial
+
+  constructor(options: RecoveryCommitteeOptions, modules: RecoveryCommitteeModules) {
+    this.o = options
+    this.m = modules
+    this.now = modules.now ?? Date.now
+    this.mEndorse = modules.metrics.counter('bbnp_endorsements_total', 'ENDORSE requests of the gateway, by result (PROTOCOL 3.5.5)')
+    this.mPartial = modules.metrics.counter('bbnp_partials_total', 'PARTIAL requests of the gateway, by result (PROTOCOL 3.5.5)')
+  }
+
+  /** Compute the pads of `slot` ahead of its recovery (they depend on nothing but the slot). */
+  prepare(slot: number): void {
+    if (slot < 0 || this.pads.has(slot)) return
+    this.pads.set(slot, this.m.crypto.prepareSlot(slot))
+    for (const s of this.pads.keys()) if (s < slot - PADS_KEPT) this.pads.delete(s)
+  }
+
+  /** ENDORSE(t, A): this peer's signature, or a REFUSED error with the reason. */
+  async endorse(req: EndorseRequest): Promise<Uint8Array> {
+    try {
+      const sig = await this.endorseOnce(req)
+      this.mEndorse.inc({ result: 'endorsed' })
+      return sig
+    } catch (e) {
+      this.mEndorse.inc({ result: ((e as BbnpError).meta?.reason as string) ?? 'error' })
+      throw e
+    }
+  }
+
+  /** PARTIAL(t, certificate): z_u as 32 bytes, or a REFUSED error with the reason. */
+  async partial(req: PartialRequest): Promise<Uint8Array> {
+    try {
+      const z = await this.partialOnce(req)
+      this.mPartial.inc({ result: 'released' })
+      return z
+    } catch (e) {
+      this.mPartial.inc({ result: ((e as BbnpError).meta?.reason as string) ?? 'error' })
+      throw e
+    }
+  }
+
+  private async endorseOnce(req: EndorseRequest): Promise<Uint8Array> {
+    const current = this.o.slotAt(this.now())
+    if (req.slot > current) refuse('FUTURE_SLOT', `slot ${req.slot} has not ended`)
+    if (req.slot < current - ENDORSE_WINDOW) refuse('OLD_SLOT', `slot ${req.slot} is too old to endorse`)
+    const count = bitmapCount(req.present)
+    if (count < this.o.minReporters) refuse('TOO_FEW_REPORTERS', `${count} reporters, at least ${this.o.minReporters} needed`)
+    if (req.shares.length !== 32 * count) refuse('MALFORMED', 'one 32-byte share per present meter')
+    const set = reporterSetHash(req.present)
+    const known = await this.m.store.getEndorsement(req.slot)
+    if (known) {
+      if (bytesEqual(known.set, set)) return known.signature // the same set again: the same answer
+      this.m.logger.warn('refused to endorse a second reporter set for a slot', { slot: req.slot })
+      refuse('SET_CONFLICT', `another reporter set of slot ${req.slot} was endorsed already`)
+    }
+    let z: bigint
+    try {
+      z = this.m.crypto.partial(this.pads.get(req.slot) ?? req.slot, req.present, req.shares)
+    } catch (e) {
+      refuse((e as BbnpError).code ?? 'MALFORMED', (e as Error).message)
+    }
+    const signature = sign(this.m.signer, DOMAIN.endorse, endorsementPayloadOf(req.slot, set))
+    // On disk before the answer leaves: a restart can never make this peer endorse another set.
+    await this.m.store.putEndorsement(req.slot, { set, z: scalarToBytes(z), signature }, Math.max(0, current - ENDORSE_WINDOW))
+    return signature
+  }
+
+  private async partialOnce(req: PartialRequest): Promise<Uint8Array> {
+    const known = await this.m.store.getEndorsement(req.slot)
+    if (!known) refuse('NOT_ENDORSED', `no endorsed set for slot ${req.slot}`)
+    const err = checkEndorsement({ signers: req.signers, signature: req.signature }, req.slot, known.set, this.o.keys, this.o.quorum)
+    if (err) refuse('BAD_CERTIFICATE', `the endorsement certificate does not hold for the set this peer endorsed (${err})`)
+    if (!this.o.wrongPartials) return known.z
+    // Devnet tests only: a wrong partial, which the gateway must catch.
+    return scalarToBytes(modR(scalarFromBytes(known.z) + 1n))
+  }
+}

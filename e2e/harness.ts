@@ -37,7 +37,10 @@ export interface ApiBlock {
   prevHash: string
   slot: number
   fromSlot: number
-  status: 'complete' | 'incomplete' | 'missed'
+  status: 'complete' | 'recovered' | 'incomplete' | 'missed'
+  reason: string | null
+  endorsedBy: string[]
+  faultyPeers: string[]
   sum: string | null
   count: number
   missing: string[]
@@ -330,18 +333,40 @@ export class TestNetwork {
 }
 
 /** A `meter,slot,wh` table with a distinct, partly negative reading for every meter and slot. */
-export function readingsTable(meters: number, fromSlot: number, toSlot: number, seed = 7): { text: string; sum: (slot: number) => bigint } {
+export function readingsTable(
+  meters: number,
+  fromSlot: number,
+  toSlot: number,
+  seed = 7
+): {
+  text: string
+  sum: (slot: number) => bigint
+  reading: (meter: number, slot: number) => bigint
+  sumWithout: (slot: number, missing: string[]) => bigint
+} {
+  // A deterministic spread of values: mostly consumption, some export (negative).
+  const value = (i: number, s: number) => ((i * 7919 + s * 104729 + seed * 31) % 2000) - 300
   const lines = ['meter,slot,wh']
   const sums = new Map<number, bigint>()
   for (let s = fromSlot; s <= toSlot; s++) {
     let sum = 0n
     for (let i = 1; i <= meters; i++) {
-      // A deterministic spread of values: mostly consumption, some export (negative).
-      const v = ((i * 7919 + s * 104729 + seed * 31) % 2000) - 300
-      lines.push(`meter-${i},${s},${v}`)
-      sum += BigInt(v)
+      lines.push(`meter-${i},${s},${value(i, s)}`)
+      sum += BigInt(value(i, s))
     }
     sums.set(s, sum)
   }
-  return { text: `${lines.join('\n')}\n`, sum: (slot) => sums.get(slot) ?? 0n }
+  const reading = (meter: number, slot: number) => BigInt(value(meter, slot))
+  return {
+    text: `${lines.join('\n')}\n`,
+    sum: (slot) => sums.get(slot) ?? 0n,
+    reading,
+    // The sum over the meters a block does not list as missing (PROTOCOL 3.5: a recovered slot).
+    sumWithout: (slot, missing) => {
+      const gone = new Set(missing.map((id) => Number(id.slice('meter-'.length))))
+      let sum = 0n
+      for (let i = 1; i <= meters; i++) if (!gone.has(i)) sum += reading(i, slot)
+      return sum
+    }
+  }
 }

@@ -1,8 +1,10 @@
 /**
  * Nothing lost across an outage (issue 10): the gateway closes slots while no consensus peer is
- * up, every process is then stopped cleanly for longer than 256 slots (the old backfill window),
- * and started again. Every sum the gateway closed reaches the chain exactly, the outage is one
- * missed range, and every slot from the first block to the last is accounted for.
+ * up (without the committee they cannot be recovered: PROTOCOL 3.5 makes them incomplete, with the
+ * reason, after the gateway has tried for a while), every process is then stopped cleanly for
+ * longer than 256 slots (the old backfill window), and started again. Every slot the gateway
+ * closed reaches the chain as it closed it, the outage is one missed range, and every slot from
+ * the first block to the last is accounted for, the sums exact.
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
@@ -16,7 +18,7 @@ after(async () => {
 
 describe('an outage of every process', () => {
   it(
-    'closed but uncommitted sums survive a full stop; an outage of 260 slots is one missed range; no slot unaccounted for',
+    'closed but uncommitted slots survive a full stop; an outage of 260 slots is one missed range; no slot unaccounted for',
     { timeout: 360_000 },
     async () => {
       try {
@@ -77,11 +79,11 @@ describe('an outage of every process', () => {
         // The outage is one missed range of at least 256 slots, after the last closed slot.
         const missed = chain.filter((b) => b.status === 'missed')
         assert.equal(missed.length, 1, `one missed range, got ${missed.map((b) => `${b.fromSlot}..${b.slot}`).join(' ')}`)
-        assert.equal(missed[0].fromSlot, last + 1, 'the range begins right after the last closed slot')
+        assert.ok(missed[0].fromSlot > last, 'the range begins after the slots the gateway closed')
         assert.ok(missed[0].slot - missed[0].fromSlot + 1 >= 256, `the range covers the outage (${missed[0].fromSlot}..${missed[0].slot})`)
         // Every slot from the first block to the last is accounted for, and the sums are exact.
         for (let i = 1; i < chain.length; i++) assert.equal(chain[i].fromSlot, chain[i - 1].slot + 1, `block ${chain[i].height} follows on`)
-        for (const b of chain) if (b.status === 'complete') assert.equal(b.sum, table.sum(b.slot).toString(), `slot ${b.slot}`)
+        for (const b of chain) if (b.sum !== null) assert.equal(b.sum, table.sumWithout(b.slot, b.missing).toString(), `slot ${b.slot}`)
       } catch (e) {
         failed = true
         throw e

@@ -41,6 +41,10 @@ export interface RecoveryOptions {
   revealTimeoutMs: number
   /** How long the endorsement and partial rounds wait. */
   committeeTimeoutMs: number
+  /** How long a slot's endorsement and partial rounds are tried again when the committee is away. */
+  retryMs: number
+  /** The pause between two tries. */
+  retryPauseMs: number
 }
 
 export interface RecoveryModules {
@@ -97,38 +101,54 @@ export class GatewayRecovery {
     }
     if (step.stage === 'done') return { result: step.result, reason: reasonOf(step.result), endorsement: null, faulty: [] }
 
+    // The committee may be away (a restart, an outage): the endorsement and partial rounds are
+    // tried again until the retry deadline, while the peers can still endorse the slot.
     const slot = agg.slot
     const payload = endorsementPayload(slot, step.present)
-    const endorsed = await this.endorseRound(agg, step.present, payload)
-    if (endorsed.length < this.o.quorum) {
-      this.m.logger.warn('slot given up: too few consensus peers endorsed its reporter set', {
-        slot,
-        endorsed: endorsed.length,
-        needed: this.o.quorum
-      })
-      return this.giveUp(agg, 'no-endorsement')
-    }
-    const endorsement = makeEndorsement(endorsed, this.o.keys.length)
-    const values = await this.partialRound(
-      slot,
-      endorsement,
-      endorsed.map((e) => e.node)
-    )
-    const recovered = recoverSelfMaskSum(values, this.o.keys.length)
-    if (!recovered.ok) {
-      this.m.logger.warn('slot given up: the partial sums do not agree', { slot, received: recovered.received, needed: recovered.needed })
-      return this.giveUp(agg, 'no-partials')
-    }
-    for (const node of recovered.inconsistent) {
-      this.mFaulty.inc({ peer: `cn-${node}` })
-      this.m.logger.warn('a consensus peer returned an inconsistent partial sum', { slot, peer: `cn-${node}` })
-    }
-    const result = agg.decode(recovered.value)
-    return {
-      result,
-      reason: reasonOf(result),
-      endorsement: result.status === 'complete' ? endorsement : null,
-      faulty: recovered.inconsistent
+    const deadline = Date.now() + this.o.retryMs
+    for (let attempt = 1; ; attempt++) {
+      const endorsed = await this.endorseRound(agg, step.present, payload)
+      if (endorsed.length >= this.o.quorum) {
+        const endorsement = makeEndorsement(endorsed, this.o.keys.length)
+        const values = await this.partialRound(
+          slot,
+          endorsement,
+          endorsed.map((e) => e.node)
+        )
+        const recovered = recoverSelfMaskSum(values, this.o.keys.length)
+        if (recovered.ok) {
+          for (const node of recovered.inconsistent) {
+            this.mFaulty.inc({ peer: `cn-${node}` })
+            this.m.logger.warn('a consensus peer returned an inconsistent partial sum', { slot, peer: `cn-${node}` })
+          }
+          const result = agg.decode(recovered.value)
+          return {
+            result,
+            reason: reasonOf(result),
+            endorsement: result.status === 'complete' ? endorsement : null,
+            faulty: recovered.inconsistent
+          }
+        }
+        if (Date.now() >= deadline) {
+          this.m.logger.warn('slot given up: the partial sums do not agree', {
+            slot,
+            received: recovered.received,
+            needed: recovered.needed,
+            attempts: attempt
+          })
+          return this.giveUp(agg, 'no-partials')
+        }
+      } else if (Date.now() >= deadline) {
+        this.m.logger.warn('slot given up: too few consensus peers endorsed its reporter set', {
+          slot,
+          endorsed: endorsed.length,
+          needed: this.o.quorum,
+          attempts: attempt
+        })
+        return this.giveUp(agg, 'no-endorsement')
+      }
+      if (attempt === 1) this.m.logger.info('recovery waits for the consensus peers', { slot, endorsed: endorsed.length })
+      await new Promise((r) => setTimeout(r, this.o.retryPauseMs))
     }
   }
 

@@ -18,7 +18,7 @@ import { sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import { join } from 'node:path'
 import { AggregateHandoff } from './gateway-handoff.ts'
-import { GatewayRecovery } from './gateway-recovery.ts'
+import { GatewayRecovery, type RecoveryOutcome } from './gateway-recovery.ts'
 import { GatewaySlots } from './gateway-slots.ts'
 import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
 import { type ApiServer, type Route, startApi } from './http-api.ts'
@@ -121,7 +121,10 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
         keys: genesis.consensus.map((c) => c.verificationKey),
         quorum: genesis.quorum,
         revealTimeoutMs: Math.max(500, Math.min(3000, genesis.periodMs)),
-        committeeTimeoutMs: Math.max(1000, Math.min(5000, 2 * genesis.periodMs))
+        committeeTimeoutMs: Math.max(1000, Math.min(5000, 2 * genesis.periodMs)),
+        // Within the peers' endorsement window (ENDORSE_WINDOW = 64 slots): at most 32 periods.
+        retryMs: Math.min(32 * genesis.periodMs, Math.max(30_000, 4 * genesis.periodMs)),
+        retryPauseMs: Math.min(1000, genesis.periodMs)
       },
       {
         p2p: {
@@ -135,12 +138,20 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
       }
     )
 
-    /** Close slot t, recover it (PROTOCOL 3.5), sign its aggregate and hand it off. */
-    const closeSlot = async (slot: number) => {
+    /**
+     * Close slot t, recover it (PROTOCOL 3.5), sign its aggregate and hand it off. Recoveries run side
+     * by side, but their aggregates are handed off in slot order: a primary builds on the lowest slot
+     * it holds, and a later slot handed off first would make the chain pass an earlier one by.
+     */
+    let inOrder: Promise<void> = Promise.resolve()
+    const closeSlot = (slot: number) => {
       const started = performance.now()
       const agg = slots.close(slot)
       if (!agg) return
-      const { result, reason, endorsement, faulty } = await recovery.run(agg)
+      const outcome = recovery.run(agg)
+      inOrder = inOrder.then(() => outcome.then((o) => finishSlot(slot, o, started))).catch((e) => fail(e))
+    }
+    const finishSlot = async (slot: number, { result, reason, endorsement, faulty }: RecoveryOutcome, started: number) => {
       mAggregateMs.observe((performance.now() - started) / 1000)
       const hasSum = result.status === 'complete'
       const status = !hasSum ? 'incomplete' : result.missing.length === 0 ? 'complete' : 'recovered'
@@ -161,7 +172,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
         faulty: faulty.length === 0 ? new Uint8Array(0) : bitmapFromIndices(faulty, m)
       })
       logger.info('slot closed', { slot, status, sum: aggregateSum(aggregate), count: result.count, missing: result.missing.length })
-      await handoff.add(aggregate).catch((e) => fail(e))
+      await handoff.add(aggregate)
     }
 
     const electionId = {
@@ -216,7 +227,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
                 })
               }
               // All N in: close now rather than at the deadline.
-              for (const slot of out.full) void closeSlot(slot)
+              for (const slot of out.full) closeSlot(slot)
               return [encodeReceipt({ accepted: out.accepted, rejected: out.rejected })]
             }
           },
@@ -307,7 +318,7 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
     })
     clock.every(skew + 1, (slot) => {
       if (closing || slot < 1) return
-      void closeSlot(slot - 1)
+      closeSlot(slot - 1)
       void handoff.flush()
     })
     const now = Date.now()

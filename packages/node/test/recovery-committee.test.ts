@@ -1,0 +1,120 @@
+/**
+ * A consensus peer's part in recovery (recovery-committee.ts), over a real block store and real
+ * dealt keys: it endorses one reporter set per slot, ever (also after a restart), and releases its
+ * partial sum only against a certificate of 2f+1 endorsements of that set.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { BbnpError, DOMAIN, MetricsRegistry, nullLogger, SeededRng } from '@bbnp/core'
+import { bitmapFromIndices, CommitteeCrypto, dealKeys, GatewayCrypto, generateNetworkSecrets, MeterCrypto } from '@bbnp/aggregation'
+import { BlockStore } from '@bbnp/chain'
+import { endorsementPayload, makeEndorsement } from '@bbnp/consensus'
+import { decodePublicKey, secretKeyFromScalar, sign } from '@bbnp/crypto'
+import { RecoveryCommittee } from '../src/recovery-committee.ts'
+
+const N = 12
+const M = 4
+const QUORUM = 3
+const dir = mkdtempSync(join(tmpdir(), 'bbnp-committee-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+const secrets = generateNetworkSecrets({ meters: N, consensus: M, rng: new SeededRng('committee-test') })
+const dealt = dealKeys(secrets)
+const signers = secrets.consensus.map((c) => secretKeyFromScalar(c.signingScalar))
+const keys = secrets.consensus.map((c) => decodePublicKey(c.verificationKey))
+const SLOT = 40
+let shares: (peer: number, present: number[]) => Uint8Array
+
+before(() => {
+  // Real reports of every meter for SLOT, so that the shares are what a gateway would forward.
+  const gateway = new GatewayCrypto({ keys: dealt.gateway, consensusCount: M, minReporters: 6 })
+  const agg = gateway.openSlot(SLOT)
+  for (const k of dealt.meters) agg.accept(new MeterCrypto({ keys: k, consensusCount: M }).report(SLOT, 100n))
+  assert.equal(agg.close().stage, 'endorse', 'every meter reported: the set is final at once')
+  const all = new Map<number, Uint8Array>()
+  for (let u = 1; u <= M; u++) all.set(u, agg.sharesFor(u))
+  shares = (peer, present) => {
+    const every = all.get(peer)!
+    const out = new Uint8Array(32 * present.length)
+    present.forEach((i, k) => out.set(every.subarray(32 * (i - 1), 32 * i), 32 * k))
+    return out
+  }
+})
+
+async function peer(u: number, storeDir: string, opts: { wrongPartials?: boolean } = {}) {
+  const store = await BlockStore.open(storeDir, { genesisHash: new Uint8Array(32).fill(9), keys, quorum: QUORUM, maxBlockBytes: 1 << 20 })
+  const committee = new RecoveryCommittee(
+    { keys, quorum: QUORUM, minReporters: 6, slotAt: () => SLOT + 1, ...opts },
+    {
+      crypto: new CommitteeCrypto({ keys: dealt.committee[u - 1], minReporters: 6 }),
+      store,
+      signer: signers[u - 1],
+      logger: nullLogger,
+      metrics: new MetricsRegistry()
+    }
+  )
+  return { store, committee }
+}
+
+const refusal = (reason: string) => (e: unknown) => e instanceof BbnpError && e.code === 'REFUSED' && e.meta.reason === reason
+
+function certificate(present: Uint8Array, nodes = [1, 2, 3]) {
+  return makeEndorsement(
+    nodes.map((node) => ({ node, signature: sign(signers[node - 1], DOMAIN.endorse, endorsementPayload(SLOT, present)) })),
+    M
+  )
+}
+
+describe('the recovery committee (a consensus peer)', () => {
+  it('endorses one reporter set per slot, also after a restart; releases its partial only against a certificate of that set', async () => {
+    const storeDir = join(dir, 'peer-1')
+    const setA = Array.from({ length: 10 }, (_, i) => i + 1)
+    const setB = Array.from({ length: 9 }, (_, i) => i + 1) // A minus meter-10: B's partial would reveal meter-10's self-mask
+    const a = bitmapFromIndices(setA, N)
+    const b = bitmapFromIndices(setB, N)
+    let { store, committee } = await peer(1, storeDir)
+    const sig = await committee.endorse({ slot: SLOT, present: a, shares: shares(1, setA) })
+    assert.deepEqual(
+      await committee.endorse({ slot: SLOT, present: a, shares: shares(1, setA) }),
+      sig,
+      'the same set again: the same answer'
+    )
+    await assert.rejects(committee.endorse({ slot: SLOT, present: b, shares: shares(1, setB) }), refusal('SET_CONFLICT'))
+    // No partial for B, whatever certificate comes with it; one for A.
+    await assert.rejects(committee.partial({ slot: SLOT, ...certificate(b) }), refusal('BAD_CERTIFICATE'))
+    await assert.rejects(committee.partial({ slot: SLOT, ...certificate(a, [1, 2]) }), refusal('BAD_CERTIFICATE'))
+    const z = await committee.partial({ slot: SLOT, ...certificate(a) })
+    assert.equal(z.length, 32)
+    await store.close()
+
+    // After a restart (a new process, the same store): still no second set, the same partial for A.
+    ;({ store, committee } = await peer(1, storeDir))
+    await assert.rejects(committee.endorse({ slot: SLOT, present: b, shares: shares(1, setB) }), refusal('SET_CONFLICT'))
+    await assert.rejects(committee.partial({ slot: SLOT, ...certificate(b) }), refusal('BAD_CERTIFICATE'))
+    assert.deepEqual(await committee.partial({ slot: SLOT, ...certificate(a) }), z)
+    await store.close()
+  })
+
+  it('refuses a set below minReporters, a slot not ended or long gone, and a partial it never endorsed', async () => {
+    const { store, committee } = await peer(2, join(dir, 'peer-2'))
+    const small = Array.from({ length: 5 }, (_, i) => i + 1)
+    await assert.rejects(
+      committee.endorse({ slot: SLOT, present: bitmapFromIndices(small, N), shares: shares(2, small) }),
+      refusal('TOO_FEW_REPORTERS')
+    )
+    const all = Array.from({ length: N }, (_, i) => i + 1)
+    await assert.rejects(
+      committee.endorse({ slot: SLOT + 2, present: bitmapFromIndices(all, N), shares: shares(2, all) }),
+      refusal('FUTURE_SLOT')
+    )
+    await assert.rejects(
+      committee.endorse({ slot: SLOT - 100, present: bitmapFromIndices(all, N), shares: shares(2, all) }),
+      refusal('OLD_SLOT')
+    )
+    await assert.rejects(committee.partial({ slot: SLOT, ...certificate(bitmapFromIndices(all, N)) }), refusal('NOT_ENDORSED'))
+    await store.close()
+  })
+})

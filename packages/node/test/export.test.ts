@@ -57,9 +57,11 @@ const streamingRoutes: Record<string, Route> = {
   '/fails-first': () => ({
     status: 200,
     body: null,
-    stream: (async function* () {
-      throw new BbnpError('STORE_IO', 'the disk went away before anything was sent')
-    })()
+    stream: {
+      [Symbol.asyncIterator]: () => ({
+        next: () => Promise.reject(new BbnpError('STORE_IO', 'the disk went away before anything was sent'))
+      })
+    }
   })
 }
 

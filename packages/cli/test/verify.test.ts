@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -111,6 +111,17 @@ describe('bbnp verify', () => {
     const r = verify(dir)
     assert.equal(r.status, 1, r.stdout + r.stderr)
     assert.match(summary(r), new RegExp(`certificate of head block ${HEIGHT} does not verify`))
+  })
+
+  it('a store whose CURRENT file is gone: damaged (exit 1), and left as it was', () => {
+    const dir = join(tmp, `copy-${copies++}`)
+    cpSync(good, dir, { recursive: true })
+    rmSync(join(dir, 'chain', 'CURRENT'))
+    const before = readdirSync(join(dir, 'chain')).sort()
+    const r = verify(dir)
+    assert.equal(r.status, 1, r.stdout + r.stderr)
+    assert.match(summary(r), /is damaged: its CURRENT file is missing \(nothing was changed\)/)
+    assert.deepEqual(readdirSync(join(dir, 'chain')).sort(), before)
   })
 
   it('a store that lost blocks it once held (its log cut short): exit 1', () => {

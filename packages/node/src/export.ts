@@ -183,8 +183,10 @@ export interface ExportProgress {
 }
 
 /**
- * The export of a range as text chunks: the header, then one chunk per page of blocks. Nothing is
- * read before the consumer asks for the next chunk, so a slow consumer slows the reads.
+ * The export of a range as text chunks, one per page of blocks, the header in the first. Nothing
+ * is read before the consumer asks for the next chunk, so a slow consumer slows the reads; and a
+ * store that fails on its first page fails before anything was yielded (the API can still answer
+ * with an error status).
  */
 export async function* exportChunks(
   store: BlockStore,
@@ -193,13 +195,14 @@ export async function* exportChunks(
   net: ExportNetwork,
   onPage?: (p: ExportProgress) => void
 ): AsyncGenerator<string> {
-  const header = exportHeader(format)
-  if (header) yield header
+  let header = exportHeader(format)
   let rows = 0
   for await (const page of blockPages(store, range)) {
     rows += page.length
-    yield page.map((b) => formatRow(exportRow(b, net), format)).join('')
+    yield header + page.map((b) => formatRow(exportRow(b, net), format)).join('')
+    header = ''
     const last = page.at(-1)!
     onPage?.({ rows, height: last.height, slot: last.block.slot })
   }
+  if (header) yield header
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BbnpError, nullLogger } from '@bbnp/core'
-import { BlockStore } from '@bbnp/chain'
+import { BlockStore, StoreError } from '@bbnp/chain'
 import { buildChain, M, METERS, slotOf, storeOptions, tempDir, testChain } from '../../chain/test/helpers.ts'
 import { csvField, exportChunks, exportNetwork, exportRange, formatRow, type ExportRow } from '../src/export.ts'
 import { exportRoutes } from '../src/export-routes.ts'
@@ -65,6 +65,13 @@ const streamingRoutes: Record<string, Route> = {
   })
 }
 
+/** A store that finds damage on its first read. */
+const damaged = {
+  dir: '/nowhere/chain',
+  head: () => ({ height: 10, hash: new Uint8Array(32), slot: 40 }),
+  getRange: () => Promise.reject(new StoreError('STORE_CORRUPT', 'block store /nowhere/chain is damaged: block 1 cannot be read'))
+} as unknown as BlockStore
+
 before(async () => {
   const t = testChain('export-test')
   const dir = await tempDir('bbnp-export-')
@@ -74,7 +81,11 @@ before(async () => {
   api = await startApi({
     host: '127.0.0.1',
     port: 0,
-    routes: { ...exportRoutes({ genesis, store }), ...streamingRoutes },
+    routes: {
+      ...exportRoutes({ genesis, store }),
+      ...streamingRoutes,
+      '/damaged/export': exportRoutes({ genesis, store: damaged })['/export']
+    },
     logger: nullLogger,
     onFailure: (e) => failures.push(e)
   })
@@ -194,6 +205,16 @@ describe('GET /export', () => {
 })
 
 describe('streamed responses', () => {
+  it('a store that fails on the first page: a 500 with the reason, in CSV too (the header waits for the first rows)', async () => {
+    failures.length = 0
+    for (const format of ['csv', 'jsonl']) {
+      const res = await fetch(url(`/damaged/export?format=${format}`))
+      assert.equal(res.status, 500)
+      assert.deepEqual(await res.json(), { error: 'block store /nowhere/chain is damaged: block 1 cannot be read', code: 'STORE_CORRUPT' })
+    }
+    assert.equal(failures.length, 2, 'the peer is told (a damaged store stops it)')
+  })
+
   it('a client that stops reading holds the source back; one that leaves closes it', async () => {
     endless.produced = 0
     endless.closed = false

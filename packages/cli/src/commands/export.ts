@@ -4,7 +4,7 @@
  * what `bbnp verify` shares with it: finding and opening a stopped peer's store, and progress
  * lines on stderr.
  */
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Writable } from 'node:stream'
 import { errorMessage, UsageError } from '@bbnp/core'
@@ -96,7 +96,7 @@ export async function openStoppedStore(
     throw new UsageError('USAGE', "missing required flag --data-dir DIR (the stopped peer's data directory) or --id ID")
   const dataDir = resolve(dataDirFlag ?? join(config, 'data', id!))
   const candidates = [join(dataDir, 'chain'), dataDir]
-  const dir = candidates.find((d) => existsSync(join(d, 'CURRENT')))
+  const dir = candidates.find(isStoreDir)
   if (!dir) throw new UsageError('CONFIG', `no block store in ${dataDir} (expected ${candidates[0]}: a consensus peer's data directory)`)
   try {
     return { store: await BlockStore.open(dir, blockStoreOptions(genesis)), genesis, dir }
@@ -104,6 +104,17 @@ export async function openStoppedStore(
     if (err instanceof StoreError && err.code === 'STORE_LOCKED')
       throw new UsageError('IO', `block store ${dir} is in use by a running peer: stop it first (a running peer serves GET /export)`)
     throw err
+  }
+}
+
+const LEVELDB_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(ldb|sst|log))$/
+
+/** A LevelDB directory, also a damaged one (its CURRENT lost): opening it says what is wrong, and changes nothing. */
+function isStoreDir(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((f) => LEVELDB_FILE.test(f))
+  } catch {
+    return false
   }
 }
 

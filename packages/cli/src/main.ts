@@ -10,7 +10,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (ar
   start: { summary: 'run one role: consensus, gateway or meter', load: () => import('./commands/start.ts') },
   devnet: { summary: 'set up and run a whole network as local processes', load: () => import('./commands/devnet.ts') },
   simulate: { summary: "reproduce the paper's reputation and selection experiments", load: () => import('./commands/simulate.ts') },
-  bench: { summary: 'measure the crypto, aggregation and consensus costs', load: () => import('./commands/bench.ts') }
+  bench: { summary: 'measure the crypto, aggregation and consensus costs', load: () => import('./commands/bench.ts') },
+  export: { summary: "write a stopped peer's chain as CSV or JSON lines, one row per block", load: () => import('./commands/export.ts') },
+  verify: { summary: "check a stopped peer's store: links, indexes and every certificate", load: () => import('./commands/verify.ts') },
+  version: { summary: 'print the version, the git commit and the Node.js version', load: () => import('./commands/version.ts') }
 }
 
 export const USAGE = `usage: bbnp <command> [flags]
@@ -28,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`)
     return name === undefined ? 2 : 0
   }
-  const cmd = COMMANDS[name]
+  const cmd = COMMANDS[name === '--version' ? 'version' : name]
   if (!cmd) throw new UsageError('USAGE', `unknown command "${name}" (try: ${Object.keys(COMMANDS).join(', ')})`)
   const mod = await cmd.load()
   return mod.run(rest)

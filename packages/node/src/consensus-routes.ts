@@ -7,6 +7,7 @@ import { BbnpError, consensusId, type MetricsRegistry, toHex } from '@bbnp/core'
 import { type BlockStore, MAX_RANGE } from '@bbnp/chain'
 import { preselect, preselectionCutoff, REPUTATION_SCALE, type ReputationParams, reputationThreshold } from '@bbnp/reputation'
 import type { CatchUp } from './catch-up.ts'
+import { exportRoutes } from './export-routes.ts'
 import type { Genesis } from './genesis.ts'
 import { intParam, notFound, type Route } from './http-api.ts'
 import type { LeadershipWindow } from './leadership.ts'
@@ -130,6 +131,7 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
         }
       }
     },
-    '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true })
+    '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true }),
+    ...exportRoutes({ genesis, store })
   }
 }

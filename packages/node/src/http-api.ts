@@ -1,7 +1,9 @@
 /**
  * A small read-only JSON HTTP server (node:http) for the control centre: routes are data,
  * handlers return a status and a body; unknown paths are 404, bad query parameters 400, and a
- * handler that throws is a 500 with a one-line error, never a crashed process.
+ * handler that throws is a 500 with a one-line error, never a crashed process. A handler may
+ * return a `stream` instead of a body: it is sent with chunked transfer encoding as the client
+ * reads it (a slow client slows the source), and stopped when the client goes away.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { BbnpError, type Logger } from '@bbnp/core'
@@ -13,6 +15,10 @@ export interface ApiResponse {
   text?: boolean
   /** The Allow header of a 405. */
   allow?: string
+  /** A body sent chunk by chunk as it is read, instead of `body`; its first chunk is read before the status line. */
+  stream?: AsyncIterable<string>
+  /** The Content-Type of a `stream`. */
+  contentType?: string
 }
 
 export type Route = (params: Record<string, string>, query: URLSearchParams) => ApiResponse | Promise<ApiResponse>
@@ -76,7 +82,59 @@ export interface ApiOptions {
   onFailure?: (e: unknown) => void
 }
 
+/** Resolves once `res` can take more (or is gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+/**
+ * Send a stream whose first chunk was read: chunk by chunk, waiting for the socket to drain. When
+ * the client goes away the source is closed; when the source fails half-way the connection is
+ * cut, so that the client sees an incomplete transfer, never a complete-looking short one.
+ */
+async function sendStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  out: ApiResponse,
+  it: AsyncIterator<string>,
+  first: IteratorResult<string>,
+  failed: (e: unknown) => void
+): Promise<void> {
+  let closed = false
+  res.once('close', () => {
+    closed = true
+  })
+  res.writeHead(out.status, { 'content-type': out.contentType ?? 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+  let r = first
+  try {
+    while (!r.done && !closed && req.method !== 'HEAD') {
+      if (!res.write(r.value)) await drained(res)
+      if (!closed) r = await it.next()
+    }
+  } catch (e) {
+    failed(e)
+    res.destroy()
+    return
+  }
+  if (!r.done) await it.return?.()
+  res.end()
+}
+
 export async function startApi(opts: ApiOptions): Promise<ApiServer> {
+  const failed = (e: unknown, path: string): ApiResponse => {
+    if (e instanceof BbnpError && e.code === 'BAD_REQUEST') return errorBody(400, 'BAD_REQUEST', e.message)
+    opts.logger.warn('api handler failed', { path, error: (e as Error).message })
+    opts.onFailure?.(e)
+    return errorBody(500, (e as BbnpError).code ?? 'INTERNAL', (e as Error).message)
+  }
   const route = async (req: IncomingMessage): Promise<ApiResponse> => {
     let url: URL
     try {
@@ -94,14 +152,23 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       }
       return errorBody(404, 'NOT_FOUND', `no route ${url.pathname}`)
     } catch (e) {
-      if (e instanceof BbnpError && e.code === 'BAD_REQUEST') return errorBody(400, 'BAD_REQUEST', e.message)
-      opts.logger.warn('api handler failed', { path: url.pathname, error: (e as Error).message })
-      opts.onFailure?.(e)
-      return errorBody(500, (e as BbnpError).code ?? 'INTERNAL', (e as Error).message)
+      return failed(e, url.pathname)
     }
   }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const out = await route(req)
+    let out = await route(req)
+    if (out.stream) {
+      const path = (req.url ?? '/').split('?')[0]
+      const it = out.stream[Symbol.asyncIterator]()
+      // A failure before the first chunk (a bad range, a damaged store) is still an error response.
+      let first: IteratorResult<string>
+      try {
+        first = await it.next()
+      } catch (e) {
+        out = failed(e, path)
+      }
+      if (out.stream) return sendStream(req, res, out, it, first!, (e) => failed(e, path))
+    }
     const payload = out.text ? String(out.body) : toJson(out.body)
     res.writeHead(out.status, {
       'content-type': out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',

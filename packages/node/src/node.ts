@@ -4,6 +4,7 @@
  * order of what they opened (API, network, store).
  */
 import { BbnpError, createLogger, type Logger, MetricsRegistry } from '@bbnp/core'
+import { buildInfo } from './build-info.ts'
 import { loadGenesis } from './config.ts'
 import { startConsensusPeer } from './consensus-peer.ts'
 import type { RunningNode } from './runtime.ts'
@@ -23,6 +24,10 @@ export async function createNode(options: NodeOptions, modules: { logger?: Logge
   const genesis = loadGenesis(options.configDir)
   const metrics = new MetricsRegistry()
   metrics.gauge('bbnp_info', 'Static information about this process', () => {}).set(1, { role: options.role, chain: genesis.chainId })
+  const build = buildInfo()
+  metrics
+    .gauge('bbnp_build_info', 'The build this process runs: version, git commit and Node.js version')
+    .set(1, { version: build.version, commit: build.commit ?? 'unknown', node: build.node })
   const started = metrics.gauge('bbnp_start_time_seconds', 'Unix time this process started')
   started.set(Math.floor(Date.now() / 1000))
   const rss = metrics.gauge('bbnp_resident_memory_bytes', 'Resident set size of this process', () => rss.set(process.memoryUsage.rss()))

@@ -7,6 +7,7 @@ import { BbnpError, consensusId, type MetricsRegistry, toHex } from '@bbnp/core'
 import { type BlockStore, MAX_RANGE } from '@bbnp/chain'
 import { preselect, preselectionCutoff, REPUTATION_SCALE, type ReputationParams, reputationThreshold } from '@bbnp/reputation'
 import type { CatchUp } from './catch-up.ts'
+import { dashboardRoutes } from './dashboard/dashboard-routes.ts'
 import type { Genesis } from './genesis.ts'
 import { intParam, notFound, type Route } from './http-api.ts'
 import type { LeadershipWindow } from './leadership.ts'
@@ -48,7 +49,8 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
   const { genesis, store } = m
   const n = genesis.meters.length
   const nodes = genesis.consensus.length
-  return {
+  const routes: Record<string, Route> = {
+    ...dashboardRoutes({ genesis, routes: () => routes }),
     '/status': () => {
       const r = m.replica()
       const head = store.head()
@@ -132,4 +134,5 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
     },
     '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true })
   }
+  return routes
 }

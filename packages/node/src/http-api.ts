@@ -1,7 +1,8 @@
 /**
  * A small read-only JSON HTTP server (node:http) for the control centre: routes are data,
- * handlers return a status and a body; unknown paths are 404, bad query parameters 400, and a
- * handler that throws is a 500 with a one-line error, never a crashed process.
+ * handlers return a status and a body (JSON, Prometheus text, or one of the dashboard's files);
+ * unknown paths are 404, bad query parameters 400, and a handler that throws is a 500 with a
+ * one-line error, never a crashed process.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { BbnpError, type Logger } from '@bbnp/core'
@@ -11,6 +12,8 @@ export interface ApiResponse {
   body: unknown
   /** text/plain for Prometheus metrics; JSON otherwise. */
   text?: boolean
+  /** A static file (the dashboard's page, scripts and styles): the body is sent as it is, with this content type. */
+  contentType?: string
   /** The Allow header of a 405. */
   allow?: string
 }
@@ -102,9 +105,9 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const out = await route(req)
-    const payload = out.text ? String(out.body) : toJson(out.body)
+    const payload = out.contentType ? (out.body as string | Uint8Array) : out.text ? String(out.body) : toJson(out.body)
     res.writeHead(out.status, {
-      'content-type': out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
+      'content-type': out.contentType ?? (out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8'),
       'content-length': Buffer.byteLength(payload),
       ...(out.allow ? { allow: out.allow } : {})
     })

@@ -223,6 +223,8 @@ describe('bbnp devnet', () => {
         /^stopped after 5 rounds \([\d.]+ s\): 5 blocks \(\d complete, \d incomplete\); (all 7 processes stopped cleanly|(cn-\d|gateway|meters-\d) needed SIGKILL)/m
       )
       assert.doesNotMatch(d.stdout + d.stderr, /died|failed to shut down/)
+      // Once the network is up the devnet names the control centre's page: cn-1's API.
+      assert.match(d.stdout, new RegExp(`^dashboard: http://127\\.0\\.0\\.1:${base + 1 + 1000}/ `, 'm'))
 
       // A fresh devnet network, and one log per process, each ended by a clean shutdown.
       const genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))

@@ -134,10 +134,11 @@ export function loadColumns(blocks, genesisTimeMs, periodMs) {
 
 /**
  * Is this peer ready to serve the control centre? From /readyz when the peer has it (200: ready,
- * 503: not, with reasons), otherwise from /status: not catching up and connected to enough peers
- * for a quorum (itself and quorum − 1 others).
+ * 503: not, with reasons), otherwise from /status: not catching up and connected to enough
+ * consensus peers for a quorum (itself and quorum − 1 others; /status also names the gateway and
+ * meters it is connected to, which `consensus` leaves out).
  */
-export function readiness(status, readyz, quorum) {
+export function readiness(status, readyz, quorum, consensus) {
   if (readyz) {
     const body = readyz.body ?? {}
     const reasons = Array.isArray(body.reasons) ? body.reasons.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))) : []
@@ -145,8 +146,10 @@ export function readiness(status, readyz, quorum) {
   }
   const reasons = []
   if (status.syncing) reasons.push('catching up (syncing)')
+  const members = consensus ? new Set(consensus) : null
+  const connected = members ? status.peers.filter((p) => members.has(p)).length : status.peers.length
   const needed = quorum - 1
-  if (status.peers.length < needed) reasons.push(`connected to ${status.peers.length} of the ${needed} peers a quorum needs`)
+  if (connected < needed) reasons.push(`connected to ${connected} of the ${needed} consensus peers a quorum needs`)
   return { ready: reasons.length === 0, source: '/status', reasons }
 }
 

@@ -105,6 +105,27 @@ export function fetchGatewayStatus(at: GatewayAddress, timeoutMs = GATEWAY_TIMEO
   })
 }
 
+/** /dashboard.json: what the page needs from the genesis, once. */
+export interface DashboardInfo {
+  chainId: string
+  genesisHash: string
+  genesisTimeMs: number
+  periodMs: number
+  /** How many meters the genesis holds. */
+  meters: number
+  /** The consensus peers' IDs; reputation vectors list them in this order. */
+  consensus: string[]
+  f: number
+  quorum: number
+  /** Blocks the fairness figures of /reputation look back over. */
+  leadershipWindow: number
+  /** Whether this peer serves /readyz (the page asks for it only then). */
+  readyz: boolean
+  /** host:port of the gateway's API that /gateway asks. */
+  gateway: string
+  readings: { attribution: string }
+}
+
 export interface DashboardModules {
   genesis: Pick<Genesis, 'chainId' | 'hash' | 'genesisTimeMs' | 'periodMs' | 'meters' | 'consensus' | 'f' | 'quorum' | 'gateway'>
   /** The peer's whole route table: the page asks only for optional routes (/readyz) that exist. */
@@ -149,7 +170,7 @@ export function dashboardRoutes(m: DashboardModules): Record<string, Route> {
         readyz: '/readyz' in m.routes(),
         gateway: hostPort(gatewayAt()),
         readings: { attribution: READINGS_ATTRIBUTION }
-      }
+      } satisfies DashboardInfo
     }),
     '/gateway': () => {
       if (recent && (recent.settledAt === null || Date.now() - recent.settledAt <= GATEWAY_CACHE_MS)) return recent.answer

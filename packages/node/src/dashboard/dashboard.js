@@ -194,7 +194,7 @@ function renderHealth() {
   const { info, status, blocks } = state
   const box = $('health')
   if (!status) return
-  const ready = readiness(status, state.readyz, info.quorum)
+  const ready = readiness(status, state.readyz, info.quorum, info.consensus)
   const head = blocks.at(-1)
   const committed = head ? (head.committedAtMs ?? head.timestampMs) : null
   const h = health({

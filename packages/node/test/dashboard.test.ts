@@ -111,7 +111,7 @@ describe("the dashboard's routes", () => {
     for (const ref of refs) if (!ref.startsWith('data:')) assert.match(ref, /^\/([^/]|$)/, `${ref} is a path on this peer`)
     // What the page loads (scripts, styles) is served by the dashboard's own routes.
     const loads = [...html.matchAll(/<(?:script|link)\b[^>]*\s(?:src|href)="(\/[^"]*)"/g)].map((m) => m[1])
-    assert.deepEqual(loads.sort(), ['/dashboard.css', '/dashboard.js', '/vendor/uplot.css', '/vendor/uplot.js'])
+    assert.deepEqual(loads.sort(), ['/dashboard-model.js', '/dashboard.css', '/dashboard.js', '/vendor/uplot.css', '/vendor/uplot.js'])
     for (const ref of loads) assert.ok(ref in table, `${ref} has a route`)
     assert.doesNotMatch(html, /https?:\/\//, 'no absolute URL at all')
     // The module imports the model by a relative path that the peer serves too.

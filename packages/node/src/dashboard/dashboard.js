@@ -80,15 +80,15 @@ async function fetchBlocks(from, to) {
   return lists.flat()
 }
 
-async function tick() {
+/** One poll: this peer's status, the blocks it has that the page lacks, reputations, metrics. */
+async function tick(prefetched) {
   const info = state.info
-  const status = await getOk('/status')
+  const status = prefetched ?? (await getOk('/status'))
   const newest = state.blocks.at(-1)
   const changed = !newest || newest.height !== status.height || newest.hash !== status.headHash
-  const [blocks, reputation, gateway, metrics, readyz] = await Promise.all([
+  const [blocks, reputation, metrics, readyz] = await Promise.all([
     changed && status.height > 0 ? fetchBlocks(newBlocksFrom(status, newest), status.height) : null,
     changed || state.ticks % 5 === 0 || !state.reputation ? getOk('/reputation') : null,
-    get('/gateway').catch((e) => ({ status: 0, ok: false, body: { error: e.message, code: 'NO_ANSWER' } })),
     get('/metrics').then((r) => (r.ok ? r.body : null)),
     info.readyz ? get('/readyz') : null
   ])
@@ -99,12 +99,28 @@ async function tick() {
     state.blocks = mergeBlocks(continues ? state.blocks : [], blocks, WINDOW)
   }
   if (reputation) state.reputation = reputation
-  state.gateway = gateway
   if (metrics !== null) state.metrics = metrics
   state.readyz = readyz
   state.reachable = true
   state.error = null
   state.ticks++
+}
+
+/**
+ * The gateway's status, apart from the poll: an unreachable gateway costs the peer's proxy its
+ * timeout, which must not hold up the rest of the page. One request at a time.
+ */
+let gatewayPending = false
+function pollGateway() {
+  if (gatewayPending) return
+  gatewayPending = true
+  get('/gateway')
+    .catch((e) => ({ status: 0, ok: false, body: { error: e.message, code: 'NO_ANSWER' } }))
+    .then((g) => {
+      state.gateway = g
+      renderGateway()
+    })
+    .finally(() => (gatewayPending = false))
 }
 
 /** The first height to fetch: the one after the newest kept, or the whole window after a jump or a different chain. */
@@ -549,7 +565,8 @@ function showError(message) {
 }
 
 async function start() {
-  const info = await getOk('/dashboard.json')
+  pollGateway()
+  const [info, first] = await Promise.all([getOk('/dashboard.json'), getOk('/status')])
   state.info = info
   setText('chain-id', info.chainId)
   setText('period', formatPeriod(info.periodMs))
@@ -559,9 +576,10 @@ async function start() {
   setText('window', String(WINDOW))
   setText('attribution', info.readings.attribution)
   const pollMs = Math.min(5000, Math.max(1000, info.periodMs / 2))
-  for (;;) {
+  for (let prefetched = first; ; prefetched = undefined) {
+    if (!prefetched) pollGateway()
     try {
-      await tick()
+      await tick(prefetched)
       setText('peer-id', state.status.id)
       document.title = `${state.status.id} · height ${state.status.height} · BBNP control centre`
       showError(null)

@@ -238,6 +238,15 @@ describe("the page's arithmetic (dashboard-model.js)", () => {
     )
     const cols = model.loadColumns([b(1), { ...b(2), status: 'missed', sum: null, count: 0 }], 1_000_000, 1000)
     assert.deepEqual(cols, { x: [1001, 1002], wh: [1, null], meters: [1, 0], statuses: ['complete', 'missed'] })
+    // A missed range of slots 3..7 is marked slot by slot; a longer one by its first and last RANGE_FILL + 1 slots.
+    const outage = { height: 3, slot: 7, fromSlot: 3, status: 'missed', sum: null, count: 0 }
+    const range = model.loadColumns([b(2), outage], 0, 1000)
+    assert.deepEqual(range.x, [2, 3, 4, 5, 6, 7])
+    assert.deepEqual(range.statuses, ['complete', 'missed', 'missed', 'missed', 'missed', 'missed'])
+    assert.deepEqual(range.meters, [1, null, null, null, null, 0])
+    const long = model.loadColumns([{ ...outage, fromSlot: 0, slot: 10_000 }], 0, 1000)
+    assert.equal(long.x.length, model.RANGE_FILL + 2)
+    assert.deepEqual([long.x[0], long.x[1], long.x.at(-1)], [0, 10_000 - model.RANGE_FILL, 10_000])
     assert.equal(model.median([5, null, 1, 3]), 3)
     assert.equal(model.median([null]), null)
   })

@@ -35,11 +35,12 @@ export function formatPeriod(ms: number): string
 export function median(values: readonly (number | null)[]): number | null
 export function metricValue(text: string, name: string): number | null
 export function mergeBlocks<B extends { height: number }>(kept: readonly B[], incoming: readonly B[], window: number): B[]
+export const RANGE_FILL: number
 export function loadColumns(
   blocks: readonly ModelBlock[],
   genesisTimeMs: number,
   periodMs: number
-): { x: number[]; wh: (number | null)[]; meters: number[]; statuses: string[] }
+): { x: number[]; wh: (number | null)[]; meters: (number | null)[]; statuses: string[] }
 export function readiness(
   status: { syncing: boolean; peers: string[] },
   readyz: { status: number; body: unknown } | null,

@@ -117,17 +117,35 @@ export function mergeBlocks(kept, incoming, window) {
   return all.length > window ? all.slice(all.length - window) : all
 }
 
-/** The load curve's columns: slot start (Unix seconds), sum in Wh (null without one), reporting meters, status. */
+/** Slots of a missed range drawn one by one (the rest of a longer range shows as its two ends). */
+export const RANGE_FILL = 256
+
+/**
+ * The load curve's columns, one row per slot: slot start (Unix seconds), sum in Wh (null without
+ * one), reporting meters, status. A block that covers a range of slots (an outage: `missed` from
+ * fromSlot to slot) gets a row for each slot of it, up to RANGE_FILL, so that the whole range is
+ * marked, not only its last slot.
+ */
 export function loadColumns(blocks, genesisTimeMs, periodMs) {
   const x = []
   const wh = []
   const meters = []
   const statuses = []
+  const row = (slot, sum, count, status) => {
+    x.push((genesisTimeMs + slot * periodMs) / 1000)
+    wh.push(sum)
+    meters.push(count)
+    statuses.push(status)
+  }
   for (const b of blocks) {
-    x.push((genesisTimeMs + b.slot * periodMs) / 1000)
-    wh.push(b.sum === null || b.sum === undefined ? null : Number(b.sum))
-    meters.push(b.count)
-    statuses.push(String(b.status))
+    const status = String(b.status)
+    const from = b.fromSlot ?? b.slot
+    if (from < b.slot) {
+      const first = Math.max(from, b.slot - RANGE_FILL)
+      if (first > from) row(from, null, null, status)
+      for (let s = first; s < b.slot; s++) row(s, null, null, status)
+    }
+    row(b.slot, b.sum === null || b.sum === undefined ? null : Number(b.sum), b.count, status)
   }
   return { x, wh, meters, statuses }
 }

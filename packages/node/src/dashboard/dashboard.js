@@ -32,6 +32,8 @@ const TABLE_ROWS = 8
 /** The API serves at most this many blocks per request (chain MAX_RANGE). */
 const PAGE = 64
 const REQUEST_TIMEOUT_MS = 5000
+/** Tick steps of a height axis: whole blocks only. */
+const HEIGHT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000]
 
 const state = {
   info: null,
@@ -470,7 +472,10 @@ function createCharts() {
         { label: 'threshold (now)', scale: 'r', stroke: '#495057', dash: [6, 4], width: 1, points: { show: false } },
         { label: 'pre-selection cutoff (now)', scale: 'r', stroke: '#e8590c', dash: [2, 3], width: 1, points: { show: false } }
       ],
-      axes: [{ label: 'height' }, { scale: 'r', label: 'reputation', size: 56 }]
+      axes: [
+        { label: 'height', incrs: HEIGHT_INCRS },
+        { scale: 'r', label: 'reputation', size: 56 }
+      ]
     },
     [[], ...consensus.map(() => []), [], []],
     $('rep-chart')
@@ -505,7 +510,7 @@ function createCharts() {
         }
       ],
       axes: [
-        { label: 'height' },
+        { label: 'height', incrs: HEIGHT_INCRS },
         { scale: 'ms', label: 'ms', size: 56 },
         {
           scale: 'view',
@@ -547,6 +552,7 @@ function renderCharts() {
   c.metersChart.setData([cols.x, cols.meters])
   $('load-chart').dataset.points = String(cols.wh.filter((v) => v !== null).length)
   $('load-chart').dataset.slots = String(cols.x.length)
+  $('load-chart').dataset.blocks = String(blocks.length)
   renderStatusKey(cols.statuses)
 
   const heights = blocks.map((b) => b.height)

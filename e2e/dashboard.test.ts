@@ -113,10 +113,21 @@ class WatchedPage {
   }
 
   /** Open the page and wait for its first render; the load time as the page measured it. */
-  async open(path = '/'): Promise<number> {
-    await this.page.goto(`${this.origin}${path}`)
-    await this.page.waitForFunction(() => document.body.dataset.state === 'live', null, { timeout: 30_000 })
-    return Number(await this.page.evaluate(() => document.body.dataset.loadedMs))
+  /**
+   * Open the page and wait until it shows its whole window: the first view's time (the status and
+   * the newest blocks) and the whole window's, both from the navigation, as the page measured them.
+   * Requests of the page being left are cut off by the navigation: those are not failures.
+   */
+  async open(path = '/'): Promise<{ firstMs: number; windowMs: number }> {
+    const allow = this.allow
+    this.allow = (what) => what.text === 'request failed: net::ERR_ABORTED' || allow(what)
+    try {
+      await this.page.goto(`${this.origin}${path}`)
+    } finally {
+      this.allow = allow
+    }
+    await this.page.waitForFunction(() => document.body.dataset.windowMs !== undefined, null, { timeout: 30_000 })
+    return this.page.evaluate(() => ({ firstMs: Number(document.body.dataset.loadedMs), windowMs: Number(document.body.dataset.windowMs) }))
   }
 
   assertClean(when: string): void {
@@ -251,9 +262,9 @@ describe('the dashboard on a real network', () => {
         watched = new WatchedPage(await ctx.newPage(), origin)
         const w = watched
         const cold = await w.open()
-        const loadedMs = await w.open()
+        const warm = await w.open()
         t.diagnostic(
-          `first render ${loadedMs} ms after navigation (${cold} ms in a browser just started), on a machine running the whole network`
+          `first view ${warm.firstMs} ms after navigation, the whole window ${warm.windowMs} ms (${cold.firstMs} and ${cold.windowMs} ms in a browser just started), on a machine running the whole network`
         )
 
         // The load curve fills up as slots complete.
@@ -296,6 +307,7 @@ describe('the dashboard on a real network', () => {
         const blockRequests = w.requests.filter((r) => r.startsWith('/blocks'))
         assert.ok(blockRequests.length > 0)
         for (const r of blockRequests) {
+          if (r === '/blocks') continue // the newest 64, for the first view
           const q = new URL(r, origin).searchParams
           assert.ok(q.has('from') && q.has('to') && Number(q.get('to')) - Number(q.get('from')) < 64, r)
         }
@@ -512,9 +524,11 @@ describe('the dashboard over a 1,000-block chain (a stand-in API)', () => {
       try {
         // The first visit pays for the browser's own start; the figure that counts is a visit with the browser up.
         const cold = await w.open('/?window=1000')
-        const loadedMs = await w.open('/?window=1000')
-        t.diagnostic(`1,000 blocks: first render ${loadedMs} ms after navigation (${cold} ms in a browser just started)`)
-        assert.ok(loadedMs < 1000, `the page shows 1,000 blocks within a second (${loadedMs} ms)`)
+        const warm = await w.open('/?window=1000')
+        t.diagnostic(
+          `1,000 blocks: first view ${warm.firstMs} ms after navigation, all 1,000 blocks ${warm.windowMs} ms (${cold.firstMs} and ${cold.windowMs} ms in a browser just started)`
+        )
+        assert.ok(warm.windowMs < 1000, `the page shows all 1,000 blocks within a second (${warm.windowMs} ms)`)
         const view = await readPage(w.page)
         assert.equal(view.height, 1000)
         const drawn = await w.page.evaluate(() => ({

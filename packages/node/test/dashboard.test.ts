@@ -238,6 +238,14 @@ describe("the page's arithmetic (dashboard-model.js)", () => {
     )
     const cols = model.loadColumns([b(1), { ...b(2), status: 'missed', sum: null, count: 0 }], 1_000_000, 1000)
     assert.deepEqual(cols, { x: [1001, 1002], wh: [1, null], meters: [1, 0], statuses: ['complete', 'missed'] })
+    // What to fetch for a window of 120 ending at the head.
+    assert.deepEqual(model.missingRanges(null, null, 1000, 120), [[881, 1000]])
+    assert.deepEqual(model.missingRanges(937, 1000, 1000, 120), [[881, 936]], 'the first view had the newest 64: the rest is older')
+    assert.deepEqual(model.missingRanges(881, 1000, 1002, 120), [[1001, 1002]], 'one poll later: the new blocks only')
+    assert.deepEqual(model.missingRanges(881, 1000, 1000, 120), [])
+    assert.deepEqual(model.missingRanges(1, 10, 5000, 120), [[4881, 5000]], 'far behind: the window, not the gap')
+    assert.deepEqual(model.missingRanges(null, null, 0, 120), [])
+    assert.deepEqual(model.missingRanges(1, 5, 5, 120), [])
     // A missed range of slots 3..7 is marked slot by slot; a longer one by its first and last RANGE_FILL + 1 slots.
     const outage = { height: 3, slot: 7, fromSlot: 3, status: 'missed', sum: null, count: 0 }
     const range = model.loadColumns([b(2), outage], 0, 1000)

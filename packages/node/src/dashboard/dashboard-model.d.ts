@@ -35,6 +35,7 @@ export function formatPeriod(ms: number): string
 export function median(values: readonly (number | null)[]): number | null
 export function metricValue(text: string, name: string): number | null
 export function mergeBlocks<B extends { height: number }>(kept: readonly B[], incoming: readonly B[], window: number): B[]
+export function missingRanges(keptFrom: number | null, keptTo: number | null, height: number, window: number): [number, number][]
 export const RANGE_FILL: number
 export function loadColumns(
   blocks: readonly ModelBlock[],

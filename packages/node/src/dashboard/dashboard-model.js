@@ -117,6 +117,20 @@ export function mergeBlocks(kept, incoming, window) {
   return all.length > window ? all.slice(all.length - window) : all
 }
 
+/**
+ * The height ranges [from, to] the page lacks for its window of `window` blocks ending at `height`,
+ * given the heights it keeps (keptFrom..keptTo, or null for none): newer blocks first, then older.
+ */
+export function missingRanges(keptFrom, keptTo, height, window) {
+  if (height < 1) return []
+  const start = Math.max(1, height - window + 1)
+  if (keptFrom === null || keptTo === null || keptTo < start) return [[start, height]]
+  const ranges = []
+  if (keptTo < height) ranges.push([keptTo + 1, height])
+  if (keptFrom > start) ranges.push([start, keptFrom - 1])
+  return ranges
+}
+
 /** Slots of a missed range drawn one by one (the rest of a longer range shows as its two ends). */
 export const RANGE_FILL = 256
 

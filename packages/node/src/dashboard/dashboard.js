@@ -17,6 +17,7 @@ import {
   loadColumns,
   median,
   mergeBlocks,
+  missingRanges,
   metricValue,
   peerColour,
   readiness,
@@ -82,54 +83,76 @@ async function fetchBlocks(from, to) {
   return lists.flat()
 }
 
-/** One poll: this peer's status, the blocks it has that the page lacks, reputations, metrics. */
-async function tick(prefetched) {
+/**
+ * One poll: this peer's status, the blocks of the window the page lacks, reputations, readiness.
+ * `first` holds what the start fetched at once (the status and the newest blocks): then only newer
+ * blocks are awaited, and the answer says that older ones are still to come (the next poll, at once).
+ */
+async function tick(first) {
   const info = state.info
-  const status = prefetched ?? (await getOk('/status'))
-  const newest = state.blocks.at(-1)
-  const changed = !newest || newest.height !== status.height || newest.hash !== status.headHash
-  const [blocks, reputation, metrics, readyz] = await Promise.all([
-    changed && status.height > 0 ? fetchBlocks(newBlocksFrom(status, newest), status.height) : null,
-    changed || state.ticks % 5 === 0 || !state.reputation ? getOk('/reputation') : null,
-    get('/metrics').then((r) => (r.ok ? r.body : null)),
+  const status = first?.status ?? (await getOk('/status'))
+  let kept = state.blocks
+  const newest = kept.at(-1)
+  // A chain that is shorter, or another block at our head: the peer was wiped or replaced. Start again.
+  if (newest && (status.height < newest.height || (status.height === newest.height && status.headHash !== newest.hash))) kept = []
+  if (first)
+    kept = mergeBlocks(
+      kept,
+      first.blocks.filter((b) => b.height <= status.height),
+      WINDOW
+    )
+  const ranges = missingRanges(kept[0]?.height ?? null, kept.at(-1)?.height ?? null, status.height, WINDOW)
+  const now = first ? ranges.filter(([, to]) => to === status.height) : ranges
+  const moved = status.height !== state.status?.height || status.headHash !== state.status?.headHash
+  const [lists, reputation, readyz] = await Promise.all([
+    Promise.all(now.map(([from, to]) => fetchBlocks(from, to))),
+    moved || state.ticks % 5 === 0 || !state.reputation ? getOk('/reputation') : null,
     info.readyz ? get('/readyz') : null
   ])
   state.status = status
-  if (blocks) {
-    // A head that is not a descendant of what we kept (a peer wiped and restarted): start the window again.
-    const continues = newest && blocks.length > 0 && blocks[0].height === newest.height + 1 && blocks[0].prevHash === newest.hash
-    state.blocks = mergeBlocks(continues ? state.blocks : [], blocks, WINDOW)
-  }
+  state.blocks = linkedTail(mergeBlocks(kept, lists.flat(), WINDOW))
   if (reputation) state.reputation = reputation
-  if (metrics !== null) state.metrics = metrics
   state.readyz = readyz
   state.reachable = true
   state.error = null
   state.ticks++
+  return now.length < ranges.length
+}
+
+/** The newest run of blocks that link to each other (a peer that switched chains leaves older ones that do not). */
+function linkedTail(blocks) {
+  for (let i = blocks.length - 1; i > 0; i--) {
+    const [a, b] = [blocks[i - 1], blocks[i]]
+    if (a.height + 1 !== b.height || b.prevHash !== a.hash) return blocks.slice(i)
+  }
+  return blocks
 }
 
 /**
- * The gateway's status, apart from the poll: an unreachable gateway costs the peer's proxy its
- * timeout, which must not hold up the rest of the page. One request at a time.
+ * Side requests, apart from the poll, one at a time each: the gateway's status (an unreachable
+ * gateway costs the peer's proxy its timeout, which must not hold up the rest of the page) and the
+ * metrics (only the view-change counter is read from them).
  */
-let gatewayPending = false
-function pollGateway() {
-  if (gatewayPending) return
-  gatewayPending = true
-  get('/gateway')
+const pending = new Set()
+function pollSide(path, apply) {
+  if (pending.has(path)) return
+  pending.add(path)
+  get(path)
     .catch((e) => ({ status: 0, ok: false, body: { error: e.message, code: 'NO_ANSWER' } }))
-    .then((g) => {
-      state.gateway = g
-      renderGateway()
-    })
-    .finally(() => (gatewayPending = false))
+    .then(apply)
+    .finally(() => pending.delete(path))
 }
 
-/** The first height to fetch: the one after the newest kept, or the whole window after a jump or a different chain. */
-function newBlocksFrom(status, newest) {
-  const windowStart = Math.max(1, status.height - WINDOW + 1)
-  if (!newest || newest.height >= status.height) return windowStart
-  return Math.max(windowStart, newest.height + 1)
+function pollSides() {
+  pollSide('/gateway', (g) => {
+    state.gateway = g
+    renderGateway()
+  })
+  pollSide('/metrics', (m) => {
+    if (!m.ok) return
+    state.metrics = m.body
+    renderViewChanges()
+  })
 }
 
 // ---- the DOM
@@ -196,8 +219,7 @@ function render() {
     setText('peers-count', `${cn.length}/${info.consensus.length - 1}`)
     setText('peers', [...cn, ...rest].join(' ') || 'none')
   }
-  const views = state.metrics === null ? null : metricValue(state.metrics, 'bbnp_view_changes_total')
-  setText('view-changes', views === null ? 'n/a' : String(views))
+  renderViewChanges()
   renderLastSlot(blocks.at(-1))
   renderLatency(blocks)
   renderSlotsTable(blocks)
@@ -206,6 +228,11 @@ function render() {
   renderCharts()
   setText('updated', new Date().toLocaleTimeString([], { hour12: false }))
   document.body.dataset.renderMs = String(Math.round(performance.now() - t0))
+}
+
+function renderViewChanges() {
+  const views = state.metrics === null ? null : metricValue(state.metrics, 'bbnp_view_changes_total')
+  setText('view-changes', views === null ? 'n/a' : String(views))
 }
 
 function renderHealth() {
@@ -571,8 +598,9 @@ function showError(message) {
 }
 
 async function start() {
-  pollGateway()
-  const [info, first] = await Promise.all([getOk('/dashboard.json'), getOk('/status')])
+  pollSides()
+  // The first view needs the genesis figures, the status and the newest blocks: asked for at once.
+  const [info, status, newest] = await Promise.all([getOk('/dashboard.json'), getOk('/status'), getOk('/blocks')])
   state.info = info
   setText('chain-id', info.chainId)
   setText('period', formatPeriod(info.periodMs))
@@ -582,10 +610,12 @@ async function start() {
   setText('window', String(WINDOW))
   setText('attribution', info.readings.attribution)
   const pollMs = Math.min(5000, Math.max(1000, info.periodMs / 2))
-  for (let prefetched = first; ; prefetched = undefined) {
-    if (!prefetched) pollGateway()
+  let first = { status, blocks: newest.blocks }
+  for (;;) {
+    if (!first) pollSides()
+    let more = false
     try {
-      await tick(prefetched)
+      more = await tick(first)
       setText('peer-id', state.status.id)
       document.title = `${state.status.id} · height ${state.status.height} · BBNP control centre`
       showError(null)
@@ -594,12 +624,16 @@ async function start() {
       state.error = e.message
       showError(`cannot read this peer's API: ${e.message}`)
     }
+    first = undefined
     if (state.status) {
       render()
-      if (document.body.dataset.state === 'loading') document.body.dataset.loadedMs = String(Math.round(performance.now()))
-      document.body.dataset.state = state.reachable ? 'live' : 'unreachable'
+      const body = document.body.dataset
+      if (body.state === 'loading') body.loadedMs = String(Math.round(performance.now()))
+      body.state = state.reachable ? 'live' : 'unreachable'
+      if (!more && !body.windowMs) body.windowMs = String(Math.round(performance.now()))
     }
-    await new Promise((r) => setTimeout(r, pollMs))
+    // Older blocks of the window still to come: fetch them now, not after a pause.
+    if (!more) await new Promise((r) => setTimeout(r, pollMs))
   }
 }
 

@@ -148,6 +148,9 @@ interface PageView {
   rejections: Record<string, number>
   ready: string
   health: string
+  /** Blocks the page keeps (its window) and how many of them needed a view change. */
+  windowBlocks: number
+  lateViews: number
 }
 
 function readPage(page: Page): Promise<PageView> {
@@ -182,7 +185,9 @@ function readPage(page: Page): Promise<PageView> {
         [...document.querySelectorAll('#rejections tr[data-reason]')].map((r) => [r.dataset.reason, Number(r.dataset.count)])
       ),
       ready: byId('ready').dataset.ready ?? '',
-      health: byId('health-word').textContent ?? ''
+      health: byId('health-word').textContent ?? '',
+      windowBlocks: Number(byId('load-chart').dataset.blocks),
+      lateViews: Number(byId('late-views').dataset.value)
     }
   })
 }
@@ -214,6 +219,8 @@ async function compareWithBlocks(view: PageView, blocks: (from: number, to: numb
       `height ${row.height} as the API has it`
     )
   }
+  const kept = await blocks(view.height - view.windowBlocks + 1, view.height)
+  assert.equal(view.lateViews, kept.filter((b) => b.certificate.view > 0).length, 'blocks certified after a view change')
   const window = await blocks(view.leadership.from, view.leadership.to)
   assert.equal(window.length, view.leadership.blocks)
   const led: Record<string, number> = Object.fromEntries(Object.keys(view.led).map((id) => [id, 0]))

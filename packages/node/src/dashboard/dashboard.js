@@ -222,6 +222,7 @@ function render() {
   renderViewChanges()
   renderLastSlot(blocks.at(-1))
   renderLatency(blocks)
+  renderViewsInWindow(blocks)
   renderSlotsTable(blocks)
   renderGateway()
   renderPeers()
@@ -268,6 +269,13 @@ function renderLastSlot(b) {
   $('last-status').replaceChildren(chip(b.status))
   setText('last-slot', b.fromSlot === b.slot ? String(b.slot) : `${b.fromSlot}–${b.slot}`)
   setText('last-time', slotTime(b.slot))
+}
+
+function renderViewsInWindow(blocks) {
+  // A block certified in a view above 0 needed a view change at its height.
+  const late = blocks.filter((b) => (b.certificate?.view ?? b.view) > 0).length
+  setText('late-views', `${late} of the last ${blocks.length}`)
+  $('late-views').dataset.value = String(late)
 }
 
 function renderLatency(blocks) {

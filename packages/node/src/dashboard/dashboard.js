@@ -1,4 +1,4 @@
-/* global uPlot, document, location, fetch, AbortSignal, Node, performance, ResizeObserver, setTimeout, setInterval, URLSearchParams */
+/* global uPlot, console, document, location, fetch, AbortSignal, Node, performance, ResizeObserver, setTimeout, setInterval, URLSearchParams */
 /**
  * The control centre's dashboard: polls this peer's JSON API for what it shows (the newest blocks
  * of a window, never the whole chain; the status, reputations, metrics and the gateway's status),
@@ -218,6 +218,8 @@ function render() {
     const rest = status.peers.filter((p) => !members.has(p))
     setText('peers-count', `${cn.length}/${info.consensus.length - 1}`)
     setText('peers', [...cn, ...rest].join(' ') || 'none')
+    setText('syncing', status.syncing ? 'catching up (syncing)' : 'in sync')
+    $('syncing').dataset.value = String(status.syncing)
   }
   renderViewChanges()
   renderLastSlot(blocks.at(-1))
@@ -634,7 +636,13 @@ async function start() {
     }
     first = undefined
     if (state.status) {
-      render()
+      try {
+        render()
+      } catch (e) {
+        // A shape the page did not expect: say so, and keep polling (the console keeps the trace).
+        console.error(e)
+        showError(`cannot show this peer's answer: ${e.message}`)
+      }
       const body = document.body.dataset
       if (body.state === 'loading') body.loadedMs = String(Math.round(performance.now()))
       body.state = state.reachable ? 'live' : 'unreachable'

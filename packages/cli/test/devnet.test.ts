@@ -239,6 +239,8 @@ describe('bbnp devnet', () => {
         5,
         `the leader counts add up to the blocks\n${d.stdout}`
       )
+      // Once the network is up the devnet names the control centre's page: cn-1's API.
+      assert.match(d.stdout, new RegExp(`^dashboard: http://127\\.0\\.0\\.1:${base + 1 + 1000}/ `, 'm'))
 
       // A fresh devnet network, and one log per process, each ended by a clean shutdown.
       const genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import { DOMAIN, utf8 } from '@bbnp/core'
 import { type Block, BlockStore, blockHash, type CommitCertificate } from '@bbnp/chain'
+import type { AggregateStatus } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
 import { blockStoreOptions, createNetwork, defaultReputationParams, type Genesis, loadGenesis, loadKey, writeNetwork } from '@bbnp/node'
 import { certify, makeBlock, type TestChain } from '../../chain/test/helpers.ts'
@@ -53,7 +54,7 @@ export interface Expected {
   height: number
   slot: number
   fromSlot: number
-  status: 'complete' | 'incomplete' | 'missed'
+  status: AggregateStatus
   sum: string | null
   count: number
   missing: string[]
@@ -73,20 +74,53 @@ export function blockAt(f: Fixture, height: number, prevHash: Uint8Array, prevCe
     return makeBlock(f.chain, 2, prevHash, {
       slot: 1,
       prevCert,
-      aggregate: { slot: 1, fromSlot: 1, status: 'incomplete', sum: 0n, count: 3, missing: new Uint8Array([0b10010]), signature: sig }
+      aggregate: {
+        slot: 1,
+        fromSlot: 1,
+        status: 'incomplete',
+        sum: 0n,
+        count: 3,
+        missing: new Uint8Array([0b10010]),
+        reason: 'no-partials',
+        endorsement: null,
+        faulty: new Uint8Array(0),
+        signature: sig
+      }
     })
   if (height === 3)
     return makeBlock(f.chain, 3, prevHash, {
       slot: 6,
       prevCert,
-      aggregate: { slot: 6, fromSlot: 2, status: 'missed', sum: 0n, count: 0, missing: new Uint8Array(0), signature: sig }
+      aggregate: {
+        slot: 6,
+        fromSlot: 2,
+        status: 'missed',
+        sum: 0n,
+        count: 0,
+        missing: new Uint8Array(0),
+        reason: '',
+        endorsement: null,
+        faulty: new Uint8Array(0),
+        signature: sig
+      }
     })
   const slot = height === 1 ? 0 : height + 3
   const sum = height === 4 ? -777n : BigInt(height) * 1234n - 50n
   return makeBlock(f.chain, height, prevHash, {
     slot,
     prevCert,
-    aggregate: { slot, fromSlot: slot, status: 'complete', sum, count: METERS, missing: new Uint8Array(0), signature: sig }
+    aggregate: {
+      slot,
+      fromSlot: slot,
+      status: 'complete',
+      sum,
+      count: METERS,
+      missing: new Uint8Array(0),
+      reason: '',
+      endorsement: { signers: new Uint8Array([7]), signature: sig },
+      faulty: new Uint8Array(0),
+      signature: sig
+    }
   })
 }
 

@@ -8,6 +8,7 @@ import { type BlockStore, MAX_RANGE } from '@bbnp/chain'
 import { preselect, preselectionCutoff, REPUTATION_SCALE, type ReputationParams, reputationThreshold } from '@bbnp/reputation'
 import type { CatchUp } from './catch-up.ts'
 import { exportRoutes } from './export-routes.ts'
+import { dashboardRoutes } from './dashboard/dashboard-routes.ts'
 import type { Genesis } from './genesis.ts'
 import { intParam, notFound, type Route } from './http-api.ts'
 import type { LeadershipWindow } from './leadership.ts'
@@ -49,7 +50,8 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
   const { genesis, store } = m
   const n = genesis.meters.length
   const nodes = genesis.consensus.length
-  return {
+  const routes: Record<string, Route> = {
+    ...dashboardRoutes({ genesis, routes: () => routes }),
     '/status': () => {
       const r = m.replica()
       const head = store.head()
@@ -134,4 +136,5 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
     '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true }),
     ...exportRoutes({ genesis, store })
   }
+  return routes
 }

@@ -17,7 +17,7 @@ import {
   type StoreHead,
   type StoreOptions
 } from '@bbnp/chain'
-import { aggregateSum, indicesFromBitmap } from '@bbnp/consensus'
+import { type AggregateStatus, aggregateSum, indicesFromBitmap } from '@bbnp/consensus'
 import { type Genesis, slotStartMs } from './genesis.ts'
 import { missingIds } from './views.ts'
 
@@ -56,7 +56,7 @@ export interface ExportRow {
   fromSlot: number
   /** The start of `slot`, ISO 8601 UTC (genesisTimeMs + slot * periodMs). */
   time: string
-  status: 'complete' | 'incomplete' | 'missed'
+  status: AggregateStatus
   /** Wh, a decimal string; null where the slot has no sum. */
   sum: string | null
   count: number

@@ -1,9 +1,10 @@
 /**
  * A small read-only JSON HTTP server (node:http) for the control centre: routes are data,
- * handlers return a status and a body; unknown paths are 404, bad query parameters 400, and a
- * handler that throws is a 500 with a one-line error, never a crashed process. A handler may
- * return a `stream` instead of a body: it is sent with chunked transfer encoding as the client
- * reads it (a slow client slows the source), and stopped when the client goes away.
+ * handlers return a status and a body (JSON, Prometheus text, or one of the dashboard's files);
+ * unknown paths are 404, bad query parameters 400, and a handler that throws is a 500 with a
+ * one-line error, never a crashed process. A handler may return a `stream` instead of a body: it
+ * is sent with chunked transfer encoding as the client reads it (a slow client slows the source),
+ * and stopped when the client goes away.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { BbnpError, type Logger } from '@bbnp/core'
@@ -13,12 +14,12 @@ export interface ApiResponse {
   body: unknown
   /** text/plain for Prometheus metrics; JSON otherwise. */
   text?: boolean
+  /** A static file (the dashboard's page, scripts and styles), or a `stream`: sent as it is, with this content type. */
+  contentType?: string
   /** The Allow header of a 405. */
   allow?: string
   /** A body sent chunk by chunk as it is read, instead of `body`; its first chunk is read before the status line. */
   stream?: AsyncIterable<string>
-  /** The Content-Type of a `stream`. */
-  contentType?: string
 }
 
 export type Route = (params: Record<string, string>, query: URLSearchParams) => ApiResponse | Promise<ApiResponse>
@@ -169,9 +170,9 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
       }
       if (out.stream) return sendStream(req, res, out, it, first!, (e) => failed(e, path))
     }
-    const payload = out.text ? String(out.body) : toJson(out.body)
+    const payload = out.contentType ? (out.body as string | Uint8Array) : out.text ? String(out.body) : toJson(out.body)
     res.writeHead(out.status, {
-      'content-type': out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
+      'content-type': out.contentType ?? (out.text ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8'),
       'content-length': Buffer.byteLength(payload),
       ...(out.allow ? { allow: out.allow } : {})
     })

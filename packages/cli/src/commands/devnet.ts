@@ -307,6 +307,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         const s = await getJson<{ peers: string[] }>(`${api}/status`)
         out(`cn-1 is up (${s.peers.length} peer${s.peers.length === 1 ? '' : 's'} connected); waiting for the first block …`)
+        out(`dashboard: ${api}/ (the control centre's page; every consensus peer serves it)`)
         break
       } catch {}
       if (Date.now() - lastNews > quietMs) {

@@ -18,5 +18,13 @@ export default tseslint.config(
       // Handlers defined before the node they use exists read it only once it is assigned.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }]
     }
+  },
+  {
+    // A codebase a newcomer can hold in their head (issue 11): small files, short functions.
+    files: ['packages/*/src/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: 500, skipBlankLines: false, skipComments: false }],
+      'max-lines-per-function': ['error', { max: 120, skipBlankLines: false, skipComments: false, IIFEs: true }]
+    }
   }
 )

@@ -8,7 +8,9 @@ export { damageAdvice, isCommitRefusal, isStoreDamage, openDatabase, StoreError 
 export type { CommitRefusalCode, Db, StoreErrorCode, StoreFailureCode } from './database.ts'
 export { BlockStore, MAX_RANGE, reputationStateOf } from './store.ts'
 export { GatewayStore } from './gateway-store.ts'
-export type { ReputationState, SlotEntry, StoredBlock, StoreHead, StoreOptions, VerifyReport } from './store.ts'
+export type { SlotEntry, StoredBlock, StoreOptions } from './store.ts'
+export type { EndorsementRecord, ReputationState, StoreHead } from './records.ts'
+export type { VerifyOptions, VerifyReport } from './verify.ts'
 export {
   blocksProtocol,
   decodeBlockFrame,

@@ -9,21 +9,7 @@
  * store holds either the whole block or none of it, and never loses one that was reported stored.
  * A refused block writes nothing; a failed write leaves the store as it was.
  */
-import {
-  BbnpError,
-  bytesEqual,
-  decodeCanonical,
-  encodeCanonical,
-  errorMessage,
-  readArray,
-  readBytes,
-  readObject,
-  readString,
-  readU64be,
-  readUint,
-  toHex,
-  u64be
-} from '@bbnp/core'
+import { BbnpError, bytesEqual, errorMessage, readU64be, toHex, u64be } from '@bbnp/core'
 import type { PublicKey } from '@bbnp/crypto'
 import {
   type Block,
@@ -37,19 +23,28 @@ import {
   HASH_BYTES,
   hashEncodedBlock,
   indicesFromBitmap,
-  MAX_CONSENSUS,
-  type SignedPhase,
   type SignedRecord
 } from '@bbnp/consensus'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { type CommitRefusalCode, type Db, LevelStore, openDatabase, openFailure, StoreError } from './database.ts'
+import {
+  decodeEndorsementRecord,
+  decodeHead,
+  decodeReputation,
+  decodeSignedRecord,
+  encodeEndorsementRecord,
+  encodeHead,
+  encodeReputation,
+  encodeSignedRecord,
+  type EndorsementRecord,
+  type ReputationState,
+  type StoreHead
+} from './records.ts'
 import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
+import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.ts'
+import { lostSince, writeWatermark } from './watermark.ts'
 
 /** How many of the newest blocks `open` checks for damage. */
 const RECENT_CHECK = 1024
-/** Beside the database: the height the store last reached (LevelDB ignores files it does not name). */
-const WATERMARK_FILE = 'bbnp-head.json'
 
 /** Range reads return at most this many blocks per call (the HTTP API and block sync page). */
 export const MAX_RANGE = 64
@@ -67,22 +62,6 @@ export interface StoreOptions {
   recentCheck?: number
 }
 
-export interface StoreHead {
-  /** 0 while only the genesis exists. */
-  height: number
-  /** The head block's hash; the genesis hash at height 0. */
-  hash: Uint8Array
-  /** The head block's slot; -1 at height 0. */
-  slot: number
-}
-
-/** The reputation vector after block `height` (fixed point), from the opinions of `opinionHeight`. */
-export interface ReputationState {
-  height: number
-  vector: number[]
-  opinionHeight: number
-}
-
 export interface StoredBlock {
   height: number
   block: Block
@@ -97,13 +76,6 @@ export interface SlotEntry {
   height: number
 }
 
-export interface VerifyReport {
-  height: number
-  blocks: number
-}
-
-const SIGNED_PHASES: readonly SignedPhase[] = ['preprepare', 'prepare', 'commit', 'viewchange', 'newview']
-
 /** The reputation state a block carries: the vector after it (PROTOCOL 4.4). */
 export function reputationStateOf(block: Block): ReputationState {
   return { height: block.height, vector: block.reputation.vector, opinionHeight: block.reputation.opinionHeight }
@@ -116,70 +88,6 @@ function pageSize(limit: number): number {
 
 function checkIndex(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} must be a non-negative integer, got ${n}`)
-}
-
-// ---- record encodings (canonical CBOR) ----
-
-function encodeHead(h: StoreHead): Uint8Array {
-  return encodeCanonical({ height: h.height, hash: h.hash, slot: h.slot })
-}
-
-function decodeHead(b: Uint8Array): StoreHead {
-  const o = readObject(decodeCanonical(b, { maxBytes: 128 }), 'head', ['height', 'hash', 'slot'])
-  return {
-    height: readUint(o.height, 'head.height'),
-    hash: readBytes(o.hash, 'head.hash', HASH_BYTES),
-    slot: readUint(o.slot, 'head.slot')
-  }
-}
-
-function encodeReputation(r: ReputationState): Uint8Array {
-  return encodeCanonical({ height: r.height, vector: r.vector, from: r.opinionHeight })
-}
-
-function decodeReputation(b: Uint8Array): ReputationState {
-  const o = readObject(decodeCanonical(b, { maxBytes: 16 * MAX_CONSENSUS }), 'reputation', ['height', 'vector', 'from'])
-  return {
-    height: readUint(o.height, 'reputation.height'),
-    vector: readArray(o.vector, 'reputation.vector', MAX_CONSENSUS, (x) => readUint(x, 'reputation')),
-    opinionHeight: readUint(o.from, 'reputation.from')
-  }
-}
-
-/** One endorsement this peer gave (PROTOCOL 3.5.5): the hash of the set, its partial sum over it, its signature. */
-export interface EndorsementRecord {
-  set: Uint8Array
-  z: Uint8Array
-  signature: Uint8Array
-}
-
-function encodeEndorsementRecord(r: EndorsementRecord): Uint8Array {
-  return encodeCanonical({ set: r.set, z: r.z, sig: r.signature })
-}
-
-function decodeEndorsementRecord(b: Uint8Array): EndorsementRecord {
-  const o = readObject(decodeCanonical(b, { maxBytes: 256 }), 'endorsement', ['set', 'z', 'sig'])
-  return {
-    set: readBytes(o.set, 'endorsement set', 32),
-    z: readBytes(o.z, 'endorsement z', 32),
-    signature: readBytes(o.sig, 'endorsement sig', 96)
-  }
-}
-
-function encodeSignedRecord(r: SignedRecord): Uint8Array {
-  return encodeCanonical({ height: r.height, view: r.view, phase: r.phase, digest: r.digest })
-}
-
-function decodeSignedRecord(b: Uint8Array): SignedRecord {
-  const o = readObject(decodeCanonical(b, { maxBytes: 256 }), 'consensus log', ['height', 'view', 'phase', 'digest'])
-  const phase = readString(o.phase, 'consensus log phase', 16) as SignedPhase
-  if (!SIGNED_PHASES.includes(phase)) throw new BbnpError('MALFORMED', `consensus log: unknown phase ${phase}`)
-  return {
-    height: readUint(o.height, 'consensus log height'),
-    view: readUint(o.view, 'consensus log view'),
-    phase,
-    digest: o.digest === null ? null : readBytes(o.digest, 'consensus log digest', HASH_BYTES)
-  }
 }
 
 function firstKeyOf(bucket: Bucket): { gte: Uint8Array; lt: Uint8Array } {
@@ -219,7 +127,7 @@ export class BlockStore extends LevelStore {
       // The newest blocks are checked for damage now, without pairings (the whole chain, with them:
       // `bbnp verify`), so that a damaged store stops the peer at start, not in the middle of serving.
       await store.verifyStore({ fromHeight: store.current.height - (opts.recentCheck ?? RECENT_CHECK) + 1, certificates: false })
-      store.lost = store.readWatermark()
+      store.lost = lostSince(store.dir, store.current.height)
       return store
     } catch (e) {
       await db.close().catch(() => {})
@@ -471,7 +379,7 @@ export class BlockStore extends LevelStore {
         `writing block ${h}`
       )
       this.current = next
-      this.writeWatermark(next)
+      writeWatermark(this.dir, next)
       return this.head()
     })
   }
@@ -485,89 +393,28 @@ export class BlockStore extends LevelStore {
     return this.lost
   }
 
-  private get watermarkPath(): string {
-    return join(this.dir, WATERMARK_FILE)
-  }
-
-  private writeWatermark(head: StoreHead): void {
-    try {
-      writeFileSync(this.watermarkPath, JSON.stringify({ height: head.height, hash: toHex(head.hash) }))
-    } catch {
-      // Only a hint for the next open; the block itself is safely in the database.
-    }
-  }
-
-  private readWatermark(): { from: number; to: number } | null {
-    let height: unknown
-    try {
-      height = JSON.parse(readFileSync(this.watermarkPath, 'utf8')).height
-    } catch {
-      return null
-    }
-    if (typeof height !== 'number' || !Number.isSafeInteger(height) || height <= this.current.height) return null
-    return { from: this.current.height + 1, to: height }
-  }
-
   // ---------------------------------------------------------------- consistency
 
   /**
-   * Walk the chain and check that it is one: heights contiguous, each block decodes and links to
-   * its parent's hash, slots increase, the hash and slot indexes and the certificate of every block
-   * exist and agree, each certificate verifies (unless `certificates` is false: one pairing check
-   * per block), and the head and reputation state match the last block; over the whole chain, also
-   * that no index entry points nowhere. Throws STORE_CORRUPT on the first problem.
+   * Walk the chain and check that it is one (verify.ts); STORE_CORRUPT on the first problem.
    * `open` checks the newest blocks this way, without the pairings.
    */
-  async verifyStore(
-    opts: { fromHeight?: number; certificates?: boolean; onProgress?: (height: number) => void } = {}
-  ): Promise<VerifyReport> {
-    const head = await this.checkHead()
-    const start = Math.max(1, opts.fromHeight ?? 1)
-    let prevHash = this.opts.genesisHash
-    let prevSlot = -1
-    if (start > 1 && start <= head.height) {
-      const parent = await this.getStoredBlock(start - 1)
-      if (!parent) throw this.corrupt(`block ${start - 1} is missing below head ${head.height}`)
-      prevHash = parent.hash
-      prevSlot = parent.block.slot
-    }
-    let expected = start
-    while (expected <= head.height) {
-      const page = await this.getRange(expected, head.height)
-      if (page.length === 0) throw this.corrupt(`block ${expected} is missing below head ${head.height}`)
-      for (const s of page) {
-        if (s.height !== expected) throw this.corrupt(`block ${expected} is missing (next stored is ${s.height})`)
-        if (s.block.height !== s.height) throw this.corrupt(`block stored at ${s.height} says height ${s.block.height}`)
-        if (!bytesEqual(s.block.prevHash, prevHash)) throw this.corrupt(`block ${s.height} does not link to block ${s.height - 1}`)
-        if (s.block.aggregate.fromSlot <= prevSlot)
-          throw this.corrupt(`block ${s.height} begins at slot ${s.block.aggregate.fromSlot}, not after ${prevSlot}`)
-        if ((await this.getHeightByHash(s.hash)) !== s.height)
-          throw this.corrupt(`hash index entry of block ${s.height} is missing or wrong`)
-        const bySlot = await this.heightsBySlot(s.block.slot, s.block.slot, 1)
-        if (bySlot.length !== 1 || bySlot[0].height !== s.height)
-          throw this.corrupt(`slot index entry of block ${s.height} is missing or wrong`)
-        if (opts.certificates !== false) {
-          const certError = checkCertificate(s.cert, s.height, s.hash, this.opts.keys, this.opts.quorum)
-          if (certError) throw this.corrupt(`certificate of block ${s.height} does not verify (${certError})`)
-        }
-        prevHash = s.hash
-        prevSlot = s.block.slot
-        expected++
-      }
-      opts.onProgress?.(expected - 1)
-    }
-    if (expected !== Math.max(start, head.height + 1)) throw this.corrupt(`blocks end at ${expected - 1}, head is ${head.height}`)
-    if (start === 1) {
-      for (const bucket of [BUCKET.block, BUCKET.heightByHash, BUCKET.certificate, BUCKET.heightBySlot]) {
-        const n = await this.io('counting index entries', async () => (await this.db.keys(firstKeyOf(bucket)).all()).length)
-        if (n !== head.height) throw this.corrupt(`bucket ${bucket} has ${n} entries for ${head.height} blocks`)
-      }
-    }
-    return { height: head.height, blocks: Math.max(0, head.height - start + 1) }
+  verifyStore(opts: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyChain(this, this.opts, opts)
+  }
+
+  /** How many entries a bucket holds (the whole-chain check compares the indexes' sizes). */
+  async countEntries(bucket: Bucket): Promise<number> {
+    return this.io('counting index entries', async () => (await this.db.keys(firstKeyOf(bucket)).all()).length)
+  }
+
+  /** A STORE_CORRUPT error naming this store, the damage and what to do. */
+  damaged(msg: string): StoreError {
+    return this.corrupt(msg)
   }
 
   /** The head record and the records it implies (block, indexes, certificate, reputation) agree. */
-  private async checkHead(): Promise<StoreHead> {
+  async checkHead(): Promise<StoreHead> {
     const raw = await this.get(singletonKey(BUCKET.head), 'reading the head')
     if (!raw) {
       if (await this.get(numberKey(BUCKET.block, 1), 'reading block 1')) throw this.corrupt('blocks are stored but the head is missing')

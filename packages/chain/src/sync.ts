@@ -31,7 +31,8 @@ import {
   HASH_BYTES,
   hashEncodedBlock
 } from '@bbnp/consensus'
-import { type BlockStore, MAX_RANGE, type StoredBlock, type StoreHead } from './store.ts'
+import type { StoreHead } from './records.ts'
+import { type BlockStore, MAX_RANGE, type StoredBlock } from './store.ts'
 
 /** Blocks per request; a server answers at most this many frames. */
 export const MAX_SYNC_COUNT = MAX_RANGE

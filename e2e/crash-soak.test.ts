@@ -7,17 +7,14 @@
  * The seeds are printed; BBNP_SEED replays a run.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { BlockStore } from '@bbnp/chain'
 import { loadGenesis } from '@bbnp/node'
 import { assertNothingLost, type ChainRecord, crashCycles, observe, soak } from './chaos.ts'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
+import { networks } from './scope.ts'
 
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
+const nets = networks()
 const seed = process.env.BBNP_SEED ?? String(Date.now() % 100_000)
 
 async function verifyStores(net: TestNetwork): Promise<void> {
@@ -39,10 +36,10 @@ async function verifyStores(net: TestNetwork): Promise<void> {
 
 describe('crash safety and soak', () => {
   it(`kill -9 at random moments over 20 restart cycles: consistent stores, nothing lost (seed ${seed})`, { timeout: 600_000 }, async () => {
-    try {
+    await nets.test(async () => {
       process.stderr.write(`crash cycles: seed ${seed} (BBNP_SEED=${seed} replays it)\n`)
       const net = await TestNetwork.create({ name: 'crash', meters: 4, consensus: 4 })
-      nets.push(net)
+      nets.add(net)
       const readings = net.writeFile('readings.csv', readingsTable(4, 0, net.slotNow() + 3000, 23).text)
       net.startAll({ readings })
       await net.waitHeight(3, net.consensusIds(), 90_000)
@@ -56,20 +53,17 @@ describe('crash safety and soak', () => {
       assert.ok(top >= h - 2)
       await net.stopAll('SIGTERM')
       await verifyStores(net)
-    } catch (e) {
-      failed = true
-      throw e
-    }
+    })
   })
 
   it(
     `soak: random kills, restarts and pauses, at most f at a time; one chain that still grows (seed ${seed})`,
     { timeout: 600_000 },
     async () => {
-      try {
+      await nets.test(async () => {
         process.stderr.write(`soak: seed ${seed} (BBNP_SEED=${seed} replays it)\n`)
         const net = await TestNetwork.create({ name: 'soak', meters: 4, consensus: 4 })
-        nets.push(net)
+        nets.add(net)
         const readings = net.writeFile('readings.csv', readingsTable(4, 0, net.slotNow() + 3000, 29).text)
         net.startAll({ readings })
         const ids = net.consensusIds()
@@ -87,10 +81,7 @@ describe('crash safety and soak', () => {
         assert.ok(after > result.heightBefore)
         await net.stopAll('SIGTERM')
         await verifyStores(net)
-      } catch (e) {
-        failed = true
-        throw e
-      }
+      })
     }
   )
 })

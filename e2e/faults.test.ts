@@ -5,23 +5,11 @@
  * cannot fork the chain; outages of the gateway or a meter are recorded as incomplete slots.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { type ApiBlock, readingsTable, TestNetwork, waitFor } from './harness.ts'
+import { networks } from './scope.ts'
 
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
-
-async function run(body: () => Promise<void>): Promise<void> {
-  try {
-    await body()
-  } catch (e) {
-    failed = true
-    throw e
-  }
-}
+const nets = networks()
 
 /** All listed peers agree block by block up to height h. */
 async function assertOneChain(net: TestNetwork, ids: string[], h: number): Promise<ApiBlock[]> {
@@ -42,9 +30,9 @@ function assertSums(blocks: ApiBlock[], table: { sumWithout: (slot: number, miss
 
 describe('crash faults', () => {
   it('kill -9 a replica: the chain goes on; restarted, it catches up to the identical chain and signs again', { timeout: 240_000 }, () =>
-    run(async () => {
+    nets.test(async () => {
       const net = await TestNetwork.create({ name: 'kill-replica', meters: 6, consensus: 4 })
-      nets.push(net)
+      nets.add(net)
       const table = readingsTable(6, 0, net.slotNow() + 900)
       const readings = net.writeFile('readings.csv', table.text)
       net.startAll({ readings })
@@ -77,9 +65,9 @@ describe('crash faults', () => {
     'kill -9 the primary mid-height: a view change commits that slot under a new primary, and its reputation falls',
     { timeout: 240_000 },
     () =>
-      run(async () => {
+      nets.test(async () => {
         const net = await TestNetwork.create({ name: 'kill-primary', meters: 6, consensus: 4 })
-        nets.push(net)
+        nets.add(net)
         const table = readingsTable(6, 0, net.slotNow() + 900, 5)
         const readings = net.writeFile('readings.csv', table.text)
         net.startAll({ readings })
@@ -141,9 +129,9 @@ describe('Byzantine faults', () => {
     'M = 7 with f = 2 peers sending wrong signatures: correct sums; both fall below the threshold and are not elected afterwards',
     { timeout: 300_000 },
     () =>
-      run(async () => {
+      nets.test(async () => {
         const net = await TestNetwork.create({ name: 'liars', meters: 6, consensus: 7 })
-        nets.push(net)
+        nets.add(net)
         const table = readingsTable(6, 0, net.slotNow() + 900, 9)
         const readings = net.writeFile('readings.csv', table.text)
         const liars = ['cn-2', 'cn-6']
@@ -175,14 +163,14 @@ describe('Byzantine faults', () => {
   )
 
   it('an equivocating primary: no two honest peers ever store different blocks at one height', { timeout: 240_000 }, () =>
-    run(async () => {
+    nets.test(async () => {
       // cn-1 must be elected to equivocate. A peer that misses messages in the first heights (still
       // starting while the others commit) keeps a reputation a little below the nodes that missed
       // nothing, hence below the mean, and is not pre-selected for a long time (docs/reputation.md).
       // So every process is started and connected before the genesis: with equal reputations,
       // ties go to the lower ID and cn-1 is the primary whenever its draw reaches Theta.
       const net = await TestNetwork.create({ name: 'equivocate', meters: 6, consensus: 4, genesisInMs: 15_000 })
-      nets.push(net)
+      nets.add(net)
       const table = readingsTable(6, 0, Math.max(0, net.slotNow()) + 900, 13)
       const readings = net.writeFile('readings.csv', table.text)
       net.startAll({ readings, consensusArgs: { 'cn-1': ['--misbehave', 'equivocate'] } })
@@ -220,9 +208,9 @@ describe('data-side outages', () => {
     'the gateway stops for a few slots and a meter process stops: a missed range, then slots recovered without the missing meters, never a wrong sum, no slot unaccounted for',
     { timeout: 240_000 },
     () =>
-      run(async () => {
+      nets.test(async () => {
         const net = await TestNetwork.create({ name: 'outages', meters: 6, consensus: 4 })
-        nets.push(net)
+        nets.add(net)
         const table = readingsTable(6, 0, net.slotNow() + 900, 17)
         const readings = net.writeFile('readings.csv', table.text)
         for (const id of net.consensusIds()) net.start('consensus', id)

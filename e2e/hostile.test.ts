@@ -6,20 +6,17 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { readingsTable, ROOT, TestNetwork, waitFor } from './harness.ts'
+import { networks } from './scope.ts'
 
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
+const nets = networks()
 
 describe('outsiders and a hostile insider', () => {
   it('refuses outsiders, rejects and counts every bad input, and keeps exact sums', { timeout: 240_000 }, async () => {
-    try {
+    await nets.test(async () => {
       const net = await TestNetwork.create({ name: 'hostile', meters: 20, consensus: 4 })
-      nets.push(net)
+      nets.add(net)
       const table = readingsTable(20, 0, net.slotNow() + 600, 11)
       const readings = net.writeFile('readings.csv', table.text)
       // cn-4 and meter-20 are played by the insider, with their real keys.
@@ -117,9 +114,6 @@ describe('outsiders and a hostile insider', () => {
       }
       assert.ok(complete >= 3, `${complete} blocks with a sum while attacked`)
       await net.stopAll('SIGTERM')
-    } catch (e) {
-      failed = true
-      throw e
-    }
+    })
   })
 })

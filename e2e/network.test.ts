@@ -5,17 +5,14 @@
  * a whole network stopped and started again on the same data directories keeps its chain.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { fromHex } from '@bbnp/core'
 import { checkCertificate, decodeBlock, hashEncodedBlock } from '@bbnp/consensus'
 import { loadGenesis } from '@bbnp/node'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
+import { networks } from './scope.ts'
 
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
+const nets = networks()
 
 /** Fetch every block 1..h from each peer and check sums, identity, certificates and reputations. */
 async function checkChains(
@@ -76,9 +73,9 @@ for (const m of [4, 7]) {
       'commits one block per slot with the exact sum; identical chains with valid certificates and reputations',
       { timeout: 240_000 },
       async () => {
-        try {
+        await nets.test(async () => {
           const net = await TestNetwork.create({ name: `net${m}`, meters: 20, consensus: m })
-          nets.push(net)
+          nets.add(net)
           const table = readingsTable(20, 0, net.slotNow() + 600)
           const readings = net.writeFile('readings.csv', table.text)
           net.startAll({ meterProcs: 2, readings })
@@ -111,10 +108,7 @@ for (const m of [4, 7]) {
           )
           const codes = await net.stopAll('SIGTERM')
           for (const [name, code] of Object.entries(codes)) assert.equal(code, 0, `${name} exits cleanly on SIGTERM`)
-        } catch (e) {
-          failed = true
-          throw e
-        }
+        })
       }
     )
   })
@@ -122,9 +116,9 @@ for (const m of [4, 7]) {
 
 describe('stop every process and start again on the same data directories', () => {
   it('the chain is intact and grows on', { timeout: 240_000 }, async () => {
-    try {
+    await nets.test(async () => {
       const net = await TestNetwork.create({ name: 'restart', meters: 6, consensus: 4 })
-      nets.push(net)
+      nets.add(net)
       const table = readingsTable(6, 0, net.slotNow() + 600, 3)
       const readings = net.writeFile('readings.csv', table.text)
       net.startAll({ readings })
@@ -158,9 +152,6 @@ describe('stop every process and start again on the same data directories', () =
       await net.waitHeight(target, ids, 120_000)
       await checkChains(net, ids, target, table)
       await net.stopAll('SIGTERM')
-    } catch (e) {
-      failed = true
-      throw e
-    }
+    })
   })
 })

@@ -6,18 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { sumMetric } from '@bbnp/core'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BBNP, readingsTable, ROOT, TestNetwork } from './harness.ts'
+import { networks } from './scope.ts'
 
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
+const nets = networks()
 
 function bbnp(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(BBNP, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 120_000 })
@@ -40,9 +37,9 @@ interface Row {
 
 describe('export and verify a real network', () => {
   it('the API streams the rows the offline export writes; every stopped store verifies', { timeout: 240_000 }, async () => {
-    try {
+    await nets.test(async () => {
       const net = await TestNetwork.create({ name: 'operate', meters: 6, consensus: 4 })
-      nets.push(net)
+      nets.add(net)
       const readings = net.writeFile('readings.csv', readingsTable(6, 0, net.slotNow() + 600, 5).text)
       net.startAll({ readings })
       const ids = net.consensusIds()
@@ -135,9 +132,6 @@ describe('export and verify a real network', () => {
         assert.equal(v.status, 0, `${id}: ${v.stdout}${v.stderr}`)
         assert.match(v.stdout, /^store .*: (\d+) blocks, heights 1\.\.\1, every link, index and certificate checks out\n$/)
       }
-    } catch (e) {
-      failed = true
-      throw e
-    }
+    })
   })
 })

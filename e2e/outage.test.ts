@@ -7,25 +7,22 @@
  * the first block to the last is accounted for, the sums exact.
  */
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
+import { networks } from './scope.ts'
 
-const nets: TestNetwork[] = []
-let failed = false
-after(async () => {
-  for (const n of nets) await n.destroy(failed)
-})
+const nets = networks()
 
 describe('an outage of every process', () => {
   it(
     'closed but uncommitted slots survive a full stop; an outage of 260 slots is one missed range; no slot unaccounted for',
     { timeout: 360_000 },
     async () => {
-      try {
+      await nets.test(async () => {
         // 250 ms slots: four peers keep up on two loaded cores; the outage is then 65 s.
         const periodMs = 250
         const net = await TestNetwork.create({ name: 'outage', meters: 4, consensus: 4, periodMs, genesisInMs: 3000 })
-        nets.push(net)
+        nets.add(net)
         const table = readingsTable(4, 0, net.slotNow() + 2000, 23)
         const readings = net.writeFile('readings.csv', table.text)
         net.startAll({ readings })
@@ -84,10 +81,7 @@ describe('an outage of every process', () => {
         // Every slot from the first block to the last is accounted for, and the sums are exact.
         for (let i = 1; i < chain.length; i++) assert.equal(chain[i].fromSlot, chain[i - 1].slot + 1, `block ${chain[i].height} follows on`)
         for (const b of chain) if (b.sum !== null) assert.equal(b.sum, table.sumWithout(b.slot, b.missing).toString(), `slot ${b.slot}`)
-      } catch (e) {
-        failed = true
-        throw e
-      }
+      })
     }
   )
 })

@@ -179,8 +179,11 @@ export abstract class LevelStore {
       throw new StoreError('SCHEMA_MISMATCH', msg, { dir: this.dir, version: v })
     }
     const genesis = await this.get(key('genesis'), 'reading the genesis hash')
-    if (!genesis || !bytesEqual(genesis, genesisHash)) {
-      const msg = `${this.what} ${this.dir} belongs to genesis ${genesis ? toHex(genesis) : '(none)'}, not ${toHex(genesisHash)}; use another data directory`
+    // The version and the genesis were written in one batch: a store with one and not the other,
+    // or a genesis hash of the wrong length, has lost data; it does not belong to another chain.
+    if (!genesis || genesis.length !== genesisHash.length) throw this.corrupt('its genesis hash is missing or cut short')
+    if (!bytesEqual(genesis, genesisHash)) {
+      const msg = `${this.what} ${this.dir} belongs to genesis ${toHex(genesis)}, not ${toHex(genesisHash)}; use another data directory`
       throw new StoreError('GENESIS_MISMATCH', msg, { dir: this.dir })
     }
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { errorMessage, type Counter, type Logger } from '@bbnp/core'
-import type { GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
+import type { GossipSub, GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
 import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
 import { StrictSign, TopicValidatorResult, type Message, type PeerId, type TopicValidatorFn } from '@libp2p/interface'
 import type { PeerGuard } from './peer-guard.ts'
@@ -224,4 +224,25 @@ export function topicValidator(spec: TopicSpec, deps: GossipValidationDeps): Top
     const deliveredBy = peer.toString()
     return applyVerdict(spec.name, await judge(spec, msg, deliveredBy, deps), deliveredBy, deps)
   }
+}
+
+/**
+ * Puts each topic's validator (with the topic's own rate limit over `deps.rateLimit`) on
+ * gossipsub, and hands the messages it accepted to their topic's `onMessage`.
+ */
+export function attachTopics(pubsub: GossipSub, topicByName: ReadonlyMap<string, TopicSpec>, deps: GossipValidationDeps): void {
+  for (const t of topicByName.values()) {
+    pubsub.topicValidators.set(t.name, topicValidator(t, { ...deps, rateLimit: { ...deps.rateLimit, ...t.rateLimit } }))
+  }
+  // gossipsub emits 'message' only for messages every validator accepted, once per message
+  pubsub.addEventListener('message', (evt: CustomEvent<Message>) => {
+    const msg = evt.detail
+    const spec = topicByName.get(msg.topic)
+    if (spec === undefined || msg.type !== 'signed') return
+    try {
+      spec.onMessage(msg.data, msg.from.toString())
+    } catch (e) {
+      deps.logger.error('gossip onMessage threw', { topic: msg.topic, error: errorMessage(e) })
+    }
+  })
 }

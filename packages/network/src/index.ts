@@ -5,7 +5,8 @@
  * rate-limited per peer, and its outcome counted; peers that keep sending invalid input are banned.
  */
 export { applyVerdict, gossipsubOptions, scoreThresholds } from './gossip.ts'
-export { createP2PNode, networkDefaults, type P2PNode } from './p2p-node.ts'
+export { networkDefaults } from './options.ts'
+export { createP2PNode, type P2PNode } from './p2p-node.ts'
 export type { BanPolicy } from './peer-guard.ts'
 export type { RateLimit } from './rate-limit.ts'
 export type {

@@ -182,8 +182,22 @@ export function serverHandler(spec: ProtocolSpec, deps: ServerDeps): StreamHandl
   }
 }
 
-export function handlerOptions() {
+function handlerOptions() {
   return { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_INBOUND_STREAMS }
+}
+
+/** Serves every protocol that has a handler, each with its own rate limit over `requestLimit`. */
+export async function serveProtocols(
+  libp2p: Pick<Libp2p, 'handle'>,
+  protocols: ProtocolSpec[],
+  requestLimit: RateLimit,
+  deps: Omit<ServerDeps, 'rateLimit'>
+): Promise<void> {
+  for (const p of protocols) {
+    if (p.handler === undefined) continue
+    const rateLimit = { ...requestLimit, ...p.rateLimit }
+    await libp2p.handle(p.id, serverHandler(p, { ...deps, rateLimit }), handlerOptions())
+  }
 }
 
 /** it-length-prefixed's errors for a broken frame (other than a too-large one). */

@@ -5,7 +5,14 @@
  */
 import { BbnpError, type Logger, type MetricsRegistry } from '@bbnp/core'
 import { type BlockStore, decodeBlocksRequest, encodeStatus, serveBlocks, statusOf } from '@bbnp/chain'
-import { type ConsensusMessage, decodeAggregate, decodeMessage, type DrawMessage, encodeMessage, type SignedAggregate } from '@bbnp/consensus'
+import {
+  type ConsensusMessage,
+  decodeAggregate,
+  decodeMessage,
+  type DrawMessage,
+  encodeMessage,
+  type SignedAggregate
+} from '@bbnp/consensus'
 import type { P2PNode, ProtocolSpec } from '@bbnp/network'
 import { decodeEndorseRequest, decodePartialRequest, encodeHandoffAck, type WireProtocols } from './protocols.ts'
 import type { RecoveryCommittee } from './recovery-committee.ts'

@@ -7,6 +7,10 @@
  * (DUPLICATE) and from a second, different report of a counted meter (CONFLICT: two sources of
  * one identity). A slot whose window is not open accepts nothing (WRONG_SLOT).
  *
+ * No slot is ever passed over: `closeDue` closes every slot up to the one given that is not closed
+ * yet, with no report if none came, so a timer that fired late (a loaded machine) or a slot closed
+ * early (every meter in) leaves no earlier slot unaccounted for.
+ *
  * Time comes from outside (`now` arguments), so the lifecycle is tested without a clock.
  */
 import { type GatewayCrypto, reportSlot, type SlotAggregator } from '@bbnp/aggregation'
@@ -41,11 +45,16 @@ export class GatewaySlots {
   private readonly closed = new Map<number, SlotAggregator>()
   /** Which peer (meter process) delivered each meter's last accepted report: where to ask it (3.5.4). */
   private readonly hosts = new Map<number, string>()
-  private closedUpTo: number
+  /** Every slot before this one is closed (or was never this gateway's to close). */
+  private nextToClose: number
+  /** Slots at or after nextToClose closed already (every meter was in before their deadline). */
+  private readonly closedAhead = new Set<number>()
+  private newestClosed: number
 
   constructor(opts: GatewaySlotsOptions) {
     this.opts = opts
-    this.closedUpTo = opts.lastClosed
+    this.newestClosed = opts.lastClosed
+    this.nextToClose = opts.lastClosed + 1
   }
 
   /** The slot `ms` falls in (PROTOCOL 2: counted from the genesis time). */
@@ -68,9 +77,19 @@ export class GatewaySlots {
     return this.slotAt(now - this.opts.skewMs)
   }
 
-  /** The last slot closed: no report is counted for it or any earlier slot. */
+  /** The newest slot closed. */
   get lastClosed(): number {
-    return this.closedUpTo
+    return this.newestClosed
+  }
+
+  /** Whether slot t is closed: no report is counted for it any more. */
+  isClosed(slot: number): boolean {
+    return slot < this.nextToClose || this.closedAhead.has(slot)
+  }
+
+  /** This run is responsible for slots from `slot` on (the first slot still open when it starts). */
+  startAt(slot: number): void {
+    this.skipTo(slot - 1)
   }
 
   openSlots(): number[] {
@@ -84,7 +103,7 @@ export class GatewaySlots {
 
   /** Prepare slot t's keys (when it starts); a slot closed already stays closed. */
   openSlot(slot: number): void {
-    if (slot < 0 || slot <= this.closedUpTo || this.open.has(slot)) return
+    if (slot < 0 || this.isClosed(slot) || this.open.has(slot)) return
     this.open.set(slot, this.opts.crypto.openSlot(this.opts.crypto.prepareSlot(slot)))
   }
 
@@ -103,7 +122,7 @@ export class GatewaySlots {
         reject('WRONG_SLOT')
         continue
       }
-      if (!this.open.has(slot) && slot <= this.closedUpTo) {
+      if (this.isClosed(slot)) {
         // Closed: its aggregator (while kept) tells LATE from DUPLICATE and CONFLICT.
         const r = this.closed.get(slot)?.accept(bytes)
         if (r && !r.ok && r.code === 'CONFLICT' && r.meterIndex !== undefined) out.conflicts.push({ slot, meter: r.meterIndex })
@@ -125,20 +144,37 @@ export class GatewaySlots {
     return out
   }
 
-  /** Close slot t: its aggregator, to run its recovery (undefined when it was not open). */
+  /** Close slot t: its aggregator, to run its recovery (undefined when it is closed already). */
   close(slot: number): SlotAggregator | undefined {
-    const agg = this.open.get(slot)
-    if (!agg) return undefined
+    if (slot < 0 || this.isClosed(slot)) return undefined
+    this.openSlot(slot)
+    const agg = this.open.get(slot)!
     this.open.delete(slot)
-    this.closedUpTo = Math.max(this.closedUpTo, slot)
     this.closed.set(slot, agg)
-    for (const s of this.closed.keys()) if (s < slot - CLOSED_KEPT) this.closed.delete(s)
+    this.closedAhead.add(slot)
+    while (this.closedAhead.delete(this.nextToClose)) this.nextToClose++
+    this.newestClosed = Math.max(this.newestClosed, slot)
+    for (const s of this.closed.keys()) if (s < this.newestClosed - CLOSED_KEPT) this.closed.delete(s)
     return agg
   }
 
-  /** Mark slots up to `slot` as closed without a result (recorded as missed). */
+  /** Close every slot up to `upTo` not closed yet, oldest first (each with the reports it got, maybe none). */
+  closeDue(upTo: number): { slot: number; agg: SlotAggregator }[] {
+    const out: { slot: number; agg: SlotAggregator }[] = []
+    for (let s = Math.max(0, this.nextToClose); s <= upTo; s++) {
+      const agg = this.close(s)
+      if (agg) out.push({ slot: s, agg })
+    }
+    return out
+  }
+
+  /** Mark slots up to `slot` as closed without a result (recorded as missed, or before this run's start). */
   skipTo(slot: number): void {
-    this.closedUpTo = Math.max(this.closedUpTo, slot)
+    if (slot < this.nextToClose) return
+    this.nextToClose = slot + 1
+    this.newestClosed = Math.max(this.newestClosed, slot)
+    for (const s of this.closedAhead) if (s <= slot) this.closedAhead.delete(s)
+    while (this.closedAhead.delete(this.nextToClose)) this.nextToClose++
     for (const s of this.open.keys()) if (s <= slot) this.open.delete(s)
   }
 }

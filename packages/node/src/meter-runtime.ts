@@ -10,11 +10,12 @@
  */
 import { fileURLToPath } from 'node:url'
 import { BbnpError, concatBytes, readU64be, toHex, utf8 } from '@bbnp/core'
-import { decodeRevealRequest, loadReadings, MeterCrypto, reportBytes } from '@bbnp/aggregation'
+import { loadReadings, MeterCrypto } from '@bbnp/aggregation'
 import { sha256 } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
-import { type ApiServer, type Route, startApi } from './http-api.ts'
-import { decodeReceipt, MAX_REPORTS_PER_REQUEST, protocolLimits, splitRevealItems, wireProtocols } from './protocols.ts'
+import { type ApiServer, startApi } from './http-api.ts'
+import { MeterReporter, revealProtocol } from './meter-reports.ts'
+import { protocolLimits, wireProtocols } from './protocols.ts'
 import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 
@@ -37,23 +38,12 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const clock = new SlotClock(genesis)
   const readingsPath = options.readings ?? DEFAULT_READINGS
   const readings = await loadReadings(readingsPath, { periodMs: genesis.periodMs })
-  const size = reportBytes(m)
-
-  const mSent = metrics.counter('bbnp_reports_sent_total', 'Reports sent to the gateway, by outcome')
-  const mDropped = metrics.counter('bbnp_reports_dropped_total', 'Reports this process dropped on purpose (--drop-rate)')
-  const mReveals = metrics.counter('bbnp_reveals_answered_total', 'Reveal questions of the gateway answered, by result (PROTOCOL 3.5.4)')
-  const mMs = metrics.histogram(
-    'bbnp_meter_report_seconds',
-    'Time to encrypt and tag the reports of all hosted meters for one slot',
-    [0.0001, 0.001, 0.01, 0.1, 1]
-  )
 
   // Every Diffie-Hellman result was dealt by the trusted authority (PROTOCOL 3.5.1): a report
   // costs only hashes, and starting costs no elliptic-curve work.
   const params = { candidates: genesis.candidates, extraPartners: genesis.extraPartners }
   const started = performance.now()
   const meters = keys.map((k) => new MeterCrypto({ keys: k.meterKeys!, params, consensusCount: m }))
-  const byIndex = new Map(meters.map((x) => [x.index, x]))
   logger.info('meters ready', { meters: meters.length, readings: readingsPath, ms: Math.round(performance.now() - started) })
   if (options.dropRate > 0) logger.info('dropping reports on purpose (devnet)', { rate: options.dropRate, seed: genesis.chainId })
 
@@ -67,29 +57,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       allowedPeers: new Set([gatewayPeer]),
       persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
       gossip: false,
-      protocols: [
-        {
-          // PROTOCOL 3.5.4: r_i for the missing candidates the gateway names, on the connection this process dialled.
-          ...wire.reveal,
-          handler: async (req, from) => {
-            if (from !== gatewayPeer) throw new BbnpError('REFUSED', 'only the gateway asks')
-            const answers: Uint8Array[] = []
-            for (const item of splitRevealItems(req, false)) {
-              const q = decodeRevealRequest(item, genesis.candidates)
-              const meter = byIndex.get(q.meterIndex)
-              if (!meter) continue
-              try {
-                answers.push(meter.reveal(q.slot, q.missing))
-                mReveals.inc({ result: 'answered' })
-              } catch (e) {
-                mReveals.inc({ result: (e as BbnpError).code ?? 'refused' })
-                logger.warn('reveal question refused', { meter: meter.id, error: (e as Error).message })
-              }
-            }
-            return [concatBytes(...answers)]
-          }
-        }
-      ]
+      protocols: [revealProtocol({ wire, gatewayPeer, candidates: genesis.candidates, meters, logger, metrics })]
     },
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
@@ -97,71 +65,32 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]
   try {
     let closing = false
-    let lastSlot: { slot: number; sent: number; dropped: number; accepted: number; rejected: Record<string, number> } | null = null
-
-    // A meter whose readings table has ended stops reporting: said once, at warn, and counted.
-    const readingsEnd = new Map(meters.map((meter) => [meter.index, readings.lastSlot(meter.index)]))
-    const exhausted = new Set<number>()
-    const mExhausted = metrics.gauge('bbnp_meters_out_of_readings', 'Hosted meters whose readings have ended (they no longer report)')
-    const report = async (slot: number) => {
-      const t = performance.now()
-      const batch: Uint8Array[] = []
-      const ranOut: string[] = []
-      let dropped = 0
-      for (const meter of meters) {
-        const r = readings.reading(meter.index, slot)
-        if (r === undefined) {
-          const last = readingsEnd.get(meter.index)
-          if (last !== undefined && slot > last && !exhausted.has(meter.index)) {
-            exhausted.add(meter.index)
-            ranOut.push(meter.id)
-          }
-        } else if (dropsReport(genesis.chainId, meter.id, slot, options.dropRate)) dropped++
-        else batch.push(meter.report(slot, r))
-      }
-      if (ranOut.length > 0) {
-        mExhausted.set(exhausted.size)
-        logger.warn('meters ran out of readings and stop reporting', { slot, meters: ranOut, readings: readingsPath })
-      }
-      mDropped.inc(undefined, dropped)
-      mMs.observe((performance.now() - t) / 1000)
-      if (batch.length === 0) return
-      const summary = { slot, sent: batch.length, dropped, accepted: 0, rejected: {} as Record<string, number> }
-      for (let i = 0; i < batch.length; i += MAX_REPORTS_PER_REQUEST) {
-        const chunk = batch.slice(i, i + MAX_REPORTS_PER_REQUEST)
-        const body = new Uint8Array(chunk.length * size)
-        for (let k = 0; k < chunk.length; k++) body.set(chunk[k], k * size)
-        try {
-          const receipt = decodeReceipt((await p2p.request(gatewayPeer, wire.report, body, { timeoutMs: 5000 }))[0])
-          summary.accepted += receipt.accepted
-          for (const [code, c] of Object.entries(receipt.rejected)) summary.rejected[code] = (summary.rejected[code] ?? 0) + c
-          mSent.inc({ outcome: 'accepted' }, receipt.accepted)
-          for (const [code, c] of Object.entries(receipt.rejected)) mSent.inc({ outcome: code }, c)
-        } catch (e) {
-          mSent.inc({ outcome: 'unsent' }, chunk.length)
-          logger.warn('reports not delivered', { slot, reports: chunk.length, error: (e as Error).message })
-        }
-      }
-      lastSlot = summary
-      logger.debug('slot reported', summary)
-    }
-
+    const reporter = new MeterReporter({
+      meters,
+      readings,
+      readingsPath,
+      nodes: m,
+      wire,
+      gatewayPeer,
+      p2p: () => p2p,
+      drops: (id, slot) => dropsReport(genesis.chainId, id, slot, options.dropRate),
+      logger,
+      metrics
+    })
     // The API comes up before the wait for the gateway, so that a port in use is reported at once.
     let api: ApiServer | null = null
     if (options.apiPort !== null) {
-      const routes: Record<string, Route> = {
-        '/status': () => ({
-          status: 200,
-          body: {
-            role: 'meter',
-            ids: keys.map((k) => k.id),
-            chainId: genesis.chainId,
-            slot: clock.currentSlot(),
-            dropRate: options.dropRate,
-            lastSlot,
-            gateway: p2p.connectedPeers().includes(gatewayPeer)
-          }
-        }),
+      const status = () => ({
+        role: 'meter',
+        ids: keys.map((k) => k.id),
+        chainId: genesis.chainId,
+        slot: clock.currentSlot(),
+        dropRate: options.dropRate,
+        lastSlot: reporter.lastSlot,
+        gateway: p2p.connectedPeers().includes(gatewayPeer)
+      })
+      const routes = {
+        '/status': () => ({ status: 200, body: status() }),
         '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
       }
       api = await startApi({ host: options.apiHost, port: options.apiPort, routes, logger })
@@ -173,7 +102,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       Math.min(50, Math.floor(genesis.periodMs / 20)) + (Number.parseInt(toHex(keys[0].libp2pKey.publicKey.raw.subarray(0, 2)), 16) % 20)
     await waitForPeers(p2p, 1, Math.max(1000, genesis.periodMs), ctx.signal)
     clock.every(jitter, async (slot) => {
-      if (!closing && slot >= 1) await report(slot - 1)
+      if (!closing && slot >= 1) await reporter.report(slot - 1)
     })
 
     logger.info('meters started', { meters: keys.length, first: keys[0].id, peerId: p2p.peerId })

@@ -3,6 +3,8 @@
  * GET /export (rows that agree with its /blocks), every role exports bbnp_build_info, the offline
  * export refuses the store of a running peer, and once everything is stopped, `bbnp export` gives
  * byte for byte what the API gave for the same range and `bbnp verify` finds every store intact.
+ * Issue 10: two meter processes that serve the same identities (a meter cloned by mistake, or an
+ * impostor with its keys) are named at warn and counted at the gateway, as conflicts.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -10,7 +12,7 @@ import { describe, it } from 'node:test'
 import { sumMetric } from '@bbnp/core'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BBNP, readingsTable, ROOT, TestNetwork } from './harness.ts'
+import { BBNP, readingsTable, ROOT, TestNetwork, waitFor } from './harness.ts'
 import { networks } from './scope.ts'
 
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string
@@ -134,4 +136,33 @@ describe('export and verify a real network', () => {
       }
     })
   })
+
+  it(
+    'two meter processes serving the same identities: conflicting reports are named at warn and counted',
+    { timeout: 180_000 },
+    async () => {
+      await nets.test(async () => {
+        const net = await TestNetwork.create({ name: 'conflict', meters: 4, consensus: 4 })
+        nets.add(net)
+        const a = net.writeFile('a.csv', readingsTable(4, 0, net.slotNow() + 600, 31).text)
+        const b = net.writeFile('b.csv', readingsTable(4, 0, net.slotNow() + 600, 32).text)
+        for (const id of net.consensusIds()) net.start('consensus', id)
+        net.start('gateway', 'gateway')
+        net.start('meter', 'meter-1..meter-4', ['--readings', a], 'meters-a')
+        net.start('meter', 'meter-1..meter-4', ['--readings', b], 'meters-b')
+        await waitFor('conflicting reports counted', async () => (await net.metric('gateway', 'bbnp_report_conflicts_total')) >= 4, 60_000)
+        const warned = net
+          .log('gateway')
+          .split('\n')
+          .filter((l) => l.includes('two different reports for one meter and slot'))
+          .map((l) => JSON.parse(l) as { level: string; meter: string; slot: number })
+        assert.ok(warned.length > 0, 'a warning names the conflict')
+        assert.equal(warned[0].level, 'warn')
+        assert.match(warned[0].meter, /^meter-[1-4]$/)
+        // The first report of each meter counts; the chain goes on.
+        const h = await net.height('cn-1')
+        await net.waitHeight(h + 2, net.consensusIds(), 60_000)
+      })
+    }
+  )
 })

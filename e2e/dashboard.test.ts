@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { nullLogger } from '@bbnp/core'
-import { type ApiServer, type Genesis, type Route, startApi } from '@bbnp/node'
+import { type ApiServer, type Genesis, type LeadershipView, type Route, startApi } from '@bbnp/node'
 import { dashboardRoutes } from '../packages/node/src/dashboard/dashboard-routes.ts'
 import { type ApiBlock, ROOT, TestNetwork, waitFor } from './harness.ts'
 
@@ -194,15 +194,7 @@ function readPage(page: Page): Promise<PageView> {
 
 interface Reputation {
   height: number
-  leadership: {
-    window: number
-    blocks: number
-    fromHeight: number
-    toHeight: number
-    led: { id: string; blocks: number }[]
-    topShare: number
-    gini: number
-  }
+  leadership: LeadershipView
 }
 
 /** The page's last-slot rows and leadership against blocks fetched from the API (blocks never change once stored). */

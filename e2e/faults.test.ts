@@ -175,11 +175,9 @@ describe('Byzantine faults', () => {
 
   it('an equivocating primary: no two honest peers ever store different blocks at one height', { timeout: 240_000 }, () =>
     nets.test(async () => {
-      // cn-1 must be elected to equivocate. A peer that misses messages in the first heights (still
-      // starting while the others commit) keeps a reputation a little below the nodes that missed
-      // nothing, hence below the mean, and is not pre-selected for a long time (docs/reputation.md).
-      // So every process is started and connected before the genesis: with equal reputations,
-      // ties go to the lower ID and cn-1 is the primary whenever its draw reaches Theta.
+      // cn-1 must be elected to equivocate. Under the fair rule every pre-selected peer leads about
+      // one height in four (docs/reputation.md); every process is started and connected before the
+      // genesis so that cn-1 misses nothing early and is pre-selected from the first height.
       const net = await TestNetwork.create({ name: 'equivocate', meters: 6, consensus: 4, genesisInMs: 15_000 })
       nets.add(net)
       const table = readingsTable(6, 0, Math.max(0, net.slotNow()) + 900, 13)

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { sumMetric } from '@bbnp/core'
+import type { ExportRow } from '@bbnp/node'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BBNP, readingsTable, ROOT, TestNetwork, waitFor } from './harness.ts'
@@ -23,19 +24,8 @@ function bbnp(args: string[]): { status: number | null; stdout: string; stderr: 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-interface Row {
-  slot: number
-  fromSlot: number
-  time: string
-  status: string
-  sum: string | null
-  count: number
-  missing: string[]
-  height: number
-  hash: string
-  primary: string
-  signers: string[]
-}
+/** A row as the API streams it: the export's row, its status as a plain string. */
+type Row = Omit<ExportRow, 'status'> & { status: string }
 
 describe('export and verify a real network', () => {
   it('the API streams the rows the offline export writes; every stopped store verifies', { timeout: 240_000 }, async () => {

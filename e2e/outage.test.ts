@@ -66,12 +66,27 @@ describe('an outage of every process', () => {
           )
         const chain = chains[0]
 
-        // Every slot the gateway had closed is on the chain with its exact sum.
+        // Every slot the gateway had closed is on the chain as it closed it. With the committee
+        // stopped, its recovery could not finish (PROTOCOL 3.5.5): such a slot closes incomplete,
+        // with its reason, once the gateway has tried for its retry time; one decoded before the
+        // peers stopped keeps its exact sum.
+        const closed = new Map(
+          net
+            .log('gateway')
+            .split('\n')
+            .filter((l) => l.includes('"msg":"slot closed"'))
+            .map((l) => JSON.parse(l) as { slot: number; status: string; sum: string | null })
+            .map((c) => [c.slot, c])
+        )
         for (const slot of pending) {
           const b = chain.find((x) => x.fromSlot <= slot && slot <= x.slot)
           assert.ok(b, `slot ${slot} is on the chain`)
-          assert.equal(b.status, 'complete', `slot ${slot} kept its sum`)
-          assert.equal(b.sum, table.sum(slot).toString(), `slot ${slot}'s sum`)
+          const c = closed.get(slot)
+          assert.ok(c, `the gateway logged slot ${slot} as closed`)
+          assert.equal(b.status, c.status, `slot ${slot} kept its status`)
+          assert.equal(b.sum, c.sum, `slot ${slot} kept its sum`)
+          if (b.status === 'complete') assert.equal(b.sum, table.sum(slot).toString(), `slot ${slot}'s sum`)
+          else assert.ok(['no-endorsement', 'no-partials'].includes(b.reason ?? ''), `slot ${slot}: the committee was away (${b.reason})`)
         }
         // The outage is one missed range of at least 256 slots, after the last closed slot.
         const missed = chain.filter((b) => b.status === 'missed')

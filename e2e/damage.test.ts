@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, 
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ClassicLevel } from 'classic-level'
+import { assertOneChain } from './chains.ts'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 let net: TestNetwork
@@ -61,13 +62,7 @@ async function recoverAndRejoin(): Promise<void> {
   net.start('consensus', 'cn-4')
   const target = (await net.height('cn-1')) + 2
   await net.waitHeight(target, ALL, 120_000)
-  const chains = await Promise.all(ALL.map((id) => net.blocks(id, 1, target)))
-  for (const c of chains.slice(1))
-    assert.deepEqual(
-      c.map((b) => b.hash),
-      chains[0].map((b) => b.hash),
-      'one chain'
-    )
+  await assertOneChain(net, ALL, target)
   rmSync(`${chainDir()}.damaged`, { recursive: true, force: true })
 }
 
@@ -145,13 +140,7 @@ describe('a damaged block store', () => {
       assert.ok(warned.from <= warned.to)
       const target = (await net.height('cn-1')) + 3
       await net.waitHeight(target, ALL, 120_000)
-      const chains = await Promise.all(ALL.map((id) => net.blocks(id, 1, target)))
-      for (const c of chains.slice(1))
-        assert.deepEqual(
-          c.map((b) => b.hash),
-          chains[0].map((b) => b.hash),
-          'one chain'
-        )
+      await assertOneChain(net, ALL, target)
       assert.ok(LIVE.length === 3)
     })
   )

@@ -7,19 +7,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { gini } from '@bbnp/reputation'
+import { assertOneChain } from './chains.ts'
 import { type ApiBlock, readingsTable, TestNetwork, waitFor } from './harness.ts'
 import { networks } from './scope.ts'
 
 const nets = networks()
-
-/** All listed peers agree block by block up to height h. */
-async function assertOneChain(net: TestNetwork, ids: string[], h: number): Promise<ApiBlock[]> {
-  const chains = await Promise.all(ids.map((id) => net.blocks(id, 1, h)))
-  for (let i = 0; i < h; i++)
-    for (let k = 1; k < ids.length; k++)
-      assert.equal(chains[k][i].hash, chains[0][i].hash, `${ids[k]} and ${ids[0]} differ at height ${i + 1}`)
-  return chains[0]
-}
 
 function assertSums(blocks: ApiBlock[], table: { sumWithout: (slot: number, missing: string[]) => bigint }): void {
   for (const b of blocks) {

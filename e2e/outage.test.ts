@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { assertOneChain } from './chains.ts'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
 import { networks } from './scope.ts'
 
@@ -57,14 +58,7 @@ describe('an outage of every process', () => {
         )
         const h = await net.height('cn-1')
         await net.waitHeight(h, all, 60_000)
-        const chains = await Promise.all(all.map((id) => net.blocks(id, 1, h)))
-        for (const c of chains.slice(1))
-          assert.deepEqual(
-            c.map((b) => b.hash),
-            chains[0].map((b) => b.hash),
-            'one chain'
-          )
-        const chain = chains[0]
+        const chain = await assertOneChain(net, all, h)
 
         // Every slot the gateway had closed is on the chain as it closed it. With the committee
         // stopped, its recovery could not finish (PROTOCOL 3.5.5): such a slot closes incomplete,

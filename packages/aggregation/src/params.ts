@@ -16,7 +16,7 @@
  */
 import { aggregationError } from './errors.ts'
 
-/** PBFT needs 3f + 1 nodes with f >= 1 to tolerate anything (PROTOCOL 1.3). */
+/** PBFT needs 3f + 1 nodes with f >= 1 to tolerate anything (PROTOCOL 4). */
 export const MIN_CONSENSUS = 4
 /** Ring neighbours give every meter a partner only when N >= 3 (PROTOCOL 2.2). */
 export const MIN_METERS = 3

@@ -5,7 +5,7 @@
  * slot, of every meter (`complete`) or of the meters present, with the missing ones named
  * (`recovered`, PROTOCOL 3.5); or says that the slot has no sum (`incomplete`, with the missing
  * meters and a reason); or, for a stretch of slots during which the gateway was down and received
- * nothing, one aggregate covers the whole range `fromSlot..slot` (`missed`; docs/protocol.md).
+ * nothing, one aggregate covers the whole range `fromSlot..slot` (`missed`; docs/protocol.md, "Every slot on the chain").
  * Every other aggregate covers exactly one slot (`fromSlot === slot`).
  *
  * A sum is only as good as the one reporter set behind it: a complete or recovered aggregate

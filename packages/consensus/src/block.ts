@@ -44,7 +44,7 @@ export interface ElectionDraw {
 export interface ElectionProof {
   /** The gateway's Theta signature over ("bbnp/v1/threshold", h, seed_h). */
   theta: Uint8Array
-  /** Draws of the pre-selected nodes known to the proposer, sorted by node index. */
+  /** Draws of the nodes known to the proposer (every node publishes one), sorted by node index. */
   draws: ElectionDraw[]
 }
 

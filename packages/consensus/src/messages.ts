@@ -30,7 +30,7 @@ export const TOPICS = {
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS]
 
-/** A pre-selected node's election draw, or the gateway's threshold (PROTOCOL 4.1). */
+/** A node's election draw, or the gateway's threshold (PROTOCOL 4.1). */
 export interface DrawMessage {
   kind: 'draw'
   height: number

@@ -1,5 +1,5 @@
 /**
- * The request/response protocols a consensus peer serves (PROTOCOL 2.3): the gateway's aggregate
+ * The request/response protocols a consensus peer serves (PROTOCOL 6.4): the gateway's aggregate
  * handoff, the recovery committee's endorsement and partial rounds (PROTOCOL 3.5.5), and blocks
  * and status for catch-up; and the one it asks: Theta from the gateway when gossip did not bring it.
  */

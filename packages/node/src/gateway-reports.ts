@@ -1,5 +1,5 @@
 /**
- * The gateway's side of /bbnp/report/1 (PROTOCOL 3.3): batches of meter reports, each checked by
+ * The gateway's side of /bbnp/report/1 (PROTOCOL 2.6, 3.1): batches of meter reports, each checked by
  * the slot aggregator; rejections counted by reason, and two different reports for one meter and
  * slot (two sources of one identity) said at warn and counted.
  */

@@ -8,7 +8,7 @@
  * Every slot is accounted for: a slot closes as complete (every meter), recovered (the sum of the
  * meters present, the missing named) or incomplete (no sum, with the reason); after a restart,
  * the slots the gateway missed while it was down, however many, are recorded as one `missed`
- * range (docs/protocol.md).
+ * range (docs/protocol.md, "Every slot on the chain").
  */
 import { BbnpError, consensusId, toHex } from '@bbnp/core'
 import { GatewayCrypto, reportBytes } from '@bbnp/aggregation'
@@ -134,11 +134,7 @@ async function composeGateway(
   cleanup.unshift(() => api.close())
 
   await waitForPeers(p2p, 1, Math.max(1500, genesis.periodMs), ctx.signal)
-  const chainSlot = await latestChainSlot(
-    p2p,
-    wire.status,
-    gw.consensusPeers.map((c) => c.peerId)
-  )
+  const chainSlot = await chainPosition(ctx, p2p, gw, store.lastClosedSlot() < 0 && handoff.pendingSlots().length === 0)
   const startedAt = Date.now()
   await closer.accountForOutage(chainSlot, startedAt)
   // Slots before the first one still open when this run starts are not its to close (one instant for
@@ -300,6 +296,27 @@ function gatewayRoutes(
       }
     },
     '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
+  }
+}
+
+/**
+ * The newest slot of the chain, from the consensus peers. A gateway whose own store knows nothing
+ * (new, or moved away after damage) must learn it before it closes any slot, or the slots between
+ * the chain's end and now would be on no block and in no missed range: it asks until a peer answers
+ * (a warning after ten seconds). A gateway with a store goes on from its own record if none answers.
+ */
+async function chainPosition(ctx: SingleKeyContext, p2p: P2PNode, gw: GatewaySetup, mustKnow: boolean): Promise<number | null> {
+  const peers = gw.consensusPeers.map((c) => c.peerId)
+  const since = Date.now()
+  let warned = false
+  for (;;) {
+    const slot = await latestChainSlot(p2p, gw.wire.status, peers)
+    if (slot !== null || !mustKnow || ctx.signal?.aborted) return slot
+    if (!warned && Date.now() - since >= 10_000) {
+      warned = true
+      ctx.logger.warn('no consensus peer answers: waiting to learn where the chain ends before closing slots', { peers: peers.length })
+    }
+    await new Promise((r) => setTimeout(r, 1000))
   }
 }
 

@@ -1,11 +1,15 @@
 /**
- * What a meter process does for its hosted meters (PROTOCOL 3.3, 3.5.4): when slot t ends, the
+ * What a meter process does for its hosted meters (PROTOCOL 2.4-2.6, 3.5.4): when slot t ends, the
  * encrypted, tagged report of every meter with a reading goes to the gateway in batches of at most
  * MAX_REPORTS_PER_REQUEST; during a slot's recovery, the gateway's reveal questions are answered.
  * A meter whose readings have ended stops reporting, said once at warn and counted.
+ *
+ * A meter answers reveal questions only about slots for which this process sent its report
+ * (PROTOCOL 3.5.4): never about a slot it did not report or one before this process started, so
+ * the meter's limit of two answers per slot, kept in memory, cannot be reset by a restart.
  */
 import { BbnpError, concatBytes, type Logger, type MetricsRegistry } from '@bbnp/core'
-import { decodeRevealRequest, type MeterCrypto, type ReadingsSource, reportBytes } from '@bbnp/aggregation'
+import { decodeRevealRequest, type MeterCrypto, type ReadingsSource, REVEAL_MEMORY, reportBytes } from '@bbnp/aggregation'
 import type { P2PNode, ProtocolSpec } from '@bbnp/network'
 import { decodeReceipt, MAX_REPORTS_PER_REQUEST, splitRevealItems, type WireProtocols } from './protocols.ts'
 
@@ -36,6 +40,8 @@ export class MeterReporter {
   private readonly d: MeterReporterDeps
   private readonly readingsEnd: Map<number, number | undefined>
   private readonly exhausted = new Set<number>()
+  /** Which hosted meters' reports this process sent, per slot, for the last REVEAL_MEMORY slots. */
+  private readonly sent = new Map<number, Set<number>>()
   private readonly mSent
   private readonly mDropped
   private readonly mExhausted
@@ -54,10 +60,12 @@ export class MeterReporter {
     )
   }
 
-  /** Encrypt, tag and send the reports of slot t (PROTOCOL 3.3). */
+  /** Encrypt, tag and send the reports of slot t (PROTOCOL 2.4-2.6). */
   async report(slot: number): Promise<void> {
     const t = performance.now()
-    const { batch, dropped } = this.encrypt(slot)
+    const { batch, dropped, meters } = this.encrypt(slot)
+    this.sent.set(slot, new Set(meters))
+    for (const s of this.sent.keys()) if (s <= slot - REVEAL_MEMORY) this.sent.delete(s)
     this.mDropped.inc(undefined, dropped)
     this.mMs.observe((performance.now() - t) / 1000)
     if (batch.length === 0) return
@@ -67,8 +75,14 @@ export class MeterReporter {
     this.d.logger.debug('slot reported', { ...summary })
   }
 
-  private encrypt(slot: number): { batch: Uint8Array[]; dropped: number } {
+  /** Whether this process sent meter i's report of slot t (the only slots it answers reveal questions about). */
+  reported(meterIndex: number, slot: number): boolean {
+    return this.sent.get(slot)?.has(meterIndex) ?? false
+  }
+
+  private encrypt(slot: number): { batch: Uint8Array[]; dropped: number; meters: number[] } {
     const batch: Uint8Array[] = []
+    const meters: number[] = []
     const ranOut: string[] = []
     let dropped = 0
     for (const meter of this.d.meters) {
@@ -80,13 +94,16 @@ export class MeterReporter {
           ranOut.push(meter.id)
         }
       } else if (this.d.drops(meter.id, slot)) dropped++
-      else batch.push(meter.report(slot, r))
+      else {
+        batch.push(meter.report(slot, r))
+        meters.push(meter.index)
+      }
     }
     if (ranOut.length > 0) {
       this.mExhausted.set(this.exhausted.size)
       this.d.logger.warn('meters ran out of readings and stop reporting', { slot, meters: ranOut, readings: this.d.readingsPath })
     }
-    return { batch, dropped }
+    return { batch, dropped, meters }
   }
 
   private async send(summary: SlotReport, chunk: Uint8Array[]): Promise<void> {
@@ -115,6 +132,8 @@ export function revealProtocol(d: {
   gatewayPeer: string
   candidates: number
   meters: MeterCrypto[]
+  /** Whether this process sent meter i's report of slot t. */
+  reported: (meterIndex: number, slot: number) => boolean
   logger: Logger
   metrics: MetricsRegistry
 }): ProtocolSpec {
@@ -129,6 +148,11 @@ export function revealProtocol(d: {
         const q = decodeRevealRequest(item, d.candidates)
         const meter = byIndex.get(q.meterIndex)
         if (!meter) continue
+        if (!d.reported(q.meterIndex, q.slot)) {
+          mReveals.inc({ result: 'NOT_REPORTED' })
+          d.logger.warn('reveal question refused: this process did not send that report', { meter: meter.id, slot: q.slot })
+          continue
+        }
         try {
           answers.push(meter.reveal(q.slot, q.missing))
           mReveals.inc({ result: 'answered' })

@@ -49,6 +49,18 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
 
   const gatewayPeer = genesis.gateway.peerId.toString()
   const wire = wireProtocols(protocolLimits(genesis))
+  const reporter = new MeterReporter({
+    meters,
+    readings,
+    readingsPath,
+    nodes: m,
+    wire,
+    gatewayPeer,
+    p2p: () => p2p,
+    drops: (id, slot) => dropsReport(genesis.chainId, id, slot, options.dropRate),
+    logger,
+    metrics
+  })
   const p2p: P2PNode = await createP2PNode(
     {
       // A meter process uses the libp2p identity of the first meter it hosts.
@@ -57,7 +69,17 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       allowedPeers: new Set([gatewayPeer]),
       persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
       gossip: false,
-      protocols: [revealProtocol({ wire, gatewayPeer, candidates: genesis.candidates, meters, logger, metrics })]
+      protocols: [
+        revealProtocol({
+          wire,
+          gatewayPeer,
+          candidates: genesis.candidates,
+          meters,
+          reported: (i, slot) => reporter.reported(i, slot),
+          logger,
+          metrics
+        })
+      ]
     },
     { logger: logger.child({ component: 'p2p' }), metrics }
   )
@@ -65,18 +87,6 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
   const cleanup: (() => Promise<void>)[] = [() => p2p.stop()]
   try {
     let closing = false
-    const reporter = new MeterReporter({
-      meters,
-      readings,
-      readingsPath,
-      nodes: m,
-      wire,
-      gatewayPeer,
-      p2p: () => p2p,
-      drops: (id, slot) => dropsReport(genesis.chainId, id, slot, options.dropRate),
-      logger,
-      metrics
-    })
     // The API comes up before the wait for the gateway, so that a port in use is reported at once.
     let api: ApiServer | null = null
     if (options.apiPort !== null) {

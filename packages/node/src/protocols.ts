@@ -5,7 +5,7 @@
  *
  *   /bbnp/report/1     meter -> gateway: a batch of reports; a receipt back
  *   /bbnp/aggregate/1  gateway -> consensus peer: a signed aggregate; the peer's chain position back
- *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (docs/protocol-notes.md)
+ *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (PROTOCOL 4.1)
  *   /bbnp/reveal/1     gateway -> meter process: reveal questions of a slot's recovery; answers back (PROTOCOL 3.5.4)
  *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A); its ENDORSE signature back (3.5.5)
  *   /bbnp/partial/1    gateway -> consensus peer: (slot, endorsement certificate); its partial sum z_u back (3.5.5)

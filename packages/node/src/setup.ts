@@ -70,7 +70,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
   const aggregation = { candidates: opts.candidates ?? 8, extraPartners: opts.extraPartners ?? 2 }
   const minReporters = resolveMinReporters(opts.minReporters, opts.meters)
   // PROTOCOL 3.5.1: every derived pairwise key is dealt by the trusted authority, which knows every
-  // secret anyway, so that no process spends start-up on Diffie-Hellman (docs/protocol.md).
+  // secret anyway, so that no process spends start-up on Diffie-Hellman (docs/protocol.md 3.5.1).
   const dealt = dealKeys(secrets, { params: aggregation, onProgress: (done, total) => opts.onProgress?.(`derived keys ${done}/${total}`) })
   const keys: KeyFileJson[] = []
   const gwId = await libp2pIdentity(rng)

@@ -3,7 +3,9 @@
  * DIR/keys/<id>.json (secret, mode 0600) for meter-1..meter-N, cn-1..cn-M and the gateway.
  */
 import { resolve } from 'node:path'
-import { checkNetworkTarget, createNetwork, defaultReputationParams, writeNetwork } from '@bbnp/node'
+import { UsageError } from '@bbnp/core'
+import { checkNetworkTarget, createNetwork, writeNetwork } from '@bbnp/node'
+import { reputationPreset } from '@bbnp/reputation'
 import { intFlag, parseFlags, requireFlag } from '../args.ts'
 
 export const SETUP_USAGE = `usage: bbnp setup --out DIR --meters N --consensus M [flags]
@@ -16,6 +18,9 @@ export const SETUP_USAGE = `usage: bbnp setup --out DIR --meters N --consensus M
   --base-port P      gateway on P, cn-j on P+j (default 7100)
   --seed S           derive every key from S (reproducible; for devnets and tests only)
   --genesis-time-ms T  start of slot 0, unix ms (default: now, rounded up to the next period)
+  --election RULE    fair (default: reputation-weighted lottery, fading records) or paper
+                     (the paper's rule exactly); docs/reputation.md
+  --min-reporters K  fewest meters a slot's sum may be over (default max(2, ceil(N/2))); PROTOCOL 3.5.3
   --devnet           mark the network as a devnet (allows test-only misbehaviour modes)
   --force            replace an existing network in DIR`
 
@@ -29,6 +34,8 @@ export async function run(argv: string[]): Promise<number> {
     'base-port': { type: 'string' },
     seed: { type: 'string' },
     'genesis-time-ms': { type: 'string' },
+    election: { type: 'string' },
+    'min-reporters': { type: 'string' },
     devnet: { type: 'boolean' },
     force: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' }
@@ -45,6 +52,9 @@ export async function run(argv: string[]): Promise<number> {
   const now = Date.now()
   const genesisTimeMs = intFlag(values['genesis-time-ms'], '--genesis-time-ms', Math.ceil(now / periodMs) * periodMs, 0)
   const force = values.force ?? false
+  const election = values.election ?? 'fair'
+  if (election !== 'fair' && election !== 'paper') throw new UsageError('USAGE', `--election must be fair or paper, not "${election}"`)
+  const minReporters = values['min-reporters'] === undefined ? undefined : intFlag(values['min-reporters'], '--min-reporters', 0, 1, meters)
   checkNetworkTarget(out, { force })
   const started = performance.now()
   const net = await createNetwork({
@@ -56,7 +66,8 @@ export async function run(argv: string[]): Promise<number> {
     seed: values.seed,
     devnet: values.devnet ?? false,
     genesisTimeMs,
-    reputation: defaultReputationParams(),
+    reputation: { ...reputationPreset(election) },
+    minReporters,
     onProgress: (msg) => process.stderr.write(`setup: ${msg}\r`)
   })
   writeNetwork(out, net, { force })

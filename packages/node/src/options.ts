@@ -33,18 +33,111 @@ export interface NodeOptions {
  * bbnp.json may set it (`config` and `id` locate the file, so they cannot come from it).
  */
 export const SETTINGS = [
-  { key: 'role', flag: 'role', env: 'BBNP_ROLE', inFile: true },
-  { key: 'config', flag: 'config', env: 'BBNP_CONFIG', inFile: false },
-  { key: 'id', flag: 'id', env: 'BBNP_ID', inFile: false },
-  { key: 'dataDir', flag: 'data-dir', env: 'BBNP_DATA_DIR', inFile: true },
-  { key: 'listen', flag: 'listen', env: 'BBNP_LISTEN', inFile: true },
-  { key: 'apiHost', flag: 'api-host', env: 'BBNP_API_HOST', inFile: true },
-  { key: 'apiPort', flag: 'api-port', env: 'BBNP_API_PORT', inFile: true },
-  { key: 'readings', flag: 'readings', env: 'BBNP_READINGS', inFile: true },
-  { key: 'logLevel', flag: 'log-level', env: 'BBNP_LOG_LEVEL', inFile: true },
-  { key: 'misbehave', flag: 'misbehave', env: 'BBNP_MISBEHAVE', inFile: true },
-  { key: 'dropRate', flag: 'drop-rate', env: 'BBNP_DROP_RATE', inFile: true }
+  { key: 'role', flag: 'role', env: 'BBNP_ROLE', inFile: true, arg: 'R', help: 'consensus, gateway or meter' },
+  {
+    key: 'config',
+    flag: 'config',
+    env: 'BBNP_CONFIG',
+    inFile: false,
+    arg: 'DIR',
+    help: 'the directory bbnp setup wrote (genesis.json and keys/)'
+  },
+  {
+    key: 'id',
+    flag: 'id',
+    env: 'BBNP_ID',
+    inFile: false,
+    arg: 'ID',
+    help: 'cn-3, gateway, or for meters one ID, a list (meter-1,meter-2) or a range (meter-1..meter-500)'
+  },
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'BBNP_DATA_DIR',
+    inFile: true,
+    arg: 'DIR',
+    help: 'where a peer or the gateway keeps its store (default DIR/data/<id>)'
+  },
+  {
+    key: 'listen',
+    flag: 'listen',
+    env: 'BBNP_LISTEN',
+    inFile: true,
+    arg: 'ADDR',
+    help: 'libp2p listen multiaddr (default: the address in the genesis)'
+  },
+  {
+    key: 'apiHost',
+    flag: 'api-host',
+    env: 'BBNP_API_HOST',
+    inFile: true,
+    arg: 'H',
+    help: 'HTTP API address (default 127.0.0.1)'
+  },
+  {
+    key: 'apiPort',
+    flag: 'api-port',
+    env: 'BBNP_API_PORT',
+    inFile: true,
+    arg: 'P',
+    help: 'HTTP API port (default: the p2p port + 1000; meters serve no API unless given)'
+  },
+  {
+    key: 'readings',
+    flag: 'readings',
+    env: 'BBNP_READINGS',
+    inFile: true,
+    arg: 'FILE',
+    help: 'meters: a UCI household CSV or a meter,slot,wh table (default: the bundled UCI file)'
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'BBNP_LOG_LEVEL',
+    inFile: true,
+    arg: 'L',
+    help: 'debug, info, warn, error or silent (default info)'
+  },
+  {
+    key: 'misbehave',
+    flag: 'misbehave',
+    env: 'BBNP_MISBEHAVE',
+    inFile: true,
+    arg: 'MODES',
+    help: 'devnets only, consensus: silent, late, wrong-signatures, equivocate, wrong-partials'
+  },
+  {
+    key: 'dropRate',
+    flag: 'drop-rate',
+    env: 'BBNP_DROP_RATE',
+    inFile: true,
+    arg: 'P',
+    help: 'devnets only, meters: drop each report with probability P (seeded by the chain)'
+  }
 ] as const
+
+/** `bbnp start`'s usage, made from SETTINGS so that every setting is listed with its flag and variable. */
+export function startUsage(): string {
+  const width = Math.max(...SETTINGS.map((x) => x.flag.length + x.arg.length)) + 5
+  const lines = SETTINGS.map((x) => `  ${`--${x.flag} ${x.arg}`.padEnd(width)}${x.help}`)
+  const note =
+    `Every flag can also come from the environment (${SETTINGS.map((x) => x.env).join(', ')}) or from ` +
+    'DIR/bbnp.json ({"defaults": {...}, "nodes": {"cn-1": {"apiPort": 9001}}}, every setting but config and id); ' +
+    'flags win over the environment, which wins over the file, which wins over the defaults.'
+  return ['usage: bbnp start --role consensus|gateway|meter --config DIR --id ID [flags]', '', ...lines, '', ...wrap(note, 100)].join('\n')
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line)
+      line = word
+    } else line = line === '' ? word : `${line} ${word}`
+  }
+  return line === '' ? out : [...out, line]
+}
 
 export type SettingKey = (typeof SETTINGS)[number]['key']
 export type Settings = Partial<Record<SettingKey, string>>

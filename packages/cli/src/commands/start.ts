@@ -1,26 +1,10 @@
 /**
  * `bbnp start`: run one role until Ctrl-C (SIGINT) or SIGTERM, then shut down cleanly.
  */
-import { createNode, resolveOptions, SETTINGS, type Settings } from '@bbnp/node'
+import { createNode, resolveOptions, SETTINGS, type Settings, startUsage } from '@bbnp/node'
 import { type FlagSpec, parseFlags } from '../args.ts'
 
-export const START_USAGE = `usage: bbnp start --role consensus|gateway|meter --config DIR --id ID [flags]
-
-  --role R           consensus, gateway or meter
-  --config DIR       the directory bbnp setup wrote (genesis.json and keys/)
-  --id ID            cn-3, gateway, or for meters one ID, a list (meter-1,meter-2) or a range (meter-1..meter-500)
-  --data-dir DIR     where a consensus peer keeps its chain (default DIR/data/<id>)
-  --listen ADDR      libp2p listen multiaddr (default: the address in the genesis)
-  --api-port P       HTTP API port (default: the p2p port + 1000; meters serve no API unless given)
-  --api-host H       HTTP API address (default 127.0.0.1)
-  --readings FILE    meters: a UCI household CSV or a meter,slot,wh table (default: configs/data/uci-household-power-2007-02.csv)
-  --log-level L      debug, info, warn, error or silent (default info)
-  --misbehave MODES  devnet tests only: silent, late, wrong-signatures, equivocate (consensus)
-
-Every flag can also come from the environment (BBNP_ROLE, BBNP_CONFIG, BBNP_ID, BBNP_DATA_DIR,
-BBNP_LISTEN, BBNP_API_PORT, BBNP_API_HOST, BBNP_READINGS, BBNP_LOG_LEVEL, BBNP_MISBEHAVE) or from
-DIR/bbnp.json ({"defaults": {...}, "nodes": {"cn-1": {"apiPort": 9001}}}, every setting but config
-and id); flags win over the environment, which wins over the file, which wins over the defaults.`
+export const START_USAGE = startUsage()
 
 /** After a stop is asked for, the process exits by this deadline whatever it is doing. */
 const STOP_DEADLINE_MS = 10_000

@@ -60,17 +60,31 @@ export class MeterReporter {
     )
   }
 
-  /** Encrypt, tag and send the reports of slot t (PROTOCOL 2.4-2.6). */
+  /**
+   * Encrypt, tag and send the reports of slot t (PROTOCOL 2.4-2.6). A batch goes out as soon as it
+   * is made, while the next one is made: with thousands of meters in one process, the last report
+   * no longer waits for every report to be encrypted first.
+   */
   async report(slot: number): Promise<void> {
-    const t = performance.now()
-    const { batch, dropped, meters } = this.encrypt(slot)
-    this.sent.set(slot, new Set(meters))
+    const summary: SlotReport = { slot, sent: 0, dropped: 0, accepted: 0, rejected: {} }
+    const reported = new Set<number>()
+    this.sent.set(slot, reported)
     for (const s of this.sent.keys()) if (s <= slot - REVEAL_MEMORY) this.sent.delete(s)
-    this.mDropped.inc(undefined, dropped)
-    this.mMs.observe((performance.now() - t) / 1000)
-    if (batch.length === 0) return
-    const summary: SlotReport = { slot, sent: batch.length, dropped, accepted: 0, rejected: {} }
-    for (let i = 0; i < batch.length; i += MAX_REPORTS_PER_REQUEST) await this.send(summary, batch.slice(i, i + MAX_REPORTS_PER_REQUEST))
+    const sending: Promise<void>[] = []
+    let encryptMs = 0
+    const { meters } = this.d
+    for (let i = 0; i < meters.length; i += MAX_REPORTS_PER_REQUEST) {
+      const t = performance.now()
+      const batch = this.encrypt(slot, meters.slice(i, i + MAX_REPORTS_PER_REQUEST), summary, reported)
+      encryptMs += performance.now() - t
+      if (batch.length > 0) sending.push(this.send(summary, batch))
+      // Let the batch just made be written out before the next one is encrypted.
+      if (i + MAX_REPORTS_PER_REQUEST < meters.length) await new Promise((r) => setImmediate(r))
+    }
+    this.mDropped.inc(undefined, summary.dropped)
+    this.mMs.observe(encryptMs / 1000)
+    await Promise.all(sending)
+    if (summary.sent === 0) return
     this.lastSlot = summary
     this.d.logger.debug('slot reported', { ...summary })
   }
@@ -80,12 +94,10 @@ export class MeterReporter {
     return this.sent.get(slot)?.has(meterIndex) ?? false
   }
 
-  private encrypt(slot: number): { batch: Uint8Array[]; dropped: number; meters: number[] } {
+  private encrypt(slot: number, meters: MeterCrypto[], summary: SlotReport, reported: Set<number>): Uint8Array[] {
     const batch: Uint8Array[] = []
-    const meters: number[] = []
     const ranOut: string[] = []
-    let dropped = 0
-    for (const meter of this.d.meters) {
+    for (const meter of meters) {
       const r = this.d.readings.reading(meter.index, slot)
       if (r === undefined) {
         const last = this.readingsEnd.get(meter.index)
@@ -93,17 +105,18 @@ export class MeterReporter {
           this.exhausted.add(meter.index)
           ranOut.push(meter.id)
         }
-      } else if (this.d.drops(meter.id, slot)) dropped++
+      } else if (this.d.drops(meter.id, slot)) summary.dropped++
       else {
         batch.push(meter.report(slot, r))
-        meters.push(meter.index)
+        reported.add(meter.index)
       }
     }
+    summary.sent += batch.length
     if (ranOut.length > 0) {
       this.mExhausted.set(this.exhausted.size)
       this.d.logger.warn('meters ran out of readings and stop reporting', { slot, meters: ranOut, readings: this.d.readingsPath })
     }
-    return { batch, dropped, meters }
+    return batch
   }
 
   private async send(summary: SlotReport, chunk: Uint8Array[]): Promise<void> {

@@ -62,7 +62,7 @@ export class PeerActivity {
       slot: a.slot,
       ...(a.fromSlot !== a.slot ? { fromSlot: a.fromSlot } : {}),
       status: a.status,
-      sum: a.status === 'complete' ? a.sum : null,
+      sum: a.status === 'complete' || a.status === 'recovered' ? a.sum : null,
       count: a.count,
       primary: consensusId(c.block.primary),
       view: c.cert.view,

@@ -42,6 +42,7 @@ export class CatchUp {
   private readonly o: CatchUpOptions
   private readonly m: CatchUpModules
   private running: Promise<boolean> | null = null
+  private fetching = false
   private rerun = false
   private closed = false
   /** The last catch-up that fetched anything. */
@@ -54,6 +55,11 @@ export class CatchUp {
 
   get syncing(): boolean {
     return this.running !== null
+  }
+
+  /** Whether this sync found a peer ahead and fetches blocks from it (a poll that found none never is). */
+  get catchingUp(): boolean {
+    return this.fetching
   }
 
   close(): void {
@@ -75,6 +81,7 @@ export class CatchUp {
       return progressed
     })().finally(() => {
       this.running = null
+      this.fetching = false
     })
     return this.running
   }
@@ -86,6 +93,7 @@ export class CatchUp {
     let firstFetch = 0
     try {
       return await this.fetch(why, () => {
+        this.fetching = true
         if (firstFetch === 0) firstFetch = performance.now()
       })
     } finally {

@@ -19,12 +19,13 @@ import { consensusRoutes } from './consensus-routes.ts'
 import { consensusTopics } from './consensus-topics.ts'
 import { EffectDriver } from './effect-driver.ts'
 import type { Genesis } from './genesis.ts'
-import { startApi } from './http-api.ts'
+import { type ApiServer, startApi } from './http-api.ts'
 import { LeadershipWindow } from './leadership.ts'
 import { OpinionPublisher } from './opinion-publisher.ts'
 import { defaultApiPort } from './options.ts'
 import { PeerActivity } from './peer-activity.ts'
 import { protocolLimits, type WireProtocols, wireProtocols } from './protocols.ts'
+import { consensusReadiness } from './readiness.ts'
 import { RecoveryCommittee } from './recovery-committee.ts'
 import { SlotClock } from './slot-clock.ts'
 import { reputationRules } from './reputation-rules.ts'
@@ -211,34 +212,14 @@ async function composePeer(
   cleanup.unshift(async () => catchUp.close())
   watchProgress(ctx, { replica, p2p, catchUp, activity }, cleanup)
 
+  let takingPart = false
   let stopped: (code: number) => void = () => {}
   const failure = new Promise<number>((resolve) => {
     stopped = resolve
   })
-  const api = await startApi({
-    host: options.apiHost,
-    port: options.apiPort ?? defaultApiPort(peer.me.listen),
-    routes: consensusRoutes({
-      id: key.id,
-      genesis,
-      params: peer.params,
-      store,
-      replica: () => replica,
-      peers: () => p2p!.connectedPeers().map(peer.nameOf).sort(),
-      catchUp,
-      leadership,
-      timing: (h) => activity.timing(h),
-      metrics,
-      misbehave: options.misbehave
-    }),
-    logger,
-    // A damaged store stops the peer once, with the message saying what to do (never a loop of errors).
-    onFailure: (e) => {
-      if (!isStoreDamage(e)) return
-      logger.error('stopping: the block store is damaged', { error: (e as Error).message })
-      stopped(2)
-    }
-  })
+  const api = await openApi(ctx, peer, { store, replica, p2p, catchUp, leadership, activity, takingPart: () => takingPart }, (code) =>
+    stopped(code)
+  )
   cleanup.unshift(() => api.close())
   logger.info('consensus peer started', {
     id: key.id,
@@ -248,7 +229,10 @@ async function composePeer(
   })
 
   let closing = false
-  const start = () => void driver.dispatch({ type: 'start', now: Date.now() })
+  const start = () => {
+    takingPart = true
+    void driver.dispatch({ type: 'start', now: Date.now() })
+  }
   await takePart(ctx, peer, { p2p, catchUp, store, lost, closing: () => closing, start })
   return {
     done: Promise.race([driver.done, failure]),
@@ -260,6 +244,57 @@ async function composePeer(
       logger.info('consensus peer stopped', { id: key.id, height: store.head().height })
     }
   }
+}
+
+/** The HTTP API (README "HTTP API"); a request that finds the store damaged stops the peer, once. */
+function openApi(
+  ctx: SingleKeyContext,
+  peer: PeerSetup,
+  parts: {
+    store: BlockStore
+    replica: ReplicaLike
+    p2p: P2PNode
+    catchUp: CatchUp
+    leadership: LeadershipWindow
+    activity: PeerActivity
+    takingPart: () => boolean
+  },
+  stop: (code: number) => void
+): Promise<ApiServer> {
+  const { options, genesis, key, logger, metrics } = ctx
+  const { store, replica, p2p, catchUp, leadership, activity } = parts
+  return startApi({
+    host: options.apiHost,
+    port: options.apiPort ?? defaultApiPort(peer.me.listen),
+    routes: consensusRoutes({
+      id: key.id,
+      genesis,
+      params: peer.params,
+      store,
+      replica: () => replica,
+      peers: () => p2p.connectedPeers().map(peer.nameOf).sort(),
+      catchUp,
+      leadership,
+      timing: (h) => activity.timing(h),
+      metrics,
+      misbehave: options.misbehave,
+      readiness: () =>
+        consensusReadiness({
+          takingPart: parts.takingPart(),
+          catchingUp: catchUp.catchingUp,
+          consensusPeers: p2p.connectedPeers().filter((p) => peer.nodeOfPeer.has(p)).length,
+          others: peer.others.length,
+          quorum: genesis.quorum,
+          stalledMs: activity.stalledMs(Date.now())
+        })
+    }),
+    logger,
+    onFailure: (e) => {
+      if (!isStoreDamage(e)) return
+      logger.error('stopping: the block store is damaged', { error: (e as Error).message })
+      stop(2)
+    }
+  })
 }
 
 /** The peer's libp2p node: its gossip topics and the protocols it serves, fed to the driver. */

@@ -7,11 +7,13 @@ import { BbnpError, consensusId, type MetricsRegistry, toHex } from '@bbnp/core'
 import { type BlockStore, MAX_RANGE } from '@bbnp/chain'
 import { preselect, preselectionCutoff, REPUTATION_SCALE, type ReputationParams, reputationThreshold } from '@bbnp/reputation'
 import type { CatchUp } from './catch-up.ts'
+import { openApiRoutes } from './api-contract.ts'
 import { exportRoutes } from './export-routes.ts'
-import { dashboardRoutes } from './dashboard/dashboard-routes.ts'
+import { dashboardRoutes, type GatewayAddress } from './dashboard/dashboard-routes.ts'
 import type { Genesis } from './genesis.ts'
 import { intParam, notFound, type Route } from './http-api.ts'
 import type { LeadershipWindow } from './leadership.ts'
+import { healthRoutes, type NotReadyReason } from './readiness.ts'
 import { aggregateView, type BlockTiming, blockView, reputationView } from './views.ts'
 
 export interface ConsensusRoutesModules {
@@ -33,6 +35,10 @@ export interface ConsensusRoutesModules {
   timing: (height: number) => BlockTiming | undefined
   metrics: MetricsRegistry
   misbehave: string[]
+  /** Why this peer is not ready now (readiness.ts consensusReadiness); none when it is. */
+  readiness: () => NotReadyReason[]
+  /** Where /gateway asks (default: the gateway's API address from the genesis). */
+  gateway?: GatewayAddress
 }
 
 /**
@@ -51,7 +57,9 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
   const n = genesis.meters.length
   const nodes = genesis.consensus.length
   const routes: Record<string, Route> = {
-    ...dashboardRoutes({ genesis, routes: () => routes }),
+    ...dashboardRoutes({ genesis, routes: () => routes, gateway: m.gateway }),
+    ...healthRoutes(m.readiness),
+    ...openApiRoutes(),
     '/status': () => {
       const r = m.replica()
       const head = store.head()

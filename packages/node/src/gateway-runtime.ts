@@ -16,6 +16,7 @@ import { decodeStatus, GatewayStore } from '@bbnp/chain'
 import { encodeAggregate, maxBlockBytes } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import { join } from 'node:path'
+import { openApiRoutes } from './api-contract.ts'
 import { SlotCloser } from './gateway-closer.ts'
 import { AggregateHandoff } from './gateway-handoff.ts'
 import { ReportIntake } from './gateway-reports.ts'
@@ -25,6 +26,7 @@ import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
 import { type Route, startApi } from './http-api.ts'
 import { defaultApiPort } from './options.ts'
 import { decodeHandoffAck, protocolLimits, wireProtocols } from './protocols.ts'
+import { gatewayReadiness, healthRoutes } from './readiness.ts'
 import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 import { ThetaResponder } from './theta.ts'
@@ -129,7 +131,16 @@ async function composeGateway(
     if (e.type === 'connect' && nodeOfPeer.has(e.peerId)) handoff.onConnect(e.peerId)
   })
   cleanup.unshift(async () => offPeer())
-  const routes = gatewayRoutes(ctx, gw, { clock, slots, handoff, closer, reports, peers: () => p2p!.connectedPeers() })
+  let started = false
+  const routes = gatewayRoutes(ctx, gw, {
+    clock,
+    slots,
+    handoff,
+    closer,
+    reports,
+    peers: () => p2p!.connectedPeers(),
+    started: () => started
+  })
   const api = await startApi({ host: options.apiHost, port: options.apiPort ?? defaultApiPort(genesis.gateway.listen), routes, logger })
   cleanup.unshift(() => api.close())
 
@@ -142,6 +153,7 @@ async function composeGateway(
   slots.startAt(slots.firstLive(startedAt))
 
   driveSlots(ctx, { clock, slots, closer, handoff, closing: () => closing })
+  started = true
 
   logger.info('gateway started', {
     peerId: p2p.peerId,
@@ -258,7 +270,8 @@ async function openGatewayNetwork(ctx: SingleKeyContext, gw: GatewaySetup, repor
   return p2p
 }
 
-function gatewayRoutes(
+/** The gateway's API: its status, metrics, health and the API's contract. */
+export function gatewayRoutes(
   ctx: SingleKeyContext,
   gw: GatewaySetup,
   parts: {
@@ -268,6 +281,8 @@ function gatewayRoutes(
     closer: SlotCloser
     reports: ReportIntake
     peers: () => string[]
+    /** Whether the run has started (the slots missed while down are accounted for). */
+    started: () => boolean
   }
 ): Record<string, Route> {
   const { genesis, key, metrics } = ctx
@@ -295,7 +310,11 @@ function gatewayRoutes(
         }
       }
     },
-    '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
+    '/metrics': () => ({ status: 200, body: metrics.render(), text: true }),
+    ...healthRoutes(() =>
+      gatewayReadiness({ started: parts.started(), consensusPeers: parts.peers().filter((p) => gw.nodeOfPeer.has(p)).length })
+    ),
+    ...openApiRoutes()
   }
 }
 

@@ -134,7 +134,8 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
     if (e instanceof BbnpError && e.code === 'BAD_REQUEST') return errorBody(400, 'BAD_REQUEST', e.message)
     opts.logger.warn('api handler failed', { path, error: (e as Error).message })
     opts.onFailure?.(e)
-    return errorBody(500, (e as BbnpError).code ?? 'INTERNAL', (e as Error).message)
+    const code = (e as { code?: unknown }).code
+    return errorBody(500, typeof code === 'string' && code !== '' ? code : 'INTERNAL', (e as Error).message)
   }
   const route = async (req: IncomingMessage): Promise<ApiResponse> => {
     let url: URL

@@ -9,13 +9,15 @@
  * by a hash of the chain, the meter and the slot: the same drops on every run, for tests.
  */
 import { fileURLToPath } from 'node:url'
-import { BbnpError, concatBytes, readU64be, toHex, utf8 } from '@bbnp/core'
+import { BbnpError, concatBytes, type MetricsRegistry, readU64be, toHex, utf8 } from '@bbnp/core'
 import { loadReadings, MeterCrypto } from '@bbnp/aggregation'
 import { sha256 } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
-import { type ApiServer, startApi } from './http-api.ts'
+import { openApiRoutes } from './api-contract.ts'
+import { type ApiServer, type Route, startApi } from './http-api.ts'
 import { MeterReporter, revealProtocol } from './meter-reports.ts'
 import { protocolLimits, wireProtocols } from './protocols.ts'
+import { healthRoutes, meterReadiness } from './readiness.ts'
 import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 
@@ -27,6 +29,16 @@ export function dropsReport(chainId: string, id: string, slot: number, p: number
   if (p <= 0) return false
   const x = Number(readU64be(sha256(concatBytes(utf8(`bbnp/drop/${chainId}/${id}/`), utf8(String(slot))))) >> 11n) / 2 ** 53
   return x < p
+}
+
+/** A meter process's API (with --api-port): its status, metrics, health and the API's contract. */
+export function meterRoutes(m: { status: () => object; metrics: MetricsRegistry; gatewayConnected: () => boolean }): Record<string, Route> {
+  return {
+    '/status': () => ({ status: 200, body: m.status() }),
+    '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true }),
+    ...healthRoutes(() => meterReadiness({ gatewayConnected: m.gatewayConnected() })),
+    ...openApiRoutes()
+  }
 }
 
 export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
@@ -99,10 +111,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
         lastSlot: reporter.lastSlot,
         gateway: p2p.connectedPeers().includes(gatewayPeer)
       })
-      const routes = {
-        '/status': () => ({ status: 200, body: status() }),
-        '/metrics': () => ({ status: 200, body: metrics.render(), text: true })
-      }
+      const routes = meterRoutes({ status, metrics, gatewayConnected: () => p2p.connectedPeers().includes(gatewayPeer) })
       api = await startApi({ host: options.apiHost, port: options.apiPort, routes, logger })
       cleanup.unshift(() => (api as ApiServer).close())
     }

@@ -70,9 +70,16 @@ export class PeerActivity {
     })
   }
 
+  /** How long work has waited with no block stored, once that is stallMs or more (a stall); null otherwise. */
+  stalledMs(now: number): number | null {
+    if (this.lastHandoffAt <= this.lastStoredAt) return null
+    const ms = now - this.lastStoredAt
+    return ms >= this.stallMs ? ms : null
+  }
+
   /** Called on the status poll: a stall starts when work waits and nothing was stored for stallMs. */
   checkStall(now: number, at: () => StallContext): void {
-    if (this.stalled || this.lastHandoffAt <= this.lastStoredAt || now - this.lastStoredAt < this.stallMs) return
+    if (this.stalled || this.stalledMs(now) === null) return
     const ctx = at()
     this.stalled = { height: ctx.height, since: this.lastStoredAt }
     this.mStalls.inc()

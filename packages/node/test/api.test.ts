@@ -46,7 +46,8 @@ before(async () => {
     leadership,
     timing: () => undefined,
     metrics,
-    misbehave: []
+    misbehave: [],
+    readiness: () => []
   })
   api = await startApi({ host: '127.0.0.1', port: 0, routes, logger: nullLogger })
 })

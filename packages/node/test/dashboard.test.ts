@@ -271,6 +271,14 @@ describe("the page's arithmetic (dashboard-model.js)", () => {
     assert.deepEqual(few.reasons, ['catching up (syncing)', 'connected to 1 of the 2 consensus peers a quorum needs'])
     const readyz = model.readiness({ syncing: false, peers: [] }, { status: 503, body: { ready: false, reasons: ['no quorum'] } }, 3, ids)
     assert.deepEqual(readyz, { ready: false, source: '/readyz', reasons: ['no quorum'] })
+    // What a peer's /readyz says: reasons with a code and a message, of which the page shows the message.
+    const coded = model.readiness(
+      { syncing: false, peers: [] },
+      { status: 503, body: { ready: false, code: 'NOT_READY', reasons: [{ code: 'STALLED', message: 'no block stored for 9 s' }] } },
+      3,
+      ids
+    )
+    assert.deepEqual(coded.reasons, ['no block stored for 9 s'])
   })
 
   it('health: unreachable, not ready, stalled, changing view or healthy', () => {

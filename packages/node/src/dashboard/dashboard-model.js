@@ -173,7 +173,9 @@ export function loadColumns(blocks, genesisTimeMs, periodMs) {
 export function readiness(status, readyz, quorum, consensus) {
   if (readyz) {
     const body = readyz.body ?? {}
-    const reasons = Array.isArray(body.reasons) ? body.reasons.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))) : []
+    // Each reason is {code, message} (docs/openapi.json NotReadyReason): the page shows the message.
+    const said = (r) => (typeof r === 'string' ? r : typeof r?.message === 'string' ? r.message : JSON.stringify(r))
+    const reasons = Array.isArray(body.reasons) ? body.reasons.map(said) : []
     return { ready: readyz.status === 200, source: '/readyz', reasons }
   }
   const reasons = []

@@ -2,7 +2,7 @@
  * Dropout recovery on real processes (issue 12, PROTOCOL 3.5): 4 consensus peers, 60 meters in two
  * processes dropping 5 % of their reports. Every block's sum equals the sum of the readings of the
  * meters it does not list as missing; a consensus peer returning wrong partial sums is caught
- * (named in the block) and the sums stay exact; a consensus peer down during recovery changes
+ * (named in the block, with the proof of its own signed values) and the sums stay exact; a consensus peer down during recovery changes
  * nothing.
  */
 import assert from 'node:assert/strict'
@@ -66,6 +66,10 @@ describe('dropout recovery', () => {
         `with 5 % drops among 60 meters, some slots are recovered: ${first.map((b) => b.status).join(' ')}`
       )
       assert.ok((await net.metric('gateway', 'bbnp_partials_inconsistent_total', { peer: 'cn-3' })) >= 8)
+      // cn-3 signs its lies (PROTOCOL 3.5.5): every naming came with a proof the replicas accepted.
+      assert.equal(await net.metric('gateway', 'bbnp_partials_bad_signature_total'), 0, 'every partial was signed')
+      for (const id of ['cn-1', 'cn-2', 'cn-4'])
+        assert.equal(await net.metric(id, 'bbnp_consensus_rejected_total', { reason: 'BAD_FAULT_PROOF' }), 0, `${id}: no unproven fault`)
 
       // 2. cn-3 comes back honest; then cn-4 goes down: three peers recover every slot alone.
       await net.stop('cn-3')

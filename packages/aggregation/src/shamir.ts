@@ -16,37 +16,20 @@
  * (at most f wrong ones among M = 3f + 1 with at least 2f + 1 received, for instance), the true P
  * qualifies. It is found by the Berlekamp-Welch decoder with e = n - a <= (n - f - 1) / 2 errors,
  * the radius within which its answer is unique. Peers whose values disagree with P are named, so the caller can count and
- * report them like a wrong signature (PROTOCOL 3.5.5).
+ * report them like a wrong signature, with their signed values and 2f + 1 agreeing ones as the
+ * proof that every replica checks by the same algebra (@bbnp/consensus fault-proof.ts, PROTOCOL 3.5.5).
  */
-import { R } from '@bbnp/crypto'
+import { evaluatePolynomial, interpolate, invertMod, type Point, R } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
 import { faultTolerance } from './params.ts'
+
+// The field arithmetic is @bbnp/crypto's (polynomial.ts), shared with the replicas' check of a
+// fault proof (@bbnp/consensus); re-exported here, where the sharing's users look for it.
+export { evaluatePolynomial, invertMod, type Point }
 
 const mod = (x: bigint): bigint => {
   const m = x % R
   return m < 0n ? m + R : m
-}
-
-/** x^{-1} mod r by the extended Euclidean algorithm; x must be non-zero mod r. */
-export function invertMod(x: bigint): bigint {
-  let a = mod(x)
-  if (a === 0n) throw new RangeError('zero has no inverse')
-  let b = R
-  let x0 = 1n
-  let x1 = 0n
-  while (b !== 0n) {
-    const q = a / b
-    ;[a, b] = [b, a - q * b]
-    ;[x0, x1] = [x1, x0 - q * x1]
-  }
-  return mod(x0)
-}
-
-/** p(x) mod r for coefficients in increasing degree. */
-export function evaluatePolynomial(coefficients: readonly bigint[], x: bigint): bigint {
-  let v = 0n
-  for (let k = coefficients.length - 1; k >= 0; k--) v = (v * x + coefficients[k]) % R
-  return mod(v)
 }
 
 /** Shares p(1), ..., p(m) of p(0) = coefficients[0] (PROTOCOL 3.5.1). */
@@ -54,30 +37,11 @@ export function shamirShares(coefficients: readonly bigint[], m: number): bigint
   return Array.from({ length: m }, (_, k) => evaluatePolynomial(coefficients, BigInt(k + 1)))
 }
 
-export interface Point {
-  /** the peer index u (the evaluation point, non-zero) */
-  x: number
-  y: bigint
-}
-
 /** The value at 0 of the polynomial of degree < points.length through `points` (distinct x). */
 export function lagrangeAtZero(points: readonly Point[]): bigint {
-  let acc = 0n
-  for (let k = 0; k < points.length; k++) {
-    const xk = BigInt(points[k].x)
-    let num = 1n
-    let den = 1n
-    for (let l = 0; l < points.length; l++) {
-      if (l === k) continue
-      const xl = BigInt(points[l].x)
-      if (xl === xk) throw aggregationError('PARAMS', `two points at x = ${points[k].x}`)
-      // L_k(0) = prod_{l != k} (0 - x_l) / (x_k - x_l)
-      num = (num * -xl) % R
-      den = (den * (xk - xl)) % R
-    }
-    acc = (acc + points[k].y * mod(num) * invertMod(den)) % R
-  }
-  return mod(acc)
+  const xs = new Set(points.map((p) => p.x))
+  if (xs.size !== points.length) throw aggregationError('PARAMS', 'two points at the same x')
+  return interpolate(points)(0n)
 }
 
 /** Solve the n x (cols + 1) augmented system mod r; one solution (free variables 0) or undefined. */

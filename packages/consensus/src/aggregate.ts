@@ -11,10 +11,13 @@
  * A sum is only as good as the one reporter set behind it: a complete or recovered aggregate
  * carries the endorsement certificate of 2f+1 consensus peers over (slot, the set of present
  * meters) (PROTOCOL 3.5.5), which every replica verifies, and the consensus peers whose partial
- * sums the gateway found inconsistent (`faulty`), which every replica counts against them.
+ * sums the gateway found inconsistent (`faulty`), which every replica counts against them, but
+ * only with the proof the aggregate then carries: those peers' signed partial sums beside 2f+1
+ * signed ones that agree (fault-proof.ts).
  */
 import { BbnpError, decodeCanonical, encodeCanonical, readBigInt, readBytes, readObject, readString, readUint } from '@bbnp/core'
 import { sha256 } from '@bbnp/crypto'
+import { faultProofFromCbor, faultProofToCbor, type SignedPartial } from './fault-proof.ts'
 
 /** Upper bound on meters (bitmap of missing meters). */
 export const MAX_METERS = 1_000_000
@@ -52,6 +55,12 @@ export interface SignedAggregate {
   endorsement: Endorsement | null
   /** Bitmap of the consensus nodes whose partial sum was inconsistent (PROTOCOL 3.5.5); empty when none. */
   faulty: Uint8Array
+  /**
+   * The proof of `faulty` (fault-proof.ts): signed partials of at least 2f+1 agreeing peers and of
+   * every peer named, sorted by node. Present exactly when `faulty` names someone (CBOR key
+   * `proof`, absent otherwise, so an aggregate without faults encodes as before).
+   */
+  faultProof?: SignedPartial[]
   /** sigma_GW1 = BLS_sign(s_g, "bbnp/v1/aggregate" || payload) */
   signature: Uint8Array
 }
@@ -61,6 +70,7 @@ function fail(msg: string): never {
 }
 
 function body(a: Omit<SignedAggregate, 'signature'>): Record<string, unknown> {
+  const proof = a.faultProof && a.faultProof.length > 0 ? { proof: faultProofToCbor(a.faultProof) } : {}
   return {
     slot: a.slot,
     from: a.fromSlot,
@@ -70,11 +80,12 @@ function body(a: Omit<SignedAggregate, 'signature'>): Record<string, unknown> {
     missing: a.missing,
     reason: a.reason,
     endorsement: a.endorsement ? { signers: a.endorsement.signers, sig: a.endorsement.signature } : null,
-    faulty: a.faulty
+    faulty: a.faulty,
+    ...proof
   }
 }
 
-/** The bytes the gateway signs: every field but its signature (the set, its endorsement and the faulty peers included). */
+/** The bytes the gateway signs: every field but its signature (the set, its endorsement, the faulty peers and their proof included). */
 export function aggregatePayload(a: Omit<SignedAggregate, 'signature'>): Uint8Array {
   return encodeCanonical(body(a))
 }
@@ -85,7 +96,19 @@ export function aggregateToCbor(a: SignedAggregate): Record<string, unknown> {
 
 /** Decode and check the shape (not the signature) of an aggregate; MALFORMED otherwise. */
 export function aggregateFromCbor(v: unknown): SignedAggregate {
-  const o = readObject(v, 'aggregate', ['slot', 'from', 'status', 'sum', 'count', 'missing', 'reason', 'endorsement', 'faulty', 'sig'])
+  const o = readObject(v, 'aggregate', [
+    'slot',
+    'from',
+    'status',
+    'sum',
+    'count',
+    'missing',
+    'reason',
+    'endorsement',
+    'faulty',
+    'proof',
+    'sig'
+  ])
   for (const k of ['slot', 'from', 'status', 'sum', 'count', 'missing', 'reason', 'endorsement', 'faulty', 'sig'])
     if (!(k in o)) fail(`aggregate.${k} missing`)
   const status = readString(o.status, 'aggregate.status', 16) as AggregateStatus
@@ -111,6 +134,13 @@ export function aggregateFromCbor(v: unknown): SignedAggregate {
     endorsement,
     faulty: readBytes(o.faulty, 'aggregate.faulty', undefined, 1024 / 8),
     signature: readBytes(o.sig, 'aggregate.sig', SIG_BYTES)
+  }
+  if ('proof' in o) {
+    // Only beside a peer named, and never empty: one encoding per aggregate. Whether it proves
+    // anything is the replica's check (validate.ts), not the decoder's.
+    if (!a.faulty.some((byte) => byte !== 0)) fail('a fault proof without a faulty peer')
+    a.faultProof = faultProofFromCbor(o.proof)
+    if (a.faultProof.length === 0) fail('an empty fault proof')
   }
   if (status === 'missed') {
     if (a.fromSlot > a.slot) fail('a missed range ends before it begins')

@@ -24,6 +24,7 @@ import {
 } from '@bbnp/core'
 import { sha256 } from '@bbnp/crypto'
 import { aggregateFromCbor, aggregateToCbor, type SignedAggregate } from './aggregate.ts'
+import { maxFaultProofBytes } from './fault-proof.ts'
 
 // The aggregate's format lives in aggregate.ts; these names are also found here, beside the block.
 export { aggregatePayload, type SignedAggregate } from './aggregate.ts'
@@ -217,7 +218,11 @@ export function decodeCanonicalBlock(encoded: Uint8Array, maxBytes: number): { b
   }
 }
 
-/** A rough upper bound on an encoded block for M nodes and N meters, used to size-bound frames. */
+/**
+ * A rough upper bound on an encoded block for M nodes and N meters, used to size-bound frames:
+ * the fixed fields, M draws, M opinion vectors of M entries, the missing meters' bitmap, and the
+ * fault proof an aggregate may carry (PROTOCOL 3.5.5).
+ */
 export function maxBlockBytes(m: number, n: number): number {
-  return 16 * 1024 + m * (SIG_BYTES + 16) + m * (m * 48 + 256) + Math.ceil(n / 8)
+  return 16 * 1024 + m * (SIG_BYTES + 16) + m * (m * 48 + 256) + Math.ceil(n / 8) + maxFaultProofBytes(m)
 }

@@ -1,6 +1,7 @@
 export * from './aggregate.ts'
 export * from './block.ts'
 export * from './certificate.ts'
+export * from './fault-proof.ts'
 export * from './messages.ts'
 export * from './replica-types.ts'
 export * from './replica.ts'

@@ -57,7 +57,8 @@ export function observe(
     }
   }
   // PROTOCOL 3.5.5: the consensus peers whose partial sum the gateway found inconsistent, as the
-  // decided block records them, count like a wrong signature.
+  // decided block records them, count like a wrong signature. Only proven ones get here: a block
+  // naming a peer is valid only with the signed partials that prove it (validate.ts, fault-proof.ts).
   const faulty = proposal?.block.aggregate.faulty
   if (faulty && faulty.length > 0)
     for (const node of indicesFromBitmap(faulty, m)) if (node !== me) items.push({ node, phase: 'partial', outcome: 'wrong', delayMs: 0 })

@@ -2,12 +2,15 @@
  * The gateway's signed aggregates this replica holds for slots after its head (PROTOCOL 3.4,
  * 4.2): the work of the next heights. A primary builds its block on the lowest one, and a view
  * timer runs only while one waits.
+ *
+ * An aggregate is checked in full when it arrives, as a block's would be (`checkAggregate`): an
+ * honest primary then never proposes one that replicas refuse, so a gateway that hands off a bad
+ * endorsement or an unproven fault cannot get the primary counted as wrong in its place.
  */
-import { DOMAIN } from '@bbnp/core'
-import { aggregatePayload, type SignedAggregate } from './block.ts'
+import type { SignedAggregate } from './block.ts'
 import type { ReplicaContext } from './context.ts'
 import type { ReplicaTiming } from './replica-types.ts'
-import { GATEWAY_SIGNER } from './sigcache.ts'
+import { checkAggregate } from './validate.ts'
 
 export interface PendingAggregate {
   aggregate: SignedAggregate
@@ -31,7 +34,7 @@ export class PendingAggregates {
     this.ctx = ctx
   }
 
-  /** A hand-off from the gateway: true if it is new, for slots after `headSlot` and not in the future, and signed. */
+  /** A hand-off from the gateway: true if it is new, for slots after `headSlot` and not in the future, and valid. */
   add(a: SignedAggregate, headSlot: number, now: number): boolean {
     const { config, cache, out } = this.ctx
     if (a.fromSlot <= headSlot || this.bySlot.has(a.slot)) return false
@@ -39,8 +42,9 @@ export class PendingAggregates {
       out.reject(null, 'aggregate', 'SLOT_IN_FUTURE')
       return false
     }
-    if (!cache.verify(GATEWAY_SIGNER, config.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature)) {
-      out.reject(null, 'aggregate', 'BAD_SIGNATURE')
+    const err = checkAggregate(a, { ...config, quorum: this.ctx.quorum, cache })
+    if (err) {
+      out.reject(null, 'aggregate', err === 'BAD_AGGREGATE_SIGNATURE' ? 'BAD_SIGNATURE' : err)
       return false
     }
     this.bySlot.set(a.slot, { aggregate: a, at: now })

@@ -2,15 +2,17 @@
  * Everything a replica checks on a proposed block before it prepares it (PROTOCOL 4.2 step 3),
  * as one pure function returning a reason code, or null when the block is valid:
  * height and parent, the parent's commit certificate, a strictly increasing slot that is not in
- * the future, the gateway's signature on the aggregate and its consistency, the election proof
+ * the future, the gateway's signature on the aggregate and its consistency (with the proof of any
+ * consensus peer it names as faulty), the election proof
  * and that the proposer is the rightful primary of the block's view, and the reputation vector
  * recomputed from the signed opinions (4.4).
  */
-import { bytesEqual, DOMAIN } from '@bbnp/core'
+import { bytesEqual, DOMAIN, toHex } from '@bbnp/core'
 import { type PublicKey, vrfMessage, vrfOutput } from '@bbnp/crypto'
 import { aggregatePayload, type Block, type CommitCertificate, indicesFromBitmap } from './block.ts'
-import { presentBitmap, reporterSetHash } from './aggregate.ts'
+import { endorsementPayloadOf, presentBitmap, reporterSetHash, type SignedAggregate } from './aggregate.ts'
 import { checkCertificate, checkEndorsement } from './certificate.ts'
+import { checkFaultProof } from './fault-proof.ts'
 import type { ConsensusRules } from './rules.ts'
 import { GATEWAY_SIGNER, type SignatureCache, signerId } from './sigcache.ts'
 
@@ -53,6 +55,8 @@ export type BlockError =
   | 'BAD_AGGREGATE_SIGNATURE'
   | 'BAD_AGGREGATE'
   | 'BAD_ENDORSEMENT'
+  /** `faulty` names a consensus peer without a proof that holds (PROTOCOL 3.5.5, fault-proof.ts) */
+  | 'BAD_FAULT_PROOF'
   | 'BAD_ELECTION_PROOF'
   | 'WRONG_PRIMARY'
   | 'BAD_REPUTATION'
@@ -91,25 +95,28 @@ export function rightfulPrimary(order: number[], view: number): number | null {
 }
 
 /**
- * The gateway's aggregate in a block (PROTOCOL 3.4, 3.5): its signature; its counts against the
- * missing meters; for a sum (complete or recovered), at least minReporters present and the
- * endorsement certificate of 2f+1 consensus peers over that very set; the faulty-peer bitmap well formed.
+ * The gateway's aggregate (PROTOCOL 3.4, 3.5), in a block or at its hand-off: its signature; its
+ * counts against the missing meters; for a sum (complete or recovered), at least minReporters
+ * present and the endorsement certificate of 2f+1 consensus peers over that very set; and a
+ * faulty-peer bitmap that is well formed and, when it names anyone, proven by the signed partial
+ * sums it carries (fault-proof.ts): the gateway's word alone never counts against a peer.
  */
 export function checkAggregate(
-  block: Block,
+  a: SignedAggregate,
   ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'minReporters' | 'keys' | 'quorum' | 'cache'>
 ): BlockError | null {
-  const a = block.aggregate
   if (!ctx.cache.verify(GATEWAY_SIGNER, ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature))
     return 'BAD_AGGREGATE_SIGNATURE'
+  let named: number[]
   try {
-    if (a.faulty.length > 0 && indicesFromBitmap(a.faulty, ctx.keys.length).length === 0) return 'BAD_AGGREGATE'
+    named = a.faulty.length === 0 ? [] : indicesFromBitmap(a.faulty, ctx.keys.length)
   } catch {
     return 'BAD_AGGREGATE'
   }
+  if (a.faulty.length > 0 && named.length === 0) return 'BAD_AGGREGATE'
   if (a.status === 'missed') {
-    // A range of slots the gateway received nothing for (decoding checked its shape).
-    return a.count !== 0 || a.missing.length !== 0 || a.fromSlot > a.slot ? 'BAD_AGGREGATE' : null
+    // A range of slots the gateway received nothing for (decoding checked its shape): no recovery, nobody faulty.
+    return a.count !== 0 || a.missing.length !== 0 || a.fromSlot > a.slot || named.length > 0 ? 'BAD_AGGREGATE' : null
   }
   let missing: number[]
   try {
@@ -118,14 +125,31 @@ export function checkAggregate(
     return 'BAD_AGGREGATE'
   }
   if (a.count !== ctx.meters - missing.length) return 'BAD_AGGREGATE'
+  const setHash = reporterSetHash(presentBitmap(a, ctx.meters))
+  // Every partial a proof holds signs (slot, the present set, z_u): the set this aggregate implies.
+  if (checkFaultProof(named, a.faultProof ?? null, a.slot, setHash, ctx.keys, ctx.quorum, ctx.cache) !== null) return 'BAD_FAULT_PROOF'
   // No sum: for too few reports, or a recovery that could not finish (possibly with every meter in).
   if (a.status === 'incomplete') return null
   if (a.status === 'recovered' && missing.length === 0) return 'BAD_AGGREGATE'
   // complete or recovered: a sum over an endorsed set of at least minReporters meters.
   if (a.count < ctx.minReporters || !a.endorsement) return 'BAD_AGGREGATE'
-  const setHash = reporterSetHash(presentBitmap(a, ctx.meters))
-  if (checkEndorsement(a.endorsement, a.slot, setHash, ctx.keys, ctx.quorum) !== null) return 'BAD_ENDORSEMENT'
+  if (!endorsementHolds(a.endorsement, a.slot, setHash, ctx)) return 'BAD_ENDORSEMENT'
   return null
+}
+
+/** The endorsement certificate, checked once per replica: a certificate that verified is remembered in the cache. */
+function endorsementHolds(
+  e: NonNullable<SignedAggregate['endorsement']>,
+  slot: number,
+  setHash: Uint8Array,
+  ctx: Pick<ValidationContext, 'keys' | 'quorum' | 'cache'>
+): boolean {
+  const signer = `endorsers-${toHex(e.signers)}`
+  const payload = endorsementPayloadOf(slot, setHash)
+  if (ctx.cache.has(signer, DOMAIN.endorse, payload, e.signature)) return true
+  if (checkEndorsement(e, slot, setHash, ctx.keys, ctx.quorum) !== null) return false
+  ctx.cache.rememberVerified(signer, DOMAIN.endorse, payload, e.signature)
+  return true
 }
 
 export function validateBlock(block: Block, ctx: ValidationContext): BlockError | null {
@@ -141,7 +165,7 @@ export function validateBlock(block: Block, ctx: ValidationContext): BlockError 
   }
   if (block.aggregate.fromSlot <= head.slot) return 'SLOT_NOT_INCREASING'
   if (block.slot > ctx.currentSlot + 1) return 'SLOT_IN_FUTURE'
-  const aggErr = checkAggregate(block, ctx)
+  const aggErr = checkAggregate(block.aggregate, ctx)
   if (aggErr) return aggErr
 
   // PROTOCOL 4.1: the proposer must be the rightful primary of its view, recomputed from the

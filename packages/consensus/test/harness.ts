@@ -32,6 +32,7 @@ import {
   type ReplicaLike,
   type ReplicaMisbehaviour,
   type SignedAggregate,
+  type SignedPartial,
   type SignedRecord,
   withMisbehaviour
 } from '../src/index.ts'
@@ -156,8 +157,15 @@ export class Sim {
     this.run()
   }
 
-  /** A signed aggregate for `slot`; `opts.badSignature` signs something else. */
-  aggregate(slot: number, sum = 1234n, opts: { badSignature?: boolean; missing?: number[] } = {}): SignedAggregate {
+  /**
+   * A signed aggregate for `slot`; `opts.badSignature` signs something else; `opts.faulty` names
+   * consensus nodes, with `opts.faultProof` as their proof (or none).
+   */
+  aggregate(
+    slot: number,
+    sum = 1234n,
+    opts: { badSignature?: boolean; missing?: number[]; faulty?: number[]; faultProof?: SignedPartial[] } = {}
+  ): SignedAggregate {
     const missing = opts.missing ?? []
     const complete = missing.length === 0
     const quorum = 2 * Math.floor((this.m - 1) / 3) + 1
@@ -182,7 +190,8 @@ export class Sim {
             this.m
           )
         : null,
-      faulty: new Uint8Array(0)
+      faulty: opts.faulty ? bitmapFromIndices(opts.faulty, this.m) : new Uint8Array(0),
+      ...(opts.faultProof ? { faultProof: opts.faultProof } : {})
     }
     const signed = opts.badSignature ? aggregatePayload({ ...body, sum: body.sum + 1n }) : aggregatePayload(body)
     return { ...body, signature: sign(this.gatewaySk, DOMAIN.aggregate, signed) }

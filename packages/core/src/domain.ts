@@ -24,13 +24,15 @@ export const DOMAIN = {
   aui: 'aui',
   report: 'bbnp/v1/report',
   // PROTOCOL 3.5 (dropouts): meter-peer keys K_iu, the meter's own self-mask key, their PRF
-  // inputs, the reveal answers' tag, and the checksum of dealt key material.
+  // inputs, the reveal answers' tag, a peer's ENDORSE and its signed partial sum (the evidence of
+  // a fault proof), and the checksum of dealt key material.
   meterCommitteeSalt: 'bbnp/v1/meter-committee',
   selfMaskSalt: 'bbnp/v1/self-mask',
   selfMask: 'self-mask',
   share: 'share',
   reveal: 'bbnp/v1/reveal',
   endorse: 'bbnp/v1/endorse',
+  partial: 'bbnp/v1/partial',
   dealtKeys: 'bbnp/v1/dealt-keys'
 } as const
 

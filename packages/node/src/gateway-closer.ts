@@ -79,7 +79,7 @@ export class SlotCloser {
     this.inOrder = this.inOrder.then(() => outcome.then((o) => this.finish(slot, o, started))).catch((e) => this.d.fail(e))
   }
 
-  private async finish(slot: number, { result, reason, endorsement, faulty }: RecoveryOutcome, started: number): Promise<void> {
+  private async finish(slot: number, { result, reason, endorsement, faulty, faultProof }: RecoveryOutcome, started: number): Promise<void> {
     const { logger, meters, nodes } = this.d
     this.mAggregateMs.observe((performance.now() - started) / 1000)
     const hasSum = result.status === 'complete'
@@ -98,7 +98,9 @@ export class SlotCloser {
       missing: status === 'complete' ? new Uint8Array(0) : bitmapFromIndices(result.missing.map(meterIndex), meters),
       reason,
       endorsement,
-      faulty: faulty.length === 0 ? new Uint8Array(0) : bitmapFromIndices(faulty, nodes)
+      faulty: faulty.length === 0 ? new Uint8Array(0) : bitmapFromIndices(faulty, nodes),
+      // Only when someone is named: the signed partials that prove it (PROTOCOL 3.5.5).
+      ...(faulty.length === 0 ? {} : { faultProof })
     })
     logger.info('slot closed', { slot, status, sum: aggregateSum(aggregate), count: result.count, missing: result.missing.length })
     await this.d.handoff.add(aggregate)

@@ -8,9 +8,11 @@
  *              answer in time moves to D, and its partners get a second question (at most two rounds)
  *   endorse    every consensus peer u gets (t, A, its padded shares of A) and answers with its
  *              ENDORSE signature; 2f+1 valid ones make the certificate
- *   partial    with the certificate, every peer that endorsed releases z_u; B is recovered from
- *              them (one degree-f polynomial agreeing with enough values), and a peer whose value
- *              disagrees is named (`faulty`), counted, and recorded in the block
+ *   partial    with the certificate, every peer that endorsed releases z_u, signed; a value whose
+ *              signature does not hold is no answer. B is recovered from the rest (one degree-f
+ *              polynomial agreeing with enough values), and a peer whose value disagrees is named
+ *              (`faulty`), counted, and recorded in the block with the proof: the signed values of
+ *              2f+1 agreeing peers and its own (@bbnp/consensus fault-proof.ts)
  *   decode     sum_t = sum_A C_i - sum_A k_mask_i - sum_A r_i - B
  *
  * A slot that cannot get its endorsements or its partials in time is `incomplete`, with the
@@ -18,10 +20,18 @@
  */
 import { concatBytes, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
 import { encodeRevealRequest, recoverSelfMaskSum, type SlotAggregator, type SlotResult } from '@bbnp/aggregation'
-import { type Endorsement, endorsementPayload, type IncompleteReason, makeEndorsement } from '@bbnp/consensus'
-import { type PublicKey, scalarFromBytes, verify } from '@bbnp/crypto'
+import {
+  badPartials,
+  type Endorsement,
+  endorsementPayload,
+  type IncompleteReason,
+  makeEndorsement,
+  reporterSetHash,
+  type SignedPartial
+} from '@bbnp/consensus'
+import { type PublicKey, verify } from '@bbnp/crypto'
 import type { P2PNode } from '@bbnp/network'
-import { encodeEndorseRequest, encodePartialRequest, splitRevealItems, type WireProtocols } from './protocols.ts'
+import { decodePartialResponse, encodeEndorseRequest, encodePartialRequest, splitRevealItems, type WireProtocols } from './protocols.ts'
 
 export interface RecoveryOutcome {
   result: SlotResult
@@ -30,6 +40,8 @@ export interface RecoveryOutcome {
   endorsement: Endorsement | null
   /** Consensus nodes whose partial sum disagreed with the others'. */
   faulty: number[]
+  /** The proof of `faulty`: the signed partials of 2f+1 agreeing nodes and of every faulty one, by node; empty when nobody is faulty. */
+  faultProof: SignedPartial[]
 }
 
 export interface RecoveryOptions {
@@ -62,6 +74,7 @@ export class GatewayRecovery {
   private readonly m: RecoveryModules
   private readonly mRounds
   private readonly mFaulty
+  private readonly mUnsigned
   private readonly mMs
 
   constructor(options: RecoveryOptions, modules: RecoveryModules) {
@@ -74,6 +87,10 @@ export class GatewayRecovery {
     this.mFaulty = modules.metrics.counter(
       'bbnp_partials_inconsistent_total',
       'Partial sums of consensus peers that disagreed with the others, by peer'
+    )
+    this.mUnsigned = modules.metrics.counter(
+      'bbnp_partials_bad_signature_total',
+      'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer'
     )
     this.mMs = modules.metrics.histogram(
       'bbnp_recovery_seconds',
@@ -99,7 +116,7 @@ export class GatewayRecovery {
       await this.revealRound(agg, step.queries)
       step = agg.endRevealRound()
     }
-    if (step.stage === 'done') return { result: step.result, reason: reasonOf(step.result), endorsement: null, faulty: [] }
+    if (step.stage === 'done') return { result: step.result, reason: reasonOf(step.result), endorsement: null, faulty: [], faultProof: [] }
 
     // The committee may be away (a restart, an outage): the endorsement and partial rounds are
     // tried again until the retry deadline, while the peers can still endorse the slot.
@@ -110,12 +127,16 @@ export class GatewayRecovery {
       const endorsed = await this.endorseRound(agg, step.present, payload)
       if (endorsed.length >= this.o.quorum) {
         const endorsement = makeEndorsement(endorsed, this.o.keys.length)
-        const values = await this.partialRound(
+        const partials = await this.partialRound(
           slot,
+          reporterSetHash(step.present),
           endorsement,
           endorsed.map((e) => e.node)
         )
-        const recovered = recoverSelfMaskSum(values, this.o.keys.length)
+        const recovered = recoverSelfMaskSum(
+          partials.map((p) => ({ peer: p.node, value: p.value })),
+          this.o.keys.length
+        )
         if (recovered.ok) {
           for (const node of recovered.inconsistent) {
             this.mFaulty.inc({ peer: `cn-${node}` })
@@ -126,7 +147,8 @@ export class GatewayRecovery {
             result,
             reason: reasonOf(result),
             endorsement: result.status === 'complete' ? endorsement : null,
-            faulty: recovered.inconsistent
+            faulty: recovered.inconsistent,
+            faultProof: faultProof(partials, recovered.agreeing, recovered.inconsistent, this.o.quorum)
           }
         }
         if (Date.now() >= deadline) {
@@ -153,7 +175,7 @@ export class GatewayRecovery {
   }
 
   private giveUp(agg: SlotAggregator, reason: IncompleteReason): RecoveryOutcome {
-    return { result: agg.abandon(reason), reason, endorsement: null, faulty: [] }
+    return { result: agg.abandon(reason), reason, endorsement: null, faulty: [], faultProof: [] }
   }
 
   /** Ask every meter process its meters' questions at once; answers go straight to the aggregator. */
@@ -203,23 +225,48 @@ export class GatewayRecovery {
     return answers.filter((a): a is { node: number; signature: Uint8Array } => a !== null)
   }
 
-  /** PARTIAL(t, certificate) to the peers that endorsed; their values. */
-  private async partialRound(slot: number, e: Endorsement, nodes: number[]): Promise<{ peer: number; value: bigint }[]> {
+  /**
+   * PARTIAL(t, certificate) to the peers that endorsed; their signed values. A value whose
+   * signature does not verify is taken as no answer, never as a wrong one: it proves nothing.
+   */
+  private async partialRound(slot: number, setHash: Uint8Array, e: Endorsement, nodes: number[]): Promise<SignedPartial[]> {
     const body = encodePartialRequest({ slot, signers: e.signers, signature: e.signature })
     const answers = await Promise.all(
-      nodes.map(async (node) => {
+      nodes.map(async (node): Promise<SignedPartial | null> => {
         const peerId = this.m.peers.find((p) => p.index === node)!.peerId
         try {
-          const [z] = await this.m.p2p.request(peerId, this.o.wire.partial, body, { timeoutMs: this.o.committeeTimeoutMs })
-          return { peer: node, value: scalarFromBytes(z) }
+          const [frame] = await this.m.p2p.request(peerId, this.o.wire.partial, body, { timeoutMs: this.o.committeeTimeoutMs })
+          return { node, ...decodePartialResponse(frame) }
         } catch (err) {
           this.m.logger.debug('no partial sum', { slot, peer: `cn-${node}`, error: (err as Error).message })
           return null
         }
       })
     )
-    return answers.filter((a): a is { peer: number; value: bigint } => a !== null)
+    const received = answers.filter((a): a is SignedPartial => a !== null)
+    const bad = new Set(badPartials(received, slot, setHash, this.o.keys))
+    for (const node of bad) {
+      this.mUnsigned.inc({ peer: `cn-${node}` })
+      this.m.logger.warn('a consensus peer sent a partial sum without a valid signature: taken as no answer', { slot, peer: `cn-${node}` })
+    }
+    return received.filter((p) => !bad.has(p.node))
   }
+}
+
+/**
+ * The proof behind `faulty` (PROTOCOL 3.5.5): the signed partials of the first `quorum` agreeing
+ * peers (2f+1 are enough to fix the polynomial; more would only make the block larger) and of
+ * every inconsistent one, by node. Empty when nobody is inconsistent, the common case.
+ */
+export function faultProof(
+  partials: readonly SignedPartial[],
+  agreeing: number[],
+  inconsistent: number[],
+  quorum: number
+): SignedPartial[] {
+  if (inconsistent.length === 0) return []
+  const used = new Set([...agreeing.slice(0, quorum), ...inconsistent])
+  return partials.filter((p) => used.has(p.node)).sort((a, b) => a.node - b.node)
 }
 
 function reasonOf(r: SlotResult): IncompleteReason | '' {

@@ -8,14 +8,25 @@
  *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (PROTOCOL 4.1)
  *   /bbnp/reveal/1     gateway -> meter process: reveal questions of a slot's recovery; answers back (PROTOCOL 3.5.4)
  *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A); its ENDORSE signature back (3.5.5)
- *   /bbnp/partial/1    gateway -> consensus peer: (slot, endorsement certificate); its partial sum z_u back (3.5.5)
+ *   /bbnp/partial/1    gateway -> consensus peer: (slot, endorsement certificate); its partial sum z_u, signed, back (3.5.5)
  *   /bbnp/blocks/1     consensus peer -> consensus peer: block sync (@bbnp/chain)
  *   /bbnp/status/1     anyone -> consensus peer: head height, hash and slot (@bbnp/chain)
  */
-import { BbnpError, decodeCanonical, encodeCanonical, type ProtocolDescriptor, readBool, readBytes, readObject, readUint } from '@bbnp/core'
+import {
+  BbnpError,
+  concatBytes,
+  decodeCanonical,
+  encodeCanonical,
+  type ProtocolDescriptor,
+  readBool,
+  readBytes,
+  readObject,
+  readUint
+} from '@bbnp/core'
 import { MAX_REVEAL_MISSING, reportBytes, revealAnswerBytes, revealRequestBytes } from '@bbnp/aggregation'
 import { blocksProtocol, STATUS_PROTOCOL } from '@bbnp/chain'
-import { maxBlockBytes } from '@bbnp/consensus'
+import { maxBlockBytes, maxFaultProofBytes } from '@bbnp/consensus'
+import { SIGNATURE_BYTES, scalarFromBytes, scalarToBytes } from '@bbnp/crypto'
 import type { Genesis } from './genesis.ts'
 
 /** At most this many reports travel in one request. */
@@ -63,8 +74,9 @@ export function wireProtocols(l: ProtocolLimits): WireProtocols {
   })
   return {
     report: once('/bbnp/report/1', MAX_REPORTS_PER_REQUEST * reportBytes(l.consensus), 1024, 5000),
-    // An encoded aggregate: fixed fields, two signatures, a bitmap of up to N missing meters and two of M peers.
-    aggregate: once('/bbnp/aggregate/1', 1024 + bitmap + l.consensus, 64, 5000),
+    // An encoded aggregate: fixed fields, two signatures, a bitmap of up to N missing meters and two
+    // of M peers, and the proof of its faulty peers if it names any (PROTOCOL 3.5.5).
+    aggregate: once('/bbnp/aggregate/1', 1024 + bitmap + l.consensus + maxFaultProofBytes(l.consensus), 64, 5000),
     theta: once('/bbnp/theta/1', MAX_THETA_FRAME_BYTES, MAX_THETA_FRAME_BYTES, 3000),
     blocks: blocksProtocol(l.maxBlockBytes),
     status: STATUS_PROTOCOL,
@@ -77,7 +89,7 @@ export function wireProtocols(l: ProtocolLimits): WireProtocols {
     ),
     // The set A and one 32-byte padded share per meter of A.
     endorse: once('/bbnp/endorse/1', 256 + bitmap + 34 * l.meters, 256, 5000),
-    partial: once('/bbnp/partial/1', 512 + l.consensus, 128, 3000)
+    partial: once('/bbnp/partial/1', 512 + l.consensus, PARTIAL_RESPONSE_BYTES, 3000)
   }
 }
 
@@ -160,6 +172,33 @@ export function decodePartialRequest(bytes: Uint8Array, consensus: number): Part
     signers: readBytes(o.signers, 'partial request signers', Math.ceil(consensus / 8)),
     signature: readBytes(o.sig, 'partial request signature', 96)
   }
+}
+
+/**
+ * A PARTIAL answer (PROTOCOL 3.5.5): z_u, 32 bytes big-endian below r, then the peer's signature
+ * under `bbnp/v1/partial` over PARTIAL(t, A, z_u) (@bbnp/consensus `partialPayload`), 96 bytes.
+ */
+export const PARTIAL_RESPONSE_BYTES = 32 + SIGNATURE_BYTES
+
+export interface PartialResponse {
+  value: bigint
+  signature: Uint8Array
+}
+
+export function encodePartialResponse(r: PartialResponse): Uint8Array {
+  return concatBytes(scalarToBytes(r.value), r.signature)
+}
+
+/** MALFORMED unless exactly z_u (below r) and a 96-byte signature; whether the signature holds is the caller's check. */
+export function decodePartialResponse(bytes: Uint8Array): PartialResponse {
+  if (bytes.length !== PARTIAL_RESPONSE_BYTES) throw new BbnpError('MALFORMED', `a partial answer is ${PARTIAL_RESPONSE_BYTES} bytes`)
+  let value: bigint
+  try {
+    value = scalarFromBytes(bytes.subarray(0, 32))
+  } catch {
+    throw new BbnpError('MALFORMED', 'a partial sum not below r')
+  }
+  return { value, signature: bytes.slice(32) }
 }
 
 /**

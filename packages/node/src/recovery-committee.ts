@@ -8,14 +8,17 @@
  * z_u = sum_{i in A} y_iu now, keeps it with the endorsement, and answers with its signature.
  *
  * PARTIAL(t, certificate): with 2f+1 endorsements of the same set (a certificate, which no second
- * set of the slot can have: it would need an honest peer to endorse twice), the peer releases z_u.
+ * set of the slot can have: it would need an honest peer to endorse twice), the peer releases z_u,
+ * signed with its consensus key over PARTIAL(t, A, z_u): the gateway can then prove to every
+ * replica that a value it names as wrong is this peer's own (@bbnp/consensus fault-proof.ts), and
+ * cannot name a peer on its word alone.
  */
 import { BbnpError, bytesEqual, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
 import { bitmapCount, type CommitteeCrypto, type CommitteePads } from '@bbnp/aggregation'
 import type { BlockStore } from '@bbnp/chain'
-import { checkEndorsement, endorsementPayloadOf, reporterSetHash } from '@bbnp/consensus'
+import { checkEndorsement, endorsementPayloadOf, partialPayload, reporterSetHash } from '@bbnp/consensus'
 import { modR, type PublicKey, type SecretKey, scalarFromBytes, scalarToBytes, sign } from '@bbnp/crypto'
-import type { EndorseRequest, PartialRequest } from './protocols.ts'
+import { type EndorseRequest, encodePartialResponse, type PartialRequest } from './protocols.ts'
 
 /** Slots this far behind the current one are no longer endorsed (and their records are dropped). */
 export const ENDORSE_WINDOW = 64
@@ -28,7 +31,7 @@ export interface RecoveryCommitteeOptions {
   minReporters: number
   /** The slot of `now` on the genesis clock. */
   slotAt: (now: number) => number
-  /** Devnet tests only: return a wrong partial sum. */
+  /** Devnet tests only: return a wrong partial sum (signed, as a lying peer would). */
   wrongPartials?: boolean
 }
 
@@ -80,7 +83,7 @@ export class RecoveryCommittee {
     }
   }
 
-  /** PARTIAL(t, certificate): z_u as 32 bytes, or a REFUSED error with the reason. */
+  /** PARTIAL(t, certificate): z_u and its signature (protocols.ts `encodePartialResponse`), or a REFUSED error with the reason. */
   async partial(req: PartialRequest): Promise<Uint8Array> {
     try {
       const z = await this.partialOnce(req)
@@ -123,8 +126,12 @@ export class RecoveryCommittee {
     if (!known) refuse('NOT_ENDORSED', `no endorsed set for slot ${req.slot}`)
     const err = checkEndorsement({ signers: req.signers, signature: req.signature }, req.slot, known.set, this.o.keys, this.o.quorum)
     if (err) refuse('BAD_CERTIFICATE', `the endorsement certificate does not hold for the set this peer endorsed (${err})`)
-    if (!this.o.wrongPartials) return known.z
-    // Devnet tests only: a wrong partial, which the gateway must catch.
-    return scalarToBytes(modR(scalarFromBytes(known.z) + 1n))
+    let value = scalarFromBytes(known.z)
+    // Devnet tests only: a wrong partial, which the gateway must catch and prove.
+    if (this.o.wrongPartials) value = modR(value + 1n)
+    // Signed on each release rather than stored: BLS is deterministic, so the answer is the same
+    // bytes every time, and the stored endorsement keeps its format.
+    const signature = sign(this.m.signer, DOMAIN.partial, partialPayload(req.slot, known.set, value))
+    return encodePartialResponse({ value, signature })
   }
 }

@@ -1,7 +1,8 @@
 /**
  * A consensus peer's part in recovery (recovery-committee.ts), over a real block store and real
  * dealt keys: it endorses one reporter set per slot, ever (also after a restart), and releases its
- * partial sum only against a certificate of 2f+1 endorsements of that set.
+ * partial sum only against a certificate of 2f+1 endorsements of that set, signed with its
+ * consensus key over (slot, set, z_u).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -11,8 +12,9 @@ import { after, before, describe, it } from 'node:test'
 import { BbnpError, DOMAIN, MetricsRegistry, nullLogger, SeededRng } from '@bbnp/core'
 import { bitmapFromIndices, CommitteeCrypto, dealKeys, GatewayCrypto, generateNetworkSecrets, MeterCrypto } from '@bbnp/aggregation'
 import { BlockStore } from '@bbnp/chain'
-import { endorsementPayload, makeEndorsement } from '@bbnp/consensus'
-import { decodePublicKey, secretKeyFromScalar, sign } from '@bbnp/crypto'
+import { endorsementPayload, makeEndorsement, partialPayload, reporterSetHash } from '@bbnp/consensus'
+import { decodePublicKey, modR, secretKeyFromScalar, sign, verify } from '@bbnp/crypto'
+import { decodePartialResponse, PARTIAL_RESPONSE_BYTES } from '../src/protocols.ts'
 import { RecoveryCommittee } from '../src/recovery-committee.ts'
 
 const N = 12
@@ -87,7 +89,7 @@ describe('the recovery committee (a consensus peer)', () => {
     await assert.rejects(committee.partial({ slot: SLOT, ...certificate(b) }), refusal('BAD_CERTIFICATE'))
     await assert.rejects(committee.partial({ slot: SLOT, ...certificate(a, [1, 2]) }), refusal('BAD_CERTIFICATE'))
     const z = await committee.partial({ slot: SLOT, ...certificate(a) })
-    assert.equal(z.length, 32)
+    assert.equal(z.length, PARTIAL_RESPONSE_BYTES)
     await store.close()
 
     // After a restart (a new process, the same store): still no second set, the same partial for A.
@@ -95,6 +97,37 @@ describe('the recovery committee (a consensus peer)', () => {
     await assert.rejects(committee.endorse({ slot: SLOT, present: b, shares: shares(1, setB) }), refusal('SET_CONFLICT'))
     await assert.rejects(committee.partial({ slot: SLOT, ...certificate(b) }), refusal('BAD_CERTIFICATE'))
     assert.deepEqual(await committee.partial({ slot: SLOT, ...certificate(a) }), z)
+    await store.close()
+  })
+
+  it("signs its partial sum with its consensus key over (slot, the set's hash, z_u); a lying peer's lie is signed too", async () => {
+    const set = Array.from({ length: 8 }, (_, i) => i + 1)
+    const present = bitmapFromIndices(set, N)
+    const released = new Map<number, { value: bigint; signature: Uint8Array }>()
+    for (const [u, wrongPartials] of [
+      [3, false],
+      [4, true]
+    ] as const) {
+      const { store, committee } = await peer(u, join(dir, `peer-signed-${u}`), { wrongPartials })
+      await committee.endorse({ slot: SLOT, present, shares: shares(u, set) })
+      released.set(u, decodePartialResponse(await committee.partial({ slot: SLOT, ...certificate(present) })))
+      await store.close()
+    }
+    const setHash = reporterSetHash(present)
+    for (const [u, p] of released) {
+      assert.ok(verify(keys[u - 1], DOMAIN.partial, partialPayload(SLOT, setHash, p.value), p.signature), `cn-${u}'s partial verifies`)
+      assert.ok(!verify(keys[u - 1], DOMAIN.partial, partialPayload(SLOT + 1, setHash, p.value), p.signature), 'only for its slot')
+      assert.ok(!verify(keys[u - 1], DOMAIN.partial, partialPayload(SLOT, setHash, modR(p.value + 1n)), p.signature), 'only for its value')
+      assert.ok(!verify(keys[u - 1], DOMAIN.endorse, partialPayload(SLOT, setHash, p.value), p.signature), 'only under its own tag')
+      const other = u === 3 ? 4 : 3
+      assert.ok(!verify(keys[other - 1], DOMAIN.partial, partialPayload(SLOT, setHash, p.value), p.signature), 'only for its signer')
+    }
+    // The liar's value is its true partial plus one (the e2e test's `wrong-partials`), under its own valid signature.
+    const { store, committee } = await peer(4, join(dir, 'peer-signed-4'))
+    assert.equal(
+      decodePartialResponse(await committee.partial({ slot: SLOT, ...certificate(present) })).value,
+      modR(released.get(4)!.value - 1n)
+    )
     await store.close()
   })
 

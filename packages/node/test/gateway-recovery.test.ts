@@ -1,0 +1,260 @@
+/**
+ * The gateway's recovery of a slot (gateway-recovery.ts) against a real committee of consensus
+ * peers (recovery-committee.ts, real block stores, real dealt keys), over an in-memory network:
+ * a peer that returns a wrong partial sum is named with a proof every replica accepts, and a
+ * partial without a valid signature is no answer, so it never names its sender (PROTOCOL 3.5.5).
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { concatBytes, DOMAIN, meterIndex, MetricsRegistry, nullLogger, type ProtocolDescriptor, SeededRng } from '@bbnp/core'
+import {
+  CommitteeCrypto,
+  dealKeys,
+  decodeRevealRequest,
+  GatewayCrypto,
+  generateNetworkSecrets,
+  MeterCrypto,
+  type SlotAggregator
+} from '@bbnp/aggregation'
+import { BlockStore } from '@bbnp/chain'
+import {
+  bitmapFromIndices,
+  checkAggregate,
+  checkFaultProof,
+  decodeAggregate,
+  encodeAggregate,
+  maxBlockBytes,
+  partialPayload,
+  presentBitmap,
+  reporterSetHash,
+  type SignedAggregate,
+  SignatureCache
+} from '@bbnp/consensus'
+import { decodePublicKey, modR, publicKeyFromScalar, secretKeyFromScalar, sign } from '@bbnp/crypto'
+import { signAggregate } from '../src/gateway-closer.ts'
+import { GatewayRecovery, type RecoveryOutcome } from '../src/gateway-recovery.ts'
+import {
+  decodeEndorseRequest,
+  decodePartialRequest,
+  decodePartialResponse,
+  encodePartialResponse,
+  splitRevealItems,
+  wireProtocols
+} from '../src/protocols.ts'
+import { RecoveryCommittee } from '../src/recovery-committee.ts'
+
+const N = 12
+const MIN_REPORTERS = 6
+const SLOT = 30
+const dir = mkdtempSync(join(tmpdir(), 'bbnp-gateway-recovery-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+let runs = 0
+
+/** What a peer does with its honest answer to PARTIAL: `wrong` lies (and signs the lie), the others spoil the signature. */
+type PartialFault = 'wrong' | 'zero-signature' | 'signed-by-another' | 'wrong-signed-by-another'
+
+function network(m: number, seed: string) {
+  const secrets = generateNetworkSecrets({ meters: N, consensus: m, rng: new SeededRng(seed) })
+  const dealt = dealKeys(secrets)
+  const signers = secrets.consensus.map((c) => secretKeyFromScalar(c.signingScalar))
+  const keys = secrets.consensus.map((c) => decodePublicKey(c.verificationKey))
+  const gatewaySk = secretKeyFromScalar(secrets.gateway.secret)
+  const gatewayKey = decodePublicKey(publicKeyFromScalar(secrets.gateway.secret))
+  const quorum = 2 * Math.floor((m - 1) / 3) + 1
+  return { m, dealt, signers, keys, gatewaySk, gatewayKey, quorum }
+}
+type Network = ReturnType<typeof network>
+
+/** Run one slot's recovery with every meter reporting 100 + i Wh but those in `silent`, and the given faulty peers. */
+async function recover(net: Network, faults: Record<number, PartialFault>, silent: number[] = []) {
+  const wire = wireProtocols({ meters: N, consensus: net.m, candidates: 8, maxBlockBytes: maxBlockBytes(net.m, N) })
+  const meters = net.dealt.meters.map((k) => new MeterCrypto({ keys: k, consensusCount: net.m }))
+  const gateway = new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: net.m, minReporters: MIN_REPORTERS })
+  const agg: SlotAggregator = gateway.openSlot(SLOT)
+  for (const meter of meters) if (!silent.includes(meter.index)) agg.accept(meter.report(SLOT, BigInt(100 + meter.index)))
+  const stores: BlockStore[] = []
+  const committees = new Map<string, RecoveryCommittee>()
+  for (let u = 1; u <= net.m; u++) {
+    const store = await BlockStore.open(join(dir, `run-${runs}-cn-${u}`), {
+      genesisHash: new Uint8Array(32).fill(1),
+      keys: net.keys,
+      quorum: net.quorum,
+      maxBlockBytes: maxBlockBytes(net.m, N)
+    })
+    stores.push(store)
+    committees.set(
+      `peer-${u}`,
+      new RecoveryCommittee(
+        { keys: net.keys, quorum: net.quorum, minReporters: MIN_REPORTERS, slotAt: () => SLOT + 1, wrongPartials: faults[u] === 'wrong' },
+        {
+          crypto: new CommitteeCrypto({ keys: net.dealt.committee[u - 1], minReporters: MIN_REPORTERS }),
+          store,
+          signer: net.signers[u - 1],
+          logger: nullLogger,
+          metrics: new MetricsRegistry()
+        }
+      )
+    )
+  }
+  runs++
+  let endorsedSet: Uint8Array = new Uint8Array(0)
+  /** A consensus peer's answer to PARTIAL, spoiled as `faults` says. */
+  const partial = async (u: number, body: Uint8Array): Promise<Uint8Array> => {
+    const honest = decodePartialResponse(await committees.get(`peer-${u}`)!.partial(decodePartialRequest(body, net.m)))
+    // The same message, signed with another peer's key: a valid BLS signature, not this peer's.
+    const byAnother = (value: bigint) =>
+      sign(net.signers[u % net.m], DOMAIN.partial, partialPayload(SLOT, reporterSetHash(endorsedSet), value))
+    switch (faults[u]) {
+      case 'zero-signature':
+        return encodePartialResponse({ value: honest.value, signature: new Uint8Array(96) })
+      case 'signed-by-another':
+        return encodePartialResponse({ value: honest.value, signature: byAnother(honest.value) })
+      case 'wrong-signed-by-another':
+        return encodePartialResponse({ value: modR(honest.value + 1n), signature: byAnother(modR(honest.value + 1n)) })
+      default:
+        return encodePartialResponse(honest)
+    }
+  }
+  const request = async (peerId: string, protocol: string | ProtocolDescriptor, body: Uint8Array): Promise<Uint8Array[]> => {
+    const id = typeof protocol === 'string' ? protocol : protocol.id
+    if (id === wire.reveal.id) {
+      // One meter process hosts every meter: answer each question as the meter would.
+      return [
+        concatBytes(
+          ...splitRevealItems(body, false)
+            .map((item) => decodeRevealRequest(item))
+            .map((q) => meters[q.meterIndex - 1].reveal(q.slot, q.missing))
+        )
+      ]
+    }
+    const u = Number(peerId.slice('peer-'.length))
+    if (id === wire.endorse.id) {
+      const req = decodeEndorseRequest(body, N)
+      endorsedSet = req.present
+      return [await committees.get(peerId)!.endorse(req)]
+    }
+    if (id === wire.partial.id) return [await partial(u, body)]
+    throw new Error(`unexpected protocol ${id}`)
+  }
+  const metrics = new MetricsRegistry()
+  const recovery = new GatewayRecovery(
+    { wire, keys: net.keys, quorum: net.quorum, revealTimeoutMs: 1000, committeeTimeoutMs: 1000, retryMs: 0, retryPauseMs: 0 },
+    {
+      p2p: { request, connectedPeers: () => [] },
+      hostOf: () => 'meters',
+      peers: Array.from({ length: net.m }, (_, k) => ({ index: k + 1, peerId: `peer-${k + 1}` })),
+      logger: nullLogger,
+      metrics
+    }
+  )
+  try {
+    const outcome = await recovery.run(agg)
+    return {
+      outcome,
+      metrics,
+      expected: BigInt(meters.filter((mt) => !silent.includes(mt.index)).reduce((s, mt) => s + 100 + mt.index, 0))
+    }
+  } finally {
+    for (const s of stores) await s.close()
+  }
+}
+
+/** The aggregate the gateway signs for an outcome (as gateway-closer.ts does). */
+function aggregateOf(net: Network, o: RecoveryOutcome): SignedAggregate {
+  assert.equal(o.result.status, 'complete')
+  const status = o.result.missing.length === 0 ? 'complete' : 'recovered'
+  const body = {
+    slot: SLOT,
+    fromSlot: SLOT,
+    status,
+    sum: o.result.status === 'complete' ? o.result.sum : 0n,
+    count: o.result.count,
+    missing: status === 'complete' ? new Uint8Array(0) : bitmapFromIndices(o.result.missing.map(meterIndex), N),
+    reason: '',
+    endorsement: o.endorsement,
+    faulty: o.faulty.length === 0 ? new Uint8Array(0) : bitmapFromIndices(o.faulty, net.m),
+    ...(o.faulty.length === 0 ? {} : { faultProof: o.faultProof })
+  } as const
+  return { ...body, signature: signAggregate(net.gatewaySk, body) }
+}
+
+function replicaCheck(net: Network, a: SignedAggregate) {
+  return checkAggregate(a, {
+    gatewayKey: net.gatewayKey,
+    meters: N,
+    minReporters: MIN_REPORTERS,
+    keys: net.keys,
+    quorum: net.quorum,
+    cache: new SignatureCache()
+  })
+}
+
+const tally = (metrics: MetricsRegistry) => metrics.render()
+
+describe("the gateway's recovery and the partial sums' signatures", () => {
+  it('M = 4 and 7: a peer returning a wrong partial is named, with a proof every replica accepts; the sum stays exact', async () => {
+    for (const [m, liars, silent] of [
+      [4, [3], []],
+      [4, [2], [5]],
+      [7, [1, 5], [9]]
+    ] as const) {
+      const net = network(m, `liars-${m}`)
+      const { outcome, metrics, expected } = await recover(net, Object.fromEntries(liars.map((u) => [u, 'wrong'])), [...silent])
+      assert.equal(outcome.result.status, 'complete', `M = ${m}, meters silent: ${silent.join(', ')}: a sum`)
+      assert.equal(outcome.result.status === 'complete' && outcome.result.sum, expected, 'the exact sum of the meters present')
+      assert.deepEqual(outcome.faulty, [...liars], 'the liars, and only they, are named')
+      const agreeing = outcome.faultProof.filter((p) => !(liars as readonly number[]).includes(p.node))
+      assert.equal(agreeing.length, net.quorum, '2f+1 agreeing values, no more')
+      assert.deepEqual(
+        outcome.faultProof.map((p) => p.node),
+        [...outcome.faultProof.map((p) => p.node)].sort((a, b) => a - b)
+      )
+      const a = aggregateOf(net, outcome)
+      assert.equal(replicaCheck(net, a), null, 'a replica accepts the names with their proof')
+      assert.equal(
+        replicaCheck(net, { ...a, faultProof: undefined, signature: signAggregate(net.gatewaySk, { ...a, faultProof: undefined }) }),
+        'BAD_FAULT_PROOF'
+      )
+      const setHash = reporterSetHash(presentBitmap(a, N))
+      assert.equal(checkFaultProof(outcome.faulty, outcome.faultProof, SLOT, setHash, net.keys, net.quorum, new SignatureCache()), null)
+      // As a consensus peer receives it: within the hand-off bound, decoded, checked.
+      const bound = wireProtocolsFor(m).aggregate.maxRequestBytes
+      assert.equal(replicaCheck(net, decodeAggregate(encodeAggregate(a), bound)), null)
+      for (const u of liars) assert.match(tally(metrics), new RegExp(`bbnp_partials_inconsistent_total\\{peer="cn-${u}"\\} 1`))
+    }
+  })
+
+  it('a partial without a valid signature is no answer: it never names its sender, wrong or not', async () => {
+    const net = network(4, 'unsigned')
+    // cn-2's honest value with a zeroed signature, cn-4's wrong value signed with another key: both
+    // dropped; with two values left of four the slot has no sum, and nobody is named.
+    let r = await recover(net, { 2: 'zero-signature', 4: 'wrong-signed-by-another' })
+    assert.equal(r.outcome.result.status, 'incomplete')
+    assert.equal(r.outcome.reason, 'no-partials')
+    assert.deepEqual(r.outcome.faulty, [])
+    assert.deepEqual(r.outcome.faultProof, [])
+    // One bad signature among four: the three others recover the sum, nobody is named.
+    for (const fault of ['zero-signature', 'signed-by-another', 'wrong-signed-by-another'] as const) {
+      r = await recover(net, { 3: fault })
+      assert.equal(r.outcome.result.status, 'complete', fault)
+      assert.equal(r.outcome.result.status === 'complete' && r.outcome.result.sum, r.expected)
+      assert.deepEqual(r.outcome.faulty, [], `${fault}: cn-3 is not named`)
+      assert.deepEqual(r.outcome.faultProof, [])
+      assert.match(tally(r.metrics), /bbnp_partials_bad_signature_total\{peer="cn-3"\} 1/)
+      assert.doesNotMatch(tally(r.metrics), /bbnp_partials_inconsistent_total\{/)
+    }
+    // M = 7: a liar with a good signature is named even beside a peer whose signature is bad.
+    const net7 = network(7, 'unsigned-7')
+    r = await recover(net7, { 2: 'wrong-signed-by-another', 6: 'wrong' })
+    assert.deepEqual(r.outcome.faulty, [6])
+    assert.ok(!r.outcome.faultProof.some((p) => p.node === 2), 'the unsigned value is not in the proof')
+    assert.equal(replicaCheck(net7, aggregateOf(net7, r.outcome)), null)
+  })
+})
+
+function wireProtocolsFor(m: number) {
+  return wireProtocols({ meters: N, consensus: m, candidates: 8, maxBlockBytes: maxBlockBytes(m, N) })
+}

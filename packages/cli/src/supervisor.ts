@@ -39,7 +39,7 @@ export interface SupervisedChild {
 export interface SpawnOptions {
   /**
    * Where stdout and stderr go: a file the child writes itself (truncated unless `append`), or a
-   * stream this process pipes both into.
+   * stream this process pipes both into (and ends when both have closed).
    */
   output: { file: string; append?: boolean } | { stream: Writable }
   /** Added to this process's environment. */
@@ -87,8 +87,12 @@ export class Supervisor {
       }
     } else {
       child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
-      child.stdout?.pipe(output.stream)
-      child.stderr?.pipe(output.stream)
+      // The stream ends once both pipes have closed: ended by the first, the other's last lines
+      // would be written after its end.
+      const stream = output.stream
+      child.stdout?.pipe(stream, { end: false })
+      child.stderr?.pipe(stream, { end: false })
+      child.once('close', () => stream.end())
     }
     // A spawn failure after the pid was assigned still ends in 'exit'; keep 'error' from throwing.
     child.on('error', () => {})

@@ -59,7 +59,10 @@ export interface GatewayContext {
   log: (line: string) => void
 }
 
-/** Every gateway row for `n` meters on `net` (its own network when `net` is for another N), and the committee figure at the largest N. */
+/**
+ * Every gateway row for `n` meters: on `bigNetwork` when `n` is the largest N, else on a network of
+ * its own; and the committee figure, which only the largest N with 1 % missing gives.
+ */
 export async function benchGateway(
   n: number,
   bigNetwork: CryptoNetwork,

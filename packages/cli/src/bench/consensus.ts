@@ -32,7 +32,6 @@ import { BenchNetwork, METERS, PERIOD_MS, POLL_MS, STALL_MS } from './consensus-
 import { measureLatency, measureThroughput, type NoteStall, type Progress, readMetrics, warmUp } from './consensus-phases.ts'
 import { round } from './measure.ts'
 
-export { BBNP_BIN } from '../bin-path.ts'
 export const DEFAULT_CONSENSUS_SIZES = [4, 7, 10] as const
 /** The issue's targets, reported beside the figures, never asserted. */
 export const LATENCY_TARGETS_MS: Record<number, number> = { 4: 50, 10: 200 }

@@ -94,7 +94,7 @@ export class Supervisor {
       child.stderr?.pipe(stream, { end: false })
       child.once('close', () => stream.end())
     }
-    // A spawn failure after the pid was assigned still ends in 'exit'; keep 'error' from throwing.
+    // A failure to start is the throw below (or, once a pid was assigned, an 'exit'); keep 'error' from throwing.
     child.on('error', () => {})
     if (child.pid === undefined) throw new Error(`cannot start ${name} (${command})`)
     let resolveExited: (exit: ChildExit) => void = () => {}

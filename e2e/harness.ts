@@ -4,31 +4,19 @@
  * API with deadlines (never a fixed sleep), and kills every process it started when the test ends,
  * also when it fails or the test runner is interrupted.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawnSync } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { freePortRange } from '@bbnp/cli'
+import { BBNP_BIN, freePortRange, type SupervisedChild, Supervisor } from '@bbnp/cli'
 import { sumMetric } from '@bbnp/core'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 export const ROOT = resolve(import.meta.dirname, '..')
-export const BBNP = join(ROOT, 'bin', 'bbnp')
+export const BBNP = BBNP_BIN
 
-const live = new Set<ChildProcess>()
-function killAll(): void {
-  for (const c of live) {
-    try {
-      c.kill('SIGKILL')
-    } catch {}
-  }
-}
-process.on('exit', killAll)
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    killAll()
-    process.exit(130)
-  })
-}
+/** Every process of every network of this test file: all killed when the file's process exits or is interrupted. */
+const supervisor = new Supervisor()
+supervisor.exitOnSignals(0)
 
 /** A block as the consensus peers' HTTP API shows it (README "HTTP API"). */
 export interface ApiBlock {
@@ -111,6 +99,8 @@ export class TestNetwork {
   readonly apiHosts = new Map<string, string>()
   /** Command prefix per process name (e.g. ip netns exec NS). */
   readonly prefixes = new Map<string, string[]>()
+  /** The supervisor's record of each process in `procs`. */
+  private readonly supervised = new Map<string, SupervisedChild>()
   genesis: { genesisTimeMs: number; periodMs: number; hash: string; consensus: { id: string; peerId: string }[] }
 
   private constructor(dir: string, basePort: number, opts: NetworkOptions) {
@@ -209,30 +199,23 @@ export class TestNetwork {
     return this.spawnNamed(name, args)
   }
 
+  /** Start `bbnp ...args` as `name` (behind its prefix, if any), its output appended to <dir>/logs/<name>.log. */
   spawnNamed(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-    const existing = this.procs.get(name)
-    if (existing && existing.exitCode === null && existing.child.exitCode === null && existing.child.signalCode === null)
-      throw new Error(`${name} is already running`)
+    if (this.supervised.get(name)?.exit === null) throw new Error(`${name} is already running`)
     const log = createWriteStream(join(this.dir, 'logs', `${name}.log`), { flags: 'a' })
     const prefix = this.prefixes.get(name) ?? []
     const [cmd, ...pre] = [...prefix, BBNP]
-    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-    child.stdout?.pipe(log)
-    child.stderr?.pipe(log)
-    live.add(child)
+    const c = supervisor.spawn(name, cmd, [...pre, ...args], { output: { stream: log }, env })
     const proc: Proc = {
       name,
       args,
-      child,
-      exitCode: null,
-      exited: new Promise((res) => {
-        child.once('exit', (code, signal) => {
-          live.delete(child)
-          proc.exitCode = code ?? (signal ? 128 : null)
-          res(code)
-        })
-      })
+      child: c.child,
+      exited: c.exited.then((exit) => exit.code),
+      get exitCode() {
+        return c.exit === null ? null : (c.exit.code ?? (c.exit.signal ? 128 : null))
+      }
     }
+    this.supervised.set(name, c)
     this.procs.set(name, proc)
     return proc
   }
@@ -254,14 +237,11 @@ export class TestNetwork {
     }
   }
 
+  /** Send `signal` to `name` (SIGKILL 10 s later if it still runs); its exit code once it has exited. */
   async stop(name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    const p = this.procs.get(name)
-    if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return p?.exitCode ?? null
-    p.child.kill(signal)
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000)
-    const code = await p.exited
-    clearTimeout(timer)
-    return code
+    const c = this.supervised.get(name)
+    if (!c || c.exit !== null) return this.procs.get(name)?.exitCode ?? null
+    return (await supervisor.stop(c, 10_000, signal)).code
   }
 
   async stopAll(signal: NodeJS.Signals = 'SIGTERM'): Promise<Record<string, number | null>> {

@@ -1,10 +1,10 @@
 /**
  * `bbnp bench`: the figures of DESIGN "Benchmarks", measured in one run on this machine, each
  * beside the paper's figure and the naive way as a ratio where one exists:
- *   1. aggregation (bench-aggregation.ts): meter report cost, gateway verify+aggregate with dropout
+ *   1. aggregation (bench/aggregation.ts): meter report cost, gateway verify+aggregate with dropout
  *      recovery, a consensus peer's part, the trusted setup and start-up from dealt keys;
- *   2. verification (bench-verification.ts): batch vs one-by-one BLS checks of one height's votes;
- *   3. consensus (bench-consensus.ts): latency, throughput, memory of M real peer processes.
+ *   2. verification (bench/verification.ts): batch vs one-by-one BLS checks of one height's votes;
+ *   3. consensus (bench/consensus.ts): latency, throughput, memory of M real peer processes.
  * A readable report on stdout, or one JSON document with --json; progress on stderr.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -12,9 +12,9 @@ import { UsageError } from '@bbnp/core'
 import { parseFlags } from '../args.ts'
 // Each part's module is loaded only when that part runs (or for --help): the consensus part pulls
 // in the whole node runtime and libp2p, which `--only aggregation` does not need.
-import type { AggregationBench } from '../bench-aggregation.ts'
-import type { ConsensusBench, ConsensusSizeResult } from '../bench-consensus.ts'
-import type { VerificationBench } from '../bench-verification.ts'
+import type { AggregationBench } from '../bench/aggregation.ts'
+import type { ConsensusBench, ConsensusSizeResult } from '../bench/consensus.ts'
+import type { VerificationBench } from '../bench/verification.ts'
 
 export const PARTS = ['aggregation', 'verification', 'consensus'] as const
 export type Part = (typeof PARTS)[number]
@@ -389,7 +389,7 @@ export function reportText(r: BenchReport): string {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, FLAGS)
   if (values.help) {
-    const [verification, consensus] = await Promise.all([import('../bench-verification.ts'), import('../bench-consensus.ts')])
+    const [verification, consensus] = await Promise.all([import('../bench/verification.ts'), import('../bench/consensus.ts')])
     process.stdout.write(
       `${benchUsage({ verification: verification.DEFAULT_VERIFICATION_SIZES, consensus: consensus.DEFAULT_CONSENSUS_SIZES })}\n`
     )
@@ -403,7 +403,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (values.sizes !== undefined && !parts.includes('consensus'))
     throw new UsageError('USAGE', '--sizes applies to the consensus part only')
-  const consensusPart = parts.includes('consensus') ? await import('../bench-consensus.ts') : undefined
+  const consensusPart = parts.includes('consensus') ? await import('../bench/consensus.ts') : undefined
   const sizes = consensusPart ? parseSizes(values.sizes, consensusPart.DEFAULT_CONSENSUS_SIZES) : []
   const quick = values.quick === true
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)
@@ -427,12 +427,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (parts.includes('aggregation')) {
     progress('aggregation')
-    const { benchAggregation } = await import('../bench-aggregation.ts')
+    const { benchAggregation } = await import('../bench/aggregation.ts')
     report.aggregation = await benchAggregation({ quick, log: progress })
   }
   if (parts.includes('verification')) {
     progress('verification')
-    const { benchVerification } = await import('../bench-verification.ts')
+    const { benchVerification } = await import('../bench/verification.ts')
     report.verification = await benchVerification({ quick, log: progress })
   }
   if (consensusPart) {

@@ -25,6 +25,7 @@ import {
   verify
 } from '@bbnp/crypto'
 import { type VotePhase, voteDomain, votePayload } from '@bbnp/consensus'
+import { median, round, tick } from './measure.ts'
 
 export const DEFAULT_VERIFICATION_SIZES = [4, 7, 10, 100] as const
 
@@ -93,13 +94,6 @@ export interface VerificationBenchOptions {
   log?: (line: string) => void
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-const round = (x: number, digits = 3) => Number(x.toFixed(digits))
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
-
 interface Vote {
   publicKey: PublicKey
   signature: Uint8Array
@@ -132,8 +126,6 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
   const rows: VerificationRow[] = []
 
   for (const m of sizes) {
-    const f = Math.floor((m - 1) / 3)
-    const quorum = 2 * f + 1
     const rng = new SeededRng(`bench-verification-${m}`)
     const sks = Array.from({ length: m }, () => secretKeyFromScalar(randomScalar(rng)))
     // Keys come from the genesis, decoded and validated once at start, as in the replica.
@@ -142,98 +134,10 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
     log(`verification M=${m}: signing ${2 * (m - 1)} votes per height for ${samples + 1} heights`)
     const heights = Array.from({ length: samples + 1 }, (_, k) => heightVotes(sks, pks, 1 + k, sha256(new Uint8Array([m, k]))))
     await tick()
-
-    const single: number[] = []
-    const oneByOne: number[] = []
-    const batch: number[] = []
-    const replicaBatch: number[] = []
-    const replicaLate: number[] = []
-    let allGood = true
-    for (let k = 0; k < heights.length; k++) {
-      const phases = heights[k]
-      // One by one: 2(M-1) verifications.
-      let t = performance.now()
-      for (const ph of phases) for (const v of ph.votes) if (!verify(v.publicKey, ph.domain, ph.payload, v.signature)) allGood = false
-      const one = performance.now() - t
-      // Batched: one aggregate check per phase.
-      t = performance.now()
-      for (const ph of phases) {
-        const r = batchVerifySameMessage(ph.votes, ph.domain, ph.payload)
-        if (!r.ok || r.checks !== 1) allGood = false
-      }
-      const bat = performance.now() - t
-      // What the replica does: 2f votes per phase batched (the quorum beside its own vote), the
-      // rest as one more batch after the grace period.
-      t = performance.now()
-      for (const ph of phases) if (!batchVerifySameMessage(ph.votes.slice(0, 2 * f), ph.domain, ph.payload).ok) allGood = false
-      const rb = performance.now() - t
-      t = performance.now()
-      for (const ph of phases)
-        if (ph.votes.length > 2 * f && !batchVerifySameMessage(ph.votes.slice(2 * f), ph.domain, ph.payload).ok) allGood = false
-      const rl = performance.now() - t
-      if (k === 0) continue // warm-up
-      oneByOne.push(one)
-      single.push(one / (2 * (m - 1)))
-      batch.push(bat)
-      replicaBatch.push(rb)
-      replicaLate.push(rl)
-      if (k % 4 === 0) await tick()
-    }
-    if (!allGood) throw new Error(`verification bench M=${m}: a valid vote failed to verify`)
-
-    // Fallback: one phase, the vote of the last node replaced by a valid signature over another
-    // payload (it decodes, so only the aggregate check can catch it).
-    const fallback: number[] = []
-    let foundBad = true
-    let checks = 0
-    for (let k = 0; k < Math.max(2, Math.ceil(samples / 2)) + 1; k++) {
-      const ph = heights[k % heights.length][0]
-      const badIndex = ph.votes.length - 1
-      const votes = ph.votes.map((v, i) =>
-        i === badIndex
-          ? { publicKey: v.publicKey, signature: sign(sks[m - 1], ph.domain, votePayload(999_999, 0, ph.payload.subarray(16))) }
-          : v
-      )
-      const t = performance.now()
-      const r = batchVerifySameMessage(votes, ph.domain, ph.payload)
-      const ms = performance.now() - t
-      checks = r.checks
-      if (r.ok || r.bad.length !== 1 || r.bad[0] !== badIndex) foundBad = false
-      if (k > 0) fallback.push(ms)
-    }
-
-    const oneMs = median(oneByOne)
-    const batchMs = median(batch)
-    const fbMs = median(fallback)
-    const rbMs = median(replicaBatch)
-    const rlMs = median(replicaLate)
-    const row: VerificationRow = {
-      m,
-      f,
-      quorum,
-      samples,
-      singleVerifyMs: round(median(single)),
-      oneByOne: { verifications: 2 * (m - 1), paperPairings: 4 * (m - 1), ms: round(oneMs) },
-      batch: { checks: 2, paperPairings: 4, ms: round(batchMs) },
-      ratio: round(oneMs / batchMs, 2),
-      paperRatio: m - 1,
-      allNodes: { oneByOneMs: round(m * oneMs, 2), batchMs: round(m * batchMs, 2) },
-      fallback: {
-        ms: round(fbMs),
-        checks,
-        foundBad,
-        ratioToOneByOne: round(fbMs / (oneMs / 2), 2),
-        ratioToBatch: round(fbMs / (batchMs / 2), 2)
-      },
-      replica: {
-        signaturesPerBatch: 2 * f,
-        lateVotes: 2 * (m - 1 - 2 * f),
-        batchMs: round(rbMs),
-        lateMs: round(rlMs),
-        totalMs: round(rbMs + rlMs),
-        ratio: round(oneMs / (rbMs + rlMs), 2)
-      }
-    }
+    const times = await timeHeights(heights, m)
+    if (!times.allGood) throw new Error(`verification bench M=${m}: a valid vote failed to verify`)
+    const fallback = timeFallback(heights, sks[m - 1], samples)
+    const row = verificationRow(m, samples, times, fallback)
     rows.push(row)
     log(
       `verification M=${m}: one by one ${row.oneByOne.ms} ms, batched ${row.batch.ms} ms (x${row.ratio}), fallback ${row.fallback.ms} ms per phase`
@@ -252,5 +156,123 @@ export async function benchVerification(opts: VerificationBenchOptions = {}): Pr
       'medians over heights; a shared virtual machine varies by tens of percent between runs'
     ],
     seconds: round((performance.now() - started) / 1000, 1)
+  }
+}
+
+type HeightVotes = ReturnType<typeof heightVotes>
+
+/** Per height (the first one a warm-up), ms: one by one, batched, and as the replica batches. */
+interface HeightTimes {
+  single: number[]
+  oneByOne: number[]
+  batch: number[]
+  replicaBatch: number[]
+  replicaLate: number[]
+  allGood: boolean
+}
+
+/** Check every height's votes (M nodes) one by one, as one aggregate per phase, and as the replica does. */
+async function timeHeights(heights: HeightVotes[], m: number): Promise<HeightTimes> {
+  const f = Math.floor((m - 1) / 3)
+  const t: HeightTimes = { single: [], oneByOne: [], batch: [], replicaBatch: [], replicaLate: [], allGood: true }
+  for (let k = 0; k < heights.length; k++) {
+    const phases = heights[k]
+    // One by one: 2(M-1) verifications.
+    let t0 = performance.now()
+    for (const ph of phases) for (const v of ph.votes) if (!verify(v.publicKey, ph.domain, ph.payload, v.signature)) t.allGood = false
+    const one = performance.now() - t0
+    // Batched: one aggregate check per phase.
+    t0 = performance.now()
+    for (const ph of phases) {
+      const r = batchVerifySameMessage(ph.votes, ph.domain, ph.payload)
+      if (!r.ok || r.checks !== 1) t.allGood = false
+    }
+    const bat = performance.now() - t0
+    // What the replica does: 2f votes per phase batched (the quorum beside its own vote), the
+    // rest as one more batch after the grace period.
+    t0 = performance.now()
+    for (const ph of phases) if (!batchVerifySameMessage(ph.votes.slice(0, 2 * f), ph.domain, ph.payload).ok) t.allGood = false
+    const rb = performance.now() - t0
+    t0 = performance.now()
+    for (const ph of phases)
+      if (ph.votes.length > 2 * f && !batchVerifySameMessage(ph.votes.slice(2 * f), ph.domain, ph.payload).ok) t.allGood = false
+    const rl = performance.now() - t0
+    if (k === 0) continue // warm-up
+    t.oneByOne.push(one)
+    t.single.push(one / (2 * (m - 1)))
+    t.batch.push(bat)
+    t.replicaBatch.push(rb)
+    t.replicaLate.push(rl)
+    if (k % 4 === 0) await tick()
+  }
+  return t
+}
+
+/**
+ * One phase with the vote of the last node replaced by a valid signature (by `lastKey`) over
+ * another payload: it decodes, so only the aggregate check can catch it.
+ */
+function timeFallback(
+  heights: HeightVotes[],
+  lastKey: ReturnType<typeof secretKeyFromScalar>,
+  samples: number
+): { ms: number[]; checks: number; foundBad: boolean } {
+  const ms: number[] = []
+  let foundBad = true
+  let checks = 0
+  for (let k = 0; k < Math.max(2, Math.ceil(samples / 2)) + 1; k++) {
+    const ph = heights[k % heights.length][0]
+    const badIndex = ph.votes.length - 1
+    const votes = ph.votes.map((v, i) =>
+      i === badIndex ? { publicKey: v.publicKey, signature: sign(lastKey, ph.domain, votePayload(999_999, 0, ph.payload.subarray(16))) } : v
+    )
+    const t = performance.now()
+    const r = batchVerifySameMessage(votes, ph.domain, ph.payload)
+    const took = performance.now() - t
+    checks = r.checks
+    if (r.ok || r.bad.length !== 1 || r.bad[0] !== badIndex) foundBad = false
+    if (k > 0) ms.push(took)
+  }
+  return { ms, checks, foundBad }
+}
+
+function verificationRow(
+  m: number,
+  samples: number,
+  t: HeightTimes,
+  fallback: { ms: number[]; checks: number; foundBad: boolean }
+): VerificationRow {
+  const f = Math.floor((m - 1) / 3)
+  const oneMs = median(t.oneByOne)
+  const batchMs = median(t.batch)
+  const fbMs = median(fallback.ms)
+  const rbMs = median(t.replicaBatch)
+  const rlMs = median(t.replicaLate)
+  return {
+    m,
+    f,
+    quorum: 2 * f + 1,
+    samples,
+    singleVerifyMs: round(median(t.single), 3),
+    oneByOne: { verifications: 2 * (m - 1), paperPairings: 4 * (m - 1), ms: round(oneMs, 3) },
+    batch: { checks: 2, paperPairings: 4, ms: round(batchMs, 3) },
+    ratio: round(oneMs / batchMs, 2),
+    paperRatio: m - 1,
+    allNodes: { oneByOneMs: round(m * oneMs, 2), batchMs: round(m * batchMs, 2) },
+    fallback: {
+      ms: round(fbMs, 3),
+      checks: fallback.checks,
+      foundBad: fallback.foundBad,
+      ratioToOneByOne: round(fbMs / (oneMs / 2), 2),
+      ratioToBatch: round(fbMs / (batchMs / 2), 2)
+    },
+    replica: {
+      signaturesPerBatch: 2 * f,
+      lateVotes: 2 * (m - 1 - 2 * f),
+      batchMs: round(rbMs, 3),
+      lateMs: round(rlMs, 3),
+      totalMs: round(rbMs + rlMs, 3),
+      ratio: round(oneMs / (rbMs + rlMs), 2)
+    }
   }
 }

@@ -4,7 +4,7 @@
  * order the runtime must carry them out.
  */
 import { type ConsensusMessage, encodeMessage } from './messages.ts'
-import type { LogLevel, ReplicaConfig, ReplicaEffect, ReplicaStats, ReplicaTimer } from './replica-types.ts'
+import type { LogLevel, RejectKind, RejectReason, ReplicaConfig, ReplicaEffect, ReplicaStats, ReplicaTimer } from './replica-types.ts'
 import { type SignatureCache, signerId } from './sigcache.ts'
 
 export class Outbox {
@@ -28,7 +28,7 @@ export class Outbox {
     return encoded
   }
 
-  reject(node: number | null, kind: string, reason: string): void {
+  reject(node: number | null, kind: RejectKind, reason: RejectReason): void {
     this.effects.push({ type: 'reject', node, kind, reason })
   }
 

@@ -6,7 +6,7 @@
 import { indicesFromBitmap } from './block.ts'
 import type { Outbox } from './context.ts'
 import type { HeightState } from './height.ts'
-import type { Observation, ObservationPhase } from './replica-types.ts'
+import type { Observation, ObservationPhase, RejectKind, RejectReason } from './replica-types.ts'
 
 /** The provably wrong messages of one height, and the primaries caught equivocating. */
 export class Evidence {
@@ -19,7 +19,7 @@ export class Evidence {
   }
 
   /** A signed message from `node` that is provably wrong: refused, counted, and evidence for reputation. */
-  wrongFrom(node: number, kind: string, reason: string): void {
+  wrongFrom(node: number, kind: RejectKind, reason: RejectReason): void {
     this.out.reject(node, kind, reason)
     const phase: ObservationPhase = kind === 'prepare' || kind === 'commit' || kind === 'draw' ? kind : 'preprepare'
     this.wrong.push({ node, phase, outcome: 'wrong', delayMs: 0 })

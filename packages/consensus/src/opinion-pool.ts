@@ -38,7 +38,8 @@ export class OpinionPool {
     try {
       opened = config.rules.peekOpinion(encoded)
     } catch (e) {
-      return out.reject(null, 'opinion', (e as BbnpError).code ?? 'MALFORMED')
+      const code = (e as BbnpError).code
+      return out.reject(null, 'opinion', code === 'OVERSIZED' || code === 'BAD_OPINION' ? code : 'MALFORMED')
     }
     if (opened.height <= head.opinionHeight || opened.height > head.height + 1) return
     let byNode = this.byHeight.get(opened.height)

@@ -6,6 +6,7 @@ import type { PublicKey, SecretKey } from '@bbnp/crypto'
 import type { Block, CommitCertificate, SignedAggregate } from './block.ts'
 import type { ConsensusMessage, DrawMessage } from './messages.ts'
 import type { ConsensusRules } from './rules.ts'
+import { BLOCK_ERRORS } from './validate.ts'
 
 export type SignedPhase = 'preprepare' | 'prepare' | 'commit' | 'viewchange' | 'newview'
 
@@ -89,13 +90,45 @@ export interface CommitInfo {
   aggregateAt: number | null
 }
 
+/** What a refused input was (the `kind` label of bbnp_consensus_rejected_total). */
+export const REJECT_KINDS = [
+  'draw',
+  'theta',
+  'opinion',
+  'aggregate',
+  'preprepare',
+  'prepare',
+  'commit',
+  'viewchange',
+  'newview',
+  'synced'
+] as const
+export type RejectKind = (typeof REJECT_KINDS)[number]
+
+/** Why an input was refused (the `reason` label): a block's or aggregate's error, or one of these. */
+export const REJECT_REASONS = [
+  ...BLOCK_ERRORS,
+  'MALFORMED',
+  'MALFORMED_BLOCK',
+  'OVERSIZED',
+  'BAD_SIGNATURE',
+  'BAD_OPINION',
+  'WRONG_SEED',
+  'EQUIVOCATION',
+  'DOUBLE_VOTE',
+  'BAD_VIEW_CHANGE',
+  'TOO_FEW_VIEW_CHANGES',
+  'NOT_HIGHEST_PREPARED'
+] as const
+export type RejectReason = (typeof REJECT_REASONS)[number]
+
 export type ReplicaEffect =
   | { type: 'persist'; record: SignedRecord }
   | { type: 'broadcast'; message: ConsensusMessage; encoded: Uint8Array }
   | { type: 'commit'; commit: CommitInfo }
   | { type: 'timer'; timer: ReplicaTimer; delayMs: number }
   | { type: 'observations'; height: number; items: Observation[] }
-  | { type: 'reject'; node: number | null; kind: string; reason: string }
+  | { type: 'reject'; node: number | null; kind: RejectKind; reason: RejectReason }
   | { type: 'behind'; height: number }
   /** No Theta yet although the draw went out: ask the gateway directly with this draw (PROTOCOL 4.1). */
   | { type: 'fetch-theta'; draw: DrawMessage }

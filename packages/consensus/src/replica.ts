@@ -25,7 +25,7 @@ import { type ConsensusMessage, type PrePrepareMessage, prePreparePayload, type 
 import { Evidence, observe } from './observations.ts'
 import { OpinionPool } from './opinion-pool.ts'
 import { PendingAggregates, slotAt } from './pending-aggregates.ts'
-import type { ReplicaConfig, ReplicaEffect, ReplicaEvent, ReplicaStats, ReplicaTimer, SignedRecord } from './replica-types.ts'
+import type { RejectReason, ReplicaConfig, ReplicaEffect, ReplicaEvent, ReplicaStats, ReplicaTimer, SignedRecord } from './replica-types.ts'
 import { SignGuard } from './sign-guard.ts'
 import { SignatureCache } from './sigcache.ts'
 import { type BlockError, type ChainHead, validateBlock } from './validate.ts'
@@ -320,7 +320,7 @@ export class Replica {
   private onPrePrepare(msg: PrePrepareMessage, now: number): void {
     const hs = this.hs
     if (msg.view !== hs.view || hs.viewChanging || hs.decided) return
-    const wrong = (reason: string) => hs.evidence.wrongFrom(msg.node, 'preprepare', reason)
+    const wrong = (reason: RejectReason) => hs.evidence.wrongFrom(msg.node, 'preprepare', reason)
     const decoded = decodeCanonicalBlock(msg.block, this.config.maxBlockBytes)
     if (!decoded) return wrong('MALFORMED_BLOCK')
     const { block, digest } = decoded

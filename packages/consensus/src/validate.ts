@@ -46,21 +46,24 @@ export interface ValidationContext {
   knownCertificate?: (cert: CommitCertificate) => boolean
 }
 
-export type BlockError =
-  | 'WRONG_HEIGHT'
-  | 'WRONG_PARENT'
-  | 'BAD_PARENT_CERTIFICATE'
-  | 'SLOT_NOT_INCREASING'
-  | 'SLOT_IN_FUTURE'
-  | 'BAD_AGGREGATE_SIGNATURE'
-  | 'BAD_AGGREGATE'
-  | 'BAD_ENDORSEMENT'
+/** Why a block or an aggregate is refused (counted by reason in bbnp_consensus_rejected_total). */
+export const BLOCK_ERRORS = [
+  'WRONG_HEIGHT',
+  'WRONG_PARENT',
+  'BAD_PARENT_CERTIFICATE',
+  'SLOT_NOT_INCREASING',
+  'SLOT_IN_FUTURE',
+  'BAD_AGGREGATE_SIGNATURE',
+  'BAD_AGGREGATE',
+  'BAD_ENDORSEMENT',
   /** `faulty` names a consensus peer without a proof that holds (PROTOCOL 3.5.5, fault-proof.ts) */
-  | 'BAD_FAULT_PROOF'
-  | 'BAD_ELECTION_PROOF'
-  | 'WRONG_PRIMARY'
-  | 'BAD_REPUTATION'
-  | 'BAD_OPINIONS'
+  'BAD_FAULT_PROOF',
+  'BAD_ELECTION_PROOF',
+  'WRONG_PRIMARY',
+  'BAD_REPUTATION',
+  'BAD_OPINIONS'
+] as const
+export type BlockError = (typeof BLOCK_ERRORS)[number]
 
 /** Verify the election proof's signatures and return the draws (X by node) and Theta. */
 export function openElection(

@@ -23,6 +23,7 @@ import {
   type ViewChangeMessage,
   viewChangePayload
 } from './messages.ts'
+import type { RejectReason } from './replica-types.ts'
 import type { SignGuard } from './sign-guard.ts'
 import type { BlockError } from './validate.ts'
 
@@ -237,7 +238,7 @@ export class ViewChange {
   onNewView(msg: NewViewMessage, now: number): void {
     const hs = this.host.current()
     if (hs.decided || msg.view < hs.view || msg.view === 0 || hs.proposals.has(msg.view)) return
-    const wrong = (reason: string) => hs.evidence.wrongFrom(msg.node, 'newview', reason)
+    const wrong = (reason: RejectReason) => hs.evidence.wrongFrom(msg.node, 'newview', reason)
     if (!hs.election.open(msg.proof)) return wrong('BAD_ELECTION_PROOF')
     if (hs.election.primaryOf(msg.view) !== msg.node) return wrong('WRONG_PRIMARY')
     const decoded = decodeCanonicalBlock(msg.block, this.ctx.config.maxBlockBytes)
@@ -260,7 +261,7 @@ export class ViewChange {
    * distinct nodes, that it carries: it is their highest prepared block (safety: a block prepared
    * in an earlier view must be re-proposed) or, if none prepared one, a valid fresh block of its sender.
    */
-  private checkNewViewBlock(msg: NewViewMessage, block: Block, height: number, now: number): string | null {
+  private checkNewViewBlock(msg: NewViewMessage, block: Block, height: number, now: number): RejectReason | null {
     const vcs: ViewChangeMessage[] = []
     const seen = new Set<number>()
     for (const enc of msg.viewChanges) {

@@ -191,7 +191,7 @@ export function applyVerdict(topic: string, verdict: Verdict, deliveredBy: strin
  * banned, the publisher's rate on this topic, then the validator, whose throw is a MALFORMED
  * reject and never a crash, and whose silence past a deadline is an ignore.
  */
-async function judge(spec: TopicSpec, msg: Message, deliveredBy: string, deps: GossipValidationDeps): Promise<Verdict> {
+async function judge(spec: TopicSpec, msg: Message, deliveredBy: string, deps: GossipValidationDeps): Promise<Verdict<string>> {
   // banned a moment ago: its connection is being closed; what it relays reaches us by other paths
   if (deps.guard.isBanned(deliveredBy)) return { action: 'ignore', reason: 'BANNED' }
   if (msg.type !== 'signed') return { action: 'reject', reason: 'UNSIGNED' }

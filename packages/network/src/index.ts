@@ -19,6 +19,8 @@ export type {
   RedialPolicy,
   RequestOptions,
   ResponseFrames,
+  NetworkVerdictReason,
   TopicSpec,
   Verdict
 } from './types.ts'
+export { NETWORK_VERDICT_REASONS } from './types.ts'

@@ -8,7 +8,20 @@ import type { RateLimit } from './rate-limit.ts'
  * not for us now); `reject` drops it and blames the peer that delivered it (invalid: its gossip
  * score drops and it moves towards a ban). `reason` is a short fixed code, used as a metric label.
  */
-export type Verdict = { action: 'accept' } | { action: 'ignore' | 'reject'; reason: string }
+export type Verdict<R extends string = string> = { action: 'accept' } | { action: 'ignore' | 'reject'; reason: R }
+
+/** The reasons the network layer itself gives, before or instead of a topic's validator. */
+export const NETWORK_VERDICT_REASONS = [
+  'BANNED',
+  'UNSIGNED',
+  'OVERSIZED',
+  'UNKNOWN_PUBLISHER',
+  'RATE_LIMITED',
+  'VALIDATION_TIMEOUT',
+  'MALFORMED',
+  'BAD_VERDICT'
+] as const
+export type NetworkVerdictReason = (typeof NETWORK_VERDICT_REASONS)[number]
 
 /** A gossip topic, as data. Every node that uses a topic (to publish or to receive) lists it. */
 export interface TopicSpec {

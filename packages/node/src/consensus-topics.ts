@@ -5,9 +5,9 @@
  * accept / ignore / reject; signatures are checked later by the replica, in batches (4.3).
  */
 import { type ConsensusMessage, TOPICS } from '@bbnp/consensus'
-import type { TopicSpec, Verdict } from '@bbnp/network'
+import type { TopicSpec } from '@bbnp/network'
 import { decodeSignedOpinionVector } from '@bbnp/reputation'
-import { checkConsensusGossip, type GossipIdentity } from './gossip-checks.ts'
+import { checkConsensusGossip, type GossipIdentity, type TopicVerdict } from './gossip-checks.ts'
 
 export interface ConsensusTopicsOptions {
   identity: GossipIdentity
@@ -28,7 +28,7 @@ export function consensusTopics(o: ConsensusTopicsOptions, m: ConsensusTopicsMod
   const phase = (name: string): TopicSpec => ({
     name,
     maxBytes: 4 * o.identity.limits.maxBlockBytes + 64 * 1024,
-    validate(data, from): Verdict {
+    validate(data, from): TopicVerdict {
       const check = checkConsensusGossip(data, from, name, o.identity)
       if (!check.message) return check.verdict
       if (check.message.height + 1 < m.position().height) return { action: 'ignore', reason: 'STALE' }
@@ -43,7 +43,7 @@ export function consensusTopics(o: ConsensusTopicsOptions, m: ConsensusTopicsMod
   const reputation: TopicSpec = {
     name: TOPICS.reputation,
     maxBytes: 1024 + o.nodes * 128,
-    validate(data, from): Verdict {
+    validate(data, from): TopicVerdict {
       let observer: number
       let height: number
       try {

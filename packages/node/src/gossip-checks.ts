@@ -17,7 +17,11 @@ export interface GossipIdentity {
   gatewayPeer: string
 }
 
-export type GossipCheck = { verdict: Verdict; message?: undefined } | { verdict: { action: 'accept' }; message: ConsensusMessage }
+/** Why a consensus topic's validator refuses or ignores a message (the `reason` label of bbnp_gossip_messages_total). */
+export const TOPIC_REJECT_REASONS = ['MALFORMED', 'WRONG_TOPIC', 'WRONG_SENDER', 'STALE', 'NOT_FOR_GATEWAY'] as const
+export type TopicVerdict = Verdict<(typeof TOPIC_REJECT_REASONS)[number]>
+
+export type GossipCheck = { verdict: TopicVerdict; message?: undefined } | { verdict: { action: 'accept' }; message: ConsensusMessage }
 
 export function checkConsensusGossip(data: Uint8Array, from: string, topic: string, id: GossipIdentity): GossipCheck {
   let message: ConsensusMessage
@@ -46,7 +50,7 @@ export function gatewayElectionTopic(opts: {
   return {
     name: TOPICS.election,
     maxBytes: 1024,
-    validate(data, from): Verdict {
+    validate(data, from): TopicVerdict {
       const check = checkConsensusGossip(data, from, TOPICS.election, opts.id)
       if (!check.message) return check.verdict
       if (check.message.kind !== 'draw') return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }

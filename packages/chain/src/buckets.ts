@@ -3,13 +3,21 @@
  *
  * Every key starts with a one-byte bucket; numbers in keys are u64 big-endian, so a range scan
  * over a bucket returns heights (or slots) in ascending order. Values are canonical CBOR unless
- * noted. Changing anything here changes the on-disk format: bump SCHEMA_VERSION.
+ * noted. Changing anything here changes the on-disk format: bump BUCKETS_VERSION (or
+ * GATEWAY_BUCKETS_VERSION). A change to the block's or the aggregate's encoding bumps the schema
+ * through BLOCK_FORMAT and AGGREGATE_FORMAT (packages/consensus), with nothing to do here.
  */
 import { u64be, utf8 } from '@bbnp/core'
+import { AGGREGATE_FORMAT, BLOCK_FORMAT } from '@bbnp/consensus'
 
-/** Written to meta on a new store; a store of another version is refused at open. */
-/** 2: an aggregate names the first slot it covers (`from`), and may cover a range of missed slots. */
-export const SCHEMA_VERSION = 2
+/** This file's own layout version (0: as first released). */
+const BUCKETS_VERSION = 0
+/**
+ * Written to meta on a new store; a store of another version is refused at open. Both parts only
+ * ever grow, so their sum changes with either. 2: an aggregate names the first slot it covers
+ * (`from`), and may cover a range of missed slots.
+ */
+export const SCHEMA_VERSION = BUCKETS_VERSION + BLOCK_FORMAT
 
 export const BUCKET = {
   /** u64 height -> encoded block (the exact canonical bytes whose hash is Bd) */
@@ -68,7 +76,8 @@ export function metaKey(name: 'version' | 'genesis'): Uint8Array {
 }
 
 /** The gateway's store (gateway-store.ts): slots it closed whose aggregate no block holds yet. */
-export const GATEWAY_SCHEMA_VERSION = 1
+const GATEWAY_BUCKETS_VERSION = 0
+export const GATEWAY_SCHEMA_VERSION = GATEWAY_BUCKETS_VERSION + AGGREGATE_FORMAT
 
 export const GATEWAY_BUCKET = {
   /** u64 slot -> encoded signed aggregate, closed but not yet known to be in a block */

@@ -20,6 +20,12 @@ import { sha256 } from '@bbnp/crypto'
 import { faultProofFromCbor, faultProofToCbor, type SignedPartial } from './fault-proof.ts'
 
 /** Upper bound on meters (bitmap of missing meters). */
+/**
+ * The aggregate's encoding version: bump it with any change to its keys or their meaning. Stores
+ * that keep aggregates (the block store through BLOCK_FORMAT, the gateway's store) follow it.
+ */
+export const AGGREGATE_FORMAT = 1
+
 export const MAX_METERS = 1_000_000
 const SIG_BYTES = 96
 

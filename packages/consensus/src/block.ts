@@ -23,10 +23,18 @@ import {
   utf8
 } from '@bbnp/core'
 import { sha256 } from '@bbnp/crypto'
-import { aggregateFromCbor, aggregateToCbor, type SignedAggregate } from './aggregate.ts'
+import { AGGREGATE_FORMAT, aggregateFromCbor, aggregateToCbor, type SignedAggregate } from './aggregate.ts'
 import { maxFaultProofBytes } from './fault-proof.ts'
 
 // The aggregate's format lives in aggregate.ts; these names are also found here, beside the block.
+/**
+ * The block's encoding version: bump BLOCK_KEYS_VERSION with any change to the block's own keys
+ * or their meaning; a block holds an aggregate, so the version grows with AGGREGATE_FORMAT too.
+ * The block store's schema version follows it (packages/chain/src/buckets.ts).
+ */
+const BLOCK_KEYS_VERSION = 1
+export const BLOCK_FORMAT = BLOCK_KEYS_VERSION + AGGREGATE_FORMAT
+
 export { aggregatePayload, type SignedAggregate } from './aggregate.ts'
 
 export const HASH_BYTES = 32

@@ -17,7 +17,7 @@
  * secret, so each DH result g^{a b} is one fixed-base multiplication of g by a * b mod r, by blst,
  * with the same bytes as the DH each side could compute (checked in the tests).
  */
-import { BbnpError, type Rng } from '@bbnp/core'
+import { BbnpError, consensusId, GATEWAY_ID, meterId, type Rng } from '@bbnp/core'
 import { g1Multiply, modR, provePossession, publicKeyFromScalar, R, randomScalar, secretKeyFromScalar } from '@bbnp/crypto'
 import { committeeKey, meterGatewayKeyBytes, pairSeed, selfMaskKey } from './kdf.ts'
 import { type CommitteeKeys, type GatewayKeys, KEY_BYTES, type MeterKeys } from './key-material.ts'
@@ -64,9 +64,7 @@ export interface NetworkSecrets {
   consensus: ConsensusSecrets[]
 }
 
-export const GATEWAY_ID = 'gateway'
-export const meterId = (i: number): string => `meter-${i}`
-export const consensusId = (j: number): string => `cn-${j}`
+export { consensusId, GATEWAY_ID, meterId } from '@bbnp/core'
 
 export function generateNetworkSecrets(opts: {
   meters: number

@@ -3,12 +3,12 @@
  * checked once is not checked again inside a pre-prepare. Keys bind the signer, the domain, the
  * message and the signature. It also counts the BLS work done, for the metrics and the benchmark.
  */
-import { concatBytes, toHex, utf8 } from '@bbnp/core'
+import { concatBytes, consensusId, toHex, utf8 } from '@bbnp/core'
 import { batchVerifySameMessage, type PublicKey, sha256, verify } from '@bbnp/crypto'
 
 /** The name a consensus node's signatures are cached under: its genesis identity, cn-<index>. */
 export function signerId(node: number): string {
-  return `cn-${node}`
+  return consensusId(node)
 }
 
 /** The name the gateway's signatures are cached under. */

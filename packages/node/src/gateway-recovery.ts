@@ -18,7 +18,7 @@
  * A slot that cannot get its endorsements or its partials in time is `incomplete`, with the
  * reason; it is decoded once, with its one endorsed set, or never (3.5.8).
  */
-import { concatBytes, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
+import { concatBytes, consensusId, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
 import { encodeRevealRequest, recoverSelfMaskSum, type SlotAggregator, type SlotResult } from '@bbnp/aggregation'
 import {
   badPartials,
@@ -139,8 +139,8 @@ export class GatewayRecovery {
         )
         if (recovered.ok) {
           for (const node of recovered.inconsistent) {
-            this.mFaulty.inc({ peer: `cn-${node}` })
-            this.m.logger.warn('a consensus peer returned an inconsistent partial sum', { slot, peer: `cn-${node}` })
+            this.mFaulty.inc({ peer: consensusId(node) })
+            this.m.logger.warn('a consensus peer returned an inconsistent partial sum', { slot, peer: consensusId(node) })
           }
           const result = agg.decode(recovered.value)
           return {
@@ -215,9 +215,9 @@ export class GatewayRecovery {
           const body = encodeEndorseRequest({ slot: agg.slot, present, shares: agg.sharesFor(index) })
           const [signature] = await this.m.p2p.request(peerId, this.o.wire.endorse, body, { timeoutMs: this.o.committeeTimeoutMs })
           if (verify(this.o.keys[index - 1], DOMAIN.endorse, payload, signature)) return { node: index, signature }
-          this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: `cn-${index}` })
+          this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: consensusId(index) })
         } catch (e) {
-          this.m.logger.debug('no endorsement', { slot: agg.slot, peer: `cn-${index}`, error: (e as Error).message })
+          this.m.logger.debug('no endorsement', { slot: agg.slot, peer: consensusId(index), error: (e as Error).message })
         }
         return null
       })
@@ -238,7 +238,7 @@ export class GatewayRecovery {
           const [frame] = await this.m.p2p.request(peerId, this.o.wire.partial, body, { timeoutMs: this.o.committeeTimeoutMs })
           return { node, ...decodePartialResponse(frame) }
         } catch (err) {
-          this.m.logger.debug('no partial sum', { slot, peer: `cn-${node}`, error: (err as Error).message })
+          this.m.logger.debug('no partial sum', { slot, peer: consensusId(node), error: (err as Error).message })
           return null
         }
       })
@@ -246,8 +246,11 @@ export class GatewayRecovery {
     const received = answers.filter((a): a is SignedPartial => a !== null)
     const bad = new Set(badPartials(received, slot, setHash, this.o.keys))
     for (const node of bad) {
-      this.mUnsigned.inc({ peer: `cn-${node}` })
-      this.m.logger.warn('a consensus peer sent a partial sum without a valid signature: taken as no answer', { slot, peer: `cn-${node}` })
+      this.mUnsigned.inc({ peer: consensusId(node) })
+      this.m.logger.warn('a consensus peer sent a partial sum without a valid signature: taken as no answer', {
+        slot,
+        peer: consensusId(node)
+      })
     }
     return received.filter((p) => !bad.has(p.node))
   }

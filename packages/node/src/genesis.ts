@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { BbnpError, fromHex, toHex, utf8 } from '@bbnp/core'
+import { BbnpError, consensusId, fromHex, GATEWAY_ID, meterId, toHex, utf8 } from '@bbnp/core'
 import { decodePublicKey, g1Multiply, type PublicKey, R, sha256, verifyPossession } from '@bbnp/crypto'
-import { consensusId, GATEWAY_ID, meterId, MIN_CONSENSUS, MIN_METERS } from '@bbnp/aggregation'
+import { MIN_CONSENSUS, MIN_METERS } from '@bbnp/aggregation'
 
 /** 2: consensus share keys and minReporters (PROTOCOL 3.5). */
 export const GENESIS_VERSION = 2

@@ -105,7 +105,7 @@ export function loadKey(configDir: string, id: string, genesis: Genesis): Loaded
   if (id === genesis.gateway.id) {
     expectedPeer = genesis.gateway.peerId.toString()
     expectedPublic = genesis.gateway.publicKeyBytes
-  } else if (id.startsWith('cn-')) {
+  } else if (parseEntity(id)?.role === 'consensus') {
     const cn = genesis.consensus.find((c) => c.id === id) ?? bad(`${id} is not a consensus node of this genesis`)
     expectedPeer = cn.peerId.toString()
     expectedPublic = cn.publicKeyBytes

@@ -8,7 +8,7 @@
  */
 import { createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createLogger, DOMAIN, makeDirectory, MetricsRegistry } from '@bbnp/core'
+import { consensusId, createLogger, DOMAIN, makeDirectory, MetricsRegistry } from '@bbnp/core'
 import {
   bitmapFromIndices,
   encodeAggregate,
@@ -20,6 +20,7 @@ import {
 import { type SecretKey, sign } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
+  API_PORT_OFFSET,
   createNetwork,
   defaultReputationParams,
   type Genesis,
@@ -102,7 +103,7 @@ export class BenchNetwork {
   }
 
   apiPort(j: number): number {
-    return this.basePort + j + 1000
+    return this.basePort + j + API_PORT_OFFSET
   }
 
   async setUp(): Promise<void> {
@@ -168,7 +169,7 @@ export class BenchNetwork {
 
   startPeers(): void {
     for (let j = 1; j <= this.m; j++) {
-      const id = `cn-${j}`
+      const id = consensusId(j)
       // Log level info unless BBNP_LOG_LEVEL asks for another (debug shows every refused input).
       // The supervisor's BBNP_PARENT_PID: a peer stops by itself within a second if this process dies unannounced (kill -9).
       const proc = this.supervisor.spawn(id, BBNP_BIN, ['start', '--role', 'consensus', '--config', this.netDir, '--id', id], {

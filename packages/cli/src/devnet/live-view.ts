@@ -5,7 +5,8 @@
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { type BlockJson, blockLine } from './block-line.ts'
-import { API_OFFSET, HOST, type Plan, shown } from './plan.ts'
+import { API_PORT_OFFSET } from '@bbnp/node'
+import { HOST, type Plan, shown } from './plan.ts'
 import { out, type RunControl } from './run-control.ts'
 
 /** The live view polls cn-1 this often: it is a UI on loopback, not a test. */
@@ -27,7 +28,7 @@ async function getJson<T>(url: string): Promise<T> {
 
 /** Follow cn-1 until the run stops, counting the blocks shown into `tally`. */
 export async function liveView(plan: Plan, logsDir: string, control: RunControl, tally: BlockTally): Promise<void> {
-  const api = `http://${HOST}:${plan.basePort + 1 + API_OFFSET}`
+  const api = `http://${HOST}:${plan.basePort + 1 + API_PORT_OFFSET}`
   const pause = () => Promise.race([delay(POLL_MS), control.stopped])
   const quietMs = Math.max(10_000, 5 * plan.periodMs)
   await waitForApi(api, join(logsDir, 'cn-1.log'), quietMs, control, pause)

@@ -6,11 +6,12 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { makeDirectory, UsageError } from '@bbnp/core'
+import { API_PORT_OFFSET } from '@bbnp/node'
 import { intFlag, parseFlags } from '../args.ts'
 import { firstTakenPort, type PortUse } from '../ports.ts'
 
 export const HOST = '127.0.0.1'
-export const API_OFFSET = 1000
+
 const MAX_CONSENSUS = 64
 
 export interface Plan {
@@ -54,7 +55,7 @@ export function parsePlan(argv: string[]): Plan | null {
   const periodMs = intFlag(values['period-ms'], '--period-ms', 1000, 100, 7 * 24 * 3600 * 1000)
   const rounds = values.rounds === undefined ? null : intFlag(values.rounds, '--rounds', 0, 1)
   // The highest port is cn-M's API: base + M + 1000.
-  const basePort = intFlag(values['base-port'], '--base-port', 7100, 1, 65535 - API_OFFSET - consensus)
+  const basePort = intFlag(values['base-port'], '--base-port', 7100, 1, 65535 - API_PORT_OFFSET - consensus)
   const meterProcs = intFlag(values['meter-procs'], '--meter-procs', Math.min(2, meters), 1, meters)
   if (values.dir === '') throw new UsageError('USAGE', '--dir must not be empty')
   if (values.readings === '') throw new UsageError('USAGE', '--readings must not be empty')
@@ -80,11 +81,11 @@ export function meterRanges(meters: number, procs: number): string[] {
 function portUses(plan: Plan): PortUse[] {
   const uses: PortUse[] = [
     { port: plan.basePort, what: 'the gateway' },
-    { port: plan.basePort + API_OFFSET, what: "the gateway's API" }
+    { port: plan.basePort + API_PORT_OFFSET, what: "the gateway's API" }
   ]
   for (let j = 1; j <= plan.consensus; j++) {
     uses.push({ port: plan.basePort + j, what: `cn-${j}` })
-    uses.push({ port: plan.basePort + j + API_OFFSET, what: `cn-${j}'s API` })
+    uses.push({ port: plan.basePort + j + API_PORT_OFFSET, what: `cn-${j}'s API` })
   }
   return uses
 }

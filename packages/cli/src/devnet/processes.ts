@@ -2,10 +2,12 @@
  * The devnet's roles, each its own `bin/bbnp start` process (logs in DIR/logs/<process>.log):
  * every consensus peer, the gateway and the meter processes, then the roster on stdout.
  */
+import { consensusId } from '@bbnp/core'
 import { join, sep } from 'node:path'
 import { BBNP_BIN } from '../bin-path.ts'
 import type { Supervisor } from '../supervisor.ts'
-import { API_OFFSET, type DevnetDirs, HOST, meterRanges, type Plan, shown } from './plan.ts'
+import { API_PORT_OFFSET } from '@bbnp/node'
+import { type DevnetDirs, HOST, meterRanges, type Plan, shown } from './plan.ts'
 import { out } from './run-control.ts'
 
 /** Start every role and print where each listens; `chainId` seeds the meters' drops. */
@@ -14,10 +16,10 @@ export function startProcesses(plan: Plan, dirs: DevnetDirs, supervisor: Supervi
   const spawn = (name: string, args: string[]) => supervisor.spawn(name, BBNP_BIN, args, { output: { file: join(logsDir, `${name}.log`) } })
   const startArgs = (role: string, id: string) => ['start', '--role', role, '--config', netDir, '--id', id]
   const row = (name: string, pid: number, where: string) => `  ${name.padEnd(9)} pid ${String(pid).padEnd(7)} ${where}`
-  const listens = (p2p: number) => `p2p ${HOST}:${p2p}  api http://${HOST}:${p2p + API_OFFSET}`
+  const listens = (p2p: number) => `p2p ${HOST}:${p2p}  api http://${HOST}:${p2p + API_PORT_OFFSET}`
   const rows: string[] = []
   for (let j = 1; j <= plan.consensus; j++) {
-    const c = spawn(`cn-${j}`, startArgs('consensus', `cn-${j}`))
+    const c = spawn(consensusId(j), startArgs('consensus', consensusId(j)))
     rows.push(row(c.name, c.pid, listens(plan.basePort + j)))
   }
   const gw = spawn('gateway', startArgs('gateway', 'gateway'))

@@ -86,7 +86,8 @@ export class GatewayRecovery {
     )
     this.mFaulty = modules.metrics.counter(
       'bbnp_partials_inconsistent_total',
-      'Partial sums of consensus peers that disagreed with the others, by peer'
+      'Partial sums of consensus peers that disagreed with the others, by peer',
+      { labels: { peer: modules.peers.map((p) => `cn-${p.index}`) } }
     )
     this.mUnsigned = modules.metrics.counter(
       'bbnp_partials_bad_signature_total',

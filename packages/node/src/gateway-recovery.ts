@@ -91,7 +91,8 @@ export class GatewayRecovery {
     )
     this.mUnsigned = modules.metrics.counter(
       'bbnp_partials_bad_signature_total',
-      'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer'
+      'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer',
+      { labels: { peer: modules.peers.map((p) => `cn-${p.index}`) } }
     )
     this.mMs = modules.metrics.histogram(
       'bbnp_recovery_seconds',

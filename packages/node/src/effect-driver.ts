@@ -22,21 +22,25 @@ import type {
 } from '@bbnp/consensus'
 import { topicOf } from '@bbnp/consensus'
 
-/** Why a proposed block is invalid (@bbnp/consensus validateBlock, and the election check after it). */
-const BLOCK_ERRORS = [
-  'WRONG_HEIGHT',
-  'WRONG_PARENT',
-  'BAD_PARENT_CERTIFICATE',
-  'SLOT_NOT_INCREASING',
-  'SLOT_IN_FUTURE',
-  'BAD_AGGREGATE_SIGNATURE',
-  'BAD_AGGREGATE',
-  'BAD_ENDORSEMENT',
-  'BAD_ELECTION_PROOF',
-  'WRONG_PRIMARY',
-  'BAD_REPUTATION',
-  'BAD_OPINIONS'
-] as const satisfies readonly BlockError[]
+/**
+ * Why a proposed block is invalid (@bbnp/consensus validateBlock, and the election check after
+ * it): a record over BlockError, so that a new error cannot be left out of the list.
+ */
+const BLOCK_ERRORS = Object.keys({
+  WRONG_HEIGHT: true,
+  WRONG_PARENT: true,
+  BAD_PARENT_CERTIFICATE: true,
+  SLOT_NOT_INCREASING: true,
+  SLOT_IN_FUTURE: true,
+  BAD_AGGREGATE_SIGNATURE: true,
+  BAD_AGGREGATE: true,
+  BAD_ENDORSEMENT: true,
+  BAD_FAULT_PROOF: true,
+  BAD_ELECTION_PROOF: true,
+  WRONG_PRIMARY: true,
+  BAD_REPUTATION: true,
+  BAD_OPINIONS: true
+} satisfies Record<BlockError, true>)
 
 /**
  * The replica's refusals by message kind and reason, as its code gives them: each of these series
@@ -44,7 +48,7 @@ const BLOCK_ERRORS = [
  * its first occurrence.
  */
 const CONSENSUS_REJECTIONS: [kind: string, reasons: readonly string[]][] = [
-  ['aggregate', ['BAD_SIGNATURE', 'SLOT_IN_FUTURE']],
+  ['aggregate', ['BAD_SIGNATURE', 'SLOT_IN_FUTURE', 'BAD_AGGREGATE', 'BAD_ENDORSEMENT', 'BAD_FAULT_PROOF']],
   ['draw', ['BAD_SIGNATURE', 'WRONG_SEED']],
   ['theta', ['BAD_SIGNATURE']],
   ['preprepare', ['MALFORMED_BLOCK', 'BAD_SIGNATURE', 'EQUIVOCATION', ...BLOCK_ERRORS]],

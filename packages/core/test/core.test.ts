@@ -8,6 +8,7 @@ import {
   decodeCanonical,
   encodeCanonical,
   fromHex,
+  type Gauge,
   MetricsRegistry,
   readArray,
   readBytes,
@@ -105,18 +106,83 @@ describe('logger and metrics', () => {
       raw: '<4 bytes>'
     })
   })
-  it('renders counters, gauges and histograms in the Prometheus text format', () => {
+  it('renders counters, gauges and histograms in the Prometheus text format', async () => {
     const m = new MetricsRegistry()
-    m.counter('bbnp_rejected_total', 'rejections').inc({ reason: 'BAD_TAG' }, 2)
+    m.counter('bbnp_rejected_total', 'rejections', { labels: ['reason'] }).inc({ reason: 'BAD_TAG' }, 2)
     m.gauge('bbnp_height', 'height').set(7)
     const h = m.histogram('bbnp_commit_latency_seconds', 'latency', [0.1, 1])
     h.observe(0.05)
     h.observe(0.5)
-    const text = m.render()
+    const text = await m.render()
+    assert.match(text, /^# HELP bbnp_rejected_total rejections\n# TYPE bbnp_rejected_total counter\n/)
     assert.match(text, /bbnp_rejected_total\{reason="BAD_TAG"\} 2/)
     assert.match(text, /bbnp_height 7/)
     assert.match(text, /bbnp_commit_latency_seconds_bucket\{le="0.1"\} 1/)
     assert.match(text, /bbnp_commit_latency_seconds_bucket\{le="1"\} 2/)
     assert.match(text, /bbnp_commit_latency_seconds_count 2/)
+    assert.match(m.contentType, /^text\/plain; version=0\.0\.4/)
+  })
+
+  it('exports every declared label set at 0 from the start, and an unlabelled counter too', async () => {
+    const m = new MetricsRegistry()
+    m.counter('bbnp_slots_total', 'slots', { labels: { status: ['complete', 'missed'] } })
+    m.counter('bbnp_msgs_total', 'msgs', {
+      labels: { topic: ['a', 'b'], result: ['accept', 'reject'], reason: [] },
+      initial: [{ topic: 'a', result: 'accept', reason: 'OK' }]
+    })
+    m.counter('bbnp_bans_total', 'bans')
+    const text = await m.render()
+    assert.match(text, /^bbnp_slots_total\{status="complete"\} 0$/m)
+    assert.match(text, /^bbnp_slots_total\{status="missed"\} 0$/m)
+    assert.match(text, /^bbnp_bans_total 0$/m)
+    // a label with no known values: only the listed initial sets
+    assert.deepEqual(
+      text.split('\n').filter((l) => l.startsWith('bbnp_msgs_total')),
+      ['bbnp_msgs_total{topic="a",result="accept",reason="OK"} 0']
+    )
+  })
+
+  it('a mirrored counter resets to its declared series; a name asked twice is the same metric', async () => {
+    const m = new MetricsRegistry()
+    const c = m.counter('bbnp_checks_total', 'checks', { labels: { kind: ['batch', 'single'] } })
+    c.inc({ kind: 'batch' }, 5)
+    c.inc({ kind: 'other' as 'batch' }, 1)
+    c.reset()
+    c.inc({ kind: 'batch' }, 7)
+    assert.equal(await c.get({ kind: 'batch' }), 7)
+    assert.equal(await c.get({ kind: 'single' }), 0)
+    assert.doesNotMatch(await m.render(), /kind="other"/)
+    assert.equal(m.counter('bbnp_checks_total', 'again', { labels: ['kind'] }), c)
+    assert.throws(() => m.gauge('bbnp_checks_total', 'a gauge now'), /different types/)
+  })
+
+  it("keeps registries apart, runs a gauge's collect on each scrape, and refuses an undeclared label", async () => {
+    const a = new MetricsRegistry()
+    const b = new MetricsRegistry()
+    a.counter('bbnp_x_total', 'x').inc()
+    b.counter('bbnp_x_total', 'x').inc(undefined, 3)
+    assert.match(await a.render(), /^bbnp_x_total 1$/m)
+    assert.match(await b.render(), /^bbnp_x_total 3$/m)
+    let scrapes = 0
+    const g: Gauge<'peer'> = a.gauge('bbnp_scrapes', 'scrapes', { labels: ['peer'], collect: () => g.set(++scrapes, { peer: 'cn-1' }) })
+    await a.render()
+    assert.match(await a.render(), /^bbnp_scrapes\{peer="cn-1"\} 2$/m)
+    const unlabelled = a.counter('bbnp_y_total', 'y')
+    assert.throws(() => unlabelled.inc({ reason: 'X' } as never), /not included in initial labelset/)
+  })
+
+  it('adds the process and Node.js metrics when asked (CPU, memory, event-loop lag, GC)', async () => {
+    const plain = await new MetricsRegistry().render()
+    assert.equal(plain, '\n')
+    const text = await new MetricsRegistry({ defaultMetrics: true }).render()
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_gc_duration_seconds'
+    ])
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name)
   })
 })

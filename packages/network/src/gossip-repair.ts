@@ -35,7 +35,7 @@ export interface GossipRepairDeps {
 export class GossipRepair {
   private readonly deps: GossipRepairDeps
   private readonly now: () => number
-  private readonly repairs: Counter
+  private readonly repairs: Counter<'reason'>
   /** persistent peer id -> when the watchdog first saw it connected but unknown to gossipsub */
   private readonly unsubscribedSince = new Map<string, number>()
   private watchdog: ReturnType<typeof setInterval> | undefined
@@ -46,7 +46,8 @@ export class GossipRepair {
     this.now = deps.now ?? Date.now
     this.repairs = deps.metrics.counter(
       'bbnp_gossip_repairs_total',
-      'Peers hung up to rebuild their gossip streams, by reason (partial_close: one of several connections closed; unsubscribed: connected but unknown to gossipsub)'
+      'Peers hung up to rebuild their gossip streams, by reason (partial_close: one of several connections closed; unsubscribed: connected but unknown to gossipsub)',
+      { labels: { reason: ['partial_close', 'unsubscribed'] } }
     )
   }
 

@@ -151,7 +151,7 @@ export interface GossipValidationDeps {
   guard: PeerGuard
   limiter: RateLimiter
   rateLimit: RateLimit
-  messages: Counter
+  messages: Counter<'topic' | 'result' | 'reason'>
   logger: Logger
   /** Called when a reject pushes the delivering peer over the ban bound. */
   onBan(peerId: string): void

@@ -1,4 +1,4 @@
-import { errorMessage } from '@bbnp/core'
+import { errorMessage, type MetricsRegistry } from '@bbnp/core'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, type GossipsubEvents, gossipsub } from '@chainsafe/libp2p-gossipsub'
@@ -7,6 +7,7 @@ import type { ConnectionGater, Libp2p, PubSub } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { gossipsubOptions } from './gossip.ts'
+import { gossipsubMetricsRegister, gossipsubTopicLabels, libp2pMetrics } from './libp2p-metrics.ts'
 import { networkDefaults } from './options.ts'
 import type { P2PNodeOptions, TopicSpec } from './types.ts'
 
@@ -15,9 +16,20 @@ export type NodeLibp2p = Libp2p<{ identify: Identify; pubsub?: PubSub<GossipsubE
 /**
  * Builds the libp2p node: TCP, Noise, Yamux, identify and (when asked) gossipsub, behind a
  * connection gater that admits only `allowedPeers` minus the banned. No discovery, DHT, relay,
- * autonat or UPnP: peers are known from the genesis and dialled explicitly. It is not started.
+ * autonat or UPnP: peers are known from the genesis and dialled explicitly. libp2p's and gossipsub's
+ * metrics go to the node's registry (libp2p-metrics.ts). It is not started.
  */
-export function buildLibp2p(options: P2PNodeOptions, topics: TopicSpec[], gater: ConnectionGater): Promise<NodeLibp2p> {
+export async function buildLibp2p(
+  options: P2PNodeOptions,
+  topics: TopicSpec[],
+  gater: ConnectionGater,
+  metrics: MetricsRegistry
+): Promise<NodeLibp2p> {
+  const gossip = {
+    ...gossipsubOptions(topics),
+    metricsRegister: gossipsubMetricsRegister(metrics.registry),
+    metricsTopicStrToLabel: gossipsubTopicLabels(topics.map((t) => t.name))
+  }
   return createLibp2p({
     privateKey: options.privateKey,
     start: false,
@@ -31,9 +43,10 @@ export function buildLibp2p(options: P2PNodeOptions, topics: TopicSpec[], gater:
       inboundConnectionThreshold: options.inboundConnectionsPerSecondPerHost ?? networkDefaults.inboundConnectionsPerSecondPerHost
     },
     peerDiscovery: [],
+    metrics: await libp2pMetrics(metrics.registry),
     services: {
       identify: identify({ agentVersion: 'bbnp/0.1.0' }),
-      ...(options.gossip === false ? {} : { pubsub: gossipsub(gossipsubOptions(topics)) })
+      ...(options.gossip === false ? {} : { pubsub: gossipsub(gossip) })
     }
   })
 }

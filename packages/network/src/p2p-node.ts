@@ -44,13 +44,28 @@ export interface P2PNode {
   onPeer(listener: (event: PeerEvent) => void): () => void
 }
 
-function networkMetrics(m: MetricsRegistry) {
+/** The outcomes of gossip validation (gossip.ts, applyVerdict). */
+const GOSSIP_RESULTS = ['accept', 'ignore', 'reject']
+
+/**
+ * The network's own metrics. Series known in advance start at 0: each topic's accepted messages
+ * and publications, and the answers this node serves on each of its protocols; the reasons of
+ * ignores and rejects and the protocols asked of others appear when they first occur.
+ */
+function networkMetrics(m: MetricsRegistry, settings: NetworkSettings) {
+  const topics = settings.topics.map((t) => t.name)
   return {
-    gossipMessages: m.counter('bbnp_gossip_messages_total', 'Gossip messages received, by topic and validation result and reason'),
-    requests: m.counter('bbnp_reqresp_requests_total', 'Request/response exchanges, by protocol, side and result'),
+    gossipMessages: m.counter('bbnp_gossip_messages_total', 'Gossip messages received, by topic and validation result and reason', {
+      labels: { topic: topics, result: GOSSIP_RESULTS, reason: [] },
+      initial: topics.map((topic) => ({ topic, result: 'accept', reason: 'OK' }))
+    }),
+    requests: m.counter('bbnp_reqresp_requests_total', 'Request/response exchanges, by protocol, side and result', {
+      labels: { protocol: settings.protocols.map((p) => p.id), side: ['server', 'client'], result: [] },
+      initial: settings.protocols.map((p) => ({ protocol: p.id, side: 'server', result: 'ok' }))
+    }),
     bans: m.counter('bbnp_peer_bans_total', 'Peers disconnected and banned for too many rejected inputs'),
     peersConnected: m.gauge('bbnp_peers_connected', 'Peers connected (identify completed on at least one connection)'),
-    published: m.counter('bbnp_gossip_published_total', 'Gossip messages this node published, by topic')
+    published: m.counter('bbnp_gossip_published_total', 'Gossip messages this node published, by topic', { labels: { topic: topics } })
   }
 }
 
@@ -82,10 +97,10 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
   const settings = resolveOptions(options)
   const selfId = peerIdFromPrivateKey(options.privateKey).toString()
   const log = modules.logger.child({ component: 'network', peerId: selfId })
-  const metrics = networkMetrics(modules.metrics)
+  const metrics = networkMetrics(modules.metrics, settings)
   const guard = new PeerGuard(options.allowedPeers, settings.ban)
   const limiter = new RateLimiter()
-  const libp2p = await buildLibp2p(options, settings.topics, guard.gater())
+  const libp2p = await buildLibp2p(options, settings.topics, guard.gater(), modules.metrics)
   const pubsub = gossipsubOf(libp2p)
 
   const hangUp = (peerId: string) => {

@@ -39,7 +39,7 @@ export interface ServerDeps {
   guard: PeerGuard
   limiter: RateLimiter
   rateLimit: RateLimit
-  requests: Counter
+  requests: Counter<'protocol' | 'side' | 'result'>
   logger: Logger
   onBan(peerId: string): void
   /** Deadlines of the requests being served, so that stop() can end them all at once. */
@@ -210,7 +210,7 @@ const FRAMING_ERRORS = new Set([
 
 export interface ClientDeps {
   libp2p: Libp2p
-  requests: Counter
+  requests: Counter<'protocol' | 'side' | 'result'>
 }
 
 function fail(code: NetworkErrorCode, message: string, meta: Record<string, unknown>, cause?: unknown): BbnpError<NetworkErrorCode> {

@@ -35,13 +35,13 @@ function book(dials: (ConnectionInfo | Error)[] = [], logger: Logger = nullLogge
 }
 
 describe('connection book', () => {
-  it('a peer connects with its first identified connection and disconnects with its last', () => {
+  it('a peer connects with its first identified connection and disconnects with its last', async () => {
     const { b, gauge, hooks, events } = book()
     b.identifyCompleted(conn('c1'), 'P')
     b.identifyCompleted(conn('c2'), 'P')
     b.identifyCompleted(conn('c2'), 'P') // identify again on the same connection (a push)
     assert.deepEqual(b.peers(), ['P'])
-    assert.equal(gauge.get(), 1)
+    assert.equal(await gauge.get(), 1)
     assert.deepEqual(events, [{ type: 'connect', peerId: 'P' }])
 
     b.connectionClosed('c1')
@@ -51,7 +51,7 @@ describe('connection book', () => {
     assert.equal(b.isConnected('P'), true)
     b.connectionClosed('c2')
     assert.equal(b.isConnected('P'), false)
-    assert.equal(gauge.get(), 0)
+    assert.equal(await gauge.get(), 0)
     assert.deepEqual(events, [
       { type: 'connect', peerId: 'P' },
       { type: 'disconnect', peerId: 'P' }
@@ -120,14 +120,14 @@ describe('connection book', () => {
     assert.equal(events.length, 2)
   })
 
-  it('clear() forgets every peer without events and zeroes the gauge', () => {
+  it('clear() forgets every peer without events and zeroes the gauge', async () => {
     const { b, gauge, events } = book()
     b.identifyCompleted(conn('c1'), 'P')
     b.identifyCompleted(conn('c2'), 'Q')
-    assert.equal(gauge.get(), 2)
+    assert.equal(await gauge.get(), 2)
     b.clear()
     assert.deepEqual(b.peers(), [])
-    assert.equal(gauge.get(), 0)
+    assert.equal(await gauge.get(), 0)
     b.connectionClosed('c1')
     assert.equal(events.length, 2, 'only the two connects')
   })

@@ -34,7 +34,7 @@ describe('connections', { timeout: 30_000 }, () => {
     await waitFor('A sees B', () => A.node.connectedPeers().includes(b.id))
     assert.deepEqual(B.node.connectedPeers(), [a.id])
     assert.deepEqual(aEvents, [{ type: 'connect', peerId: b.id }])
-    assert.equal(metricValue(A.metrics.render(), 'bbnp_peers_connected', {}), 1)
+    assert.equal(metricValue(await A.metrics.render(), 'bbnp_peers_connected', {}), 1)
   })
 
   it('re-dials a persistent peer that went away, once it is back (same key, same port)', async () => {

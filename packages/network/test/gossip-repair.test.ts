@@ -33,7 +33,7 @@ function setup(t: TestContext, opts: { gossip?: boolean; topics?: string[] } = {
     metrics,
     logger: nullLogger
   })
-  const repairs = (reason: string) => metrics.counter(REPAIRS, '').get({ reason })
+  const repairs = (reason: string) => metrics.counter(REPAIRS, '', { labels: ['reason'] }).get({ reason })
   const advance = (ms: number) => {
     for (let left = ms; left > 0; left -= 100) t.mock.timers.tick(Math.min(100, left))
   }
@@ -41,7 +41,7 @@ function setup(t: TestContext, opts: { gossip?: boolean; topics?: string[] } = {
 }
 
 describe('gossip watchdog', () => {
-  it('hangs up a persistent peer connected but unknown to gossipsub for 5 s', (t) => {
+  it('hangs up a persistent peer connected but unknown to gossipsub for 5 s', async (t) => {
     const { repair, subscribers, connected, hungUp, repairs, advance } = setup(t)
     connected.add('P').add('Q').add('R') // R is not a persistent peer
     subscribers.set('/t/b', ['Q'])
@@ -50,7 +50,7 @@ describe('gossip watchdog', () => {
     assert.deepEqual(hungUp, [], 'first seen at 1 s: the grace period runs until 6 s')
     advance(1000)
     assert.deepEqual(hungUp, ['P'], 'Q is subscribed to one of the topics, R is not ours to keep')
-    assert.equal(repairs('unsubscribed'), 1)
+    assert.equal(await repairs('unsubscribed'), 1)
     advance(10_000)
     assert.deepEqual(hungUp, ['P'], 'not connected any more: nothing to repair')
     repair.stop()
@@ -95,7 +95,7 @@ describe('gossip watchdog', () => {
 })
 
 describe('partial-close repair', () => {
-  it('hangs up a peer whose other connection is still open 300 ms after one closed', (t) => {
+  it('hangs up a peer whose other connection is still open 300 ms after one closed', async (t) => {
     const { repair, connections, hungUp, repairs, advance } = setup(t)
     repair.start()
     connections.set('P', [{ id: 'c2', status: 'open' }])
@@ -104,7 +104,7 @@ describe('partial-close repair', () => {
     assert.deepEqual(hungUp, [])
     advance(1)
     assert.deepEqual(hungUp, ['P'])
-    assert.equal(repairs('partial_close'), 1)
+    assert.equal(await repairs('partial_close'), 1)
     repair.stop()
   })
 

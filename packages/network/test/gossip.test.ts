@@ -81,17 +81,19 @@ describe('gossip', { timeout: 30_000 }, () => {
     for (const m of ['accept:1', 'ignore:1', 'reject:1', 'throw:1', `accept:${'x'.repeat(100)}`, 'accept:2']) {
       await P.node.publish(TOPIC, text(m))
     }
-    const count = (result: string, reason: string) => metricValue(V.metrics.render(), GOSSIP, { topic: TOPIC, result, reason })
-    await waitFor(
-      'six outcomes counted',
-      () =>
+    let rendered = ''
+    const count = (result: string, reason: string) => metricValue(rendered, GOSSIP, { topic: TOPIC, result, reason })
+    await waitFor('six outcomes counted', async () => {
+      rendered = await V.metrics.render()
+      return (
         count('accept', 'OK') +
           count('ignore', 'STALE') +
           count('reject', 'BAD_SIGNATURE') +
           count('reject', 'MALFORMED') +
           count('reject', 'OVERSIZED') ===
         6
-    )
+      )
+    })
     assert.equal(count('accept', 'OK'), 2)
     assert.equal(count('ignore', 'STALE'), 1)
     assert.equal(count('reject', 'BAD_SIGNATURE'), 1)
@@ -106,8 +108,12 @@ describe('gossip', { timeout: 30_000 }, () => {
   it('ignores a burst beyond the token bucket as RATE_LIMITED', async () => {
     const { P, V, received } = await publisherAndValidator(nodes, { gossipRateLimit: { messagesPerSecond: 0.001, burstMessages: 3 } })
     for (let i = 0; i < 8; i++) await P.node.publish(TOPIC, text(`accept:${i}`))
-    const count = (result: string, reason: string) => metricValue(V.metrics.render(), GOSSIP, { topic: TOPIC, result, reason })
-    await waitFor('8 outcomes', () => count('accept', 'OK') + count('ignore', 'RATE_LIMITED') === 8)
+    let rendered = ''
+    const count = (result: string, reason: string) => metricValue(rendered, GOSSIP, { topic: TOPIC, result, reason })
+    await waitFor('8 outcomes', async () => {
+      rendered = await V.metrics.render()
+      return count('accept', 'OK') + count('ignore', 'RATE_LIMITED') === 8
+    })
     assert.equal(count('accept', 'OK'), 3)
     assert.equal(count('ignore', 'RATE_LIMITED'), 5)
     await waitFor('3 delivered', () => received.length === 3)
@@ -121,8 +127,9 @@ describe('gossip', { timeout: 30_000 }, () => {
     for (let i = 0; i < 3; i++) await P.node.publish(TOPIC, text(`reject:${i}`))
     await waitFor('ban', () => V.node.isBanned(p.id))
     await waitFor('disconnected on both sides', () => !V.node.connectedPeers().includes(p.id) && !P.node.connectedPeers().includes(v.id))
-    assert.equal(metricValue(V.metrics.render(), 'bbnp_peer_bans_total', {}), 1)
-    assert.equal(metricValue(V.metrics.render(), GOSSIP, { result: 'reject', reason: 'BAD_SIGNATURE' }), 3)
+    const rendered = await V.metrics.render()
+    assert.equal(metricValue(rendered, 'bbnp_peer_bans_total', {}), 1)
+    assert.equal(metricValue(rendered, GOSSIP, { result: 'reject', reason: 'BAD_SIGNATURE' }), 3)
 
     await assert.rejects(P.node.connect(v.id, V.node.multiaddrs()[0]), { code: 'NO_CONNECTION' }, 'banned peer dials in')
     await assert.rejects(V.node.connect(p.id, P.node.multiaddrs()[0]), { code: 'NO_CONNECTION' }, 'we do not dial a banned peer')
@@ -132,11 +139,11 @@ describe('gossip', { timeout: 30_000 }, () => {
 
   it('pushes a peer below the graylist threshold after a bounded number of rejects', async () => {
     const { p, P, V } = await publisherAndValidator(nodes, { ban: { maxRejects: 1000 } })
-    const rejects = () => metricValue(V.metrics.render(), GOSSIP, { result: 'reject', reason: 'BAD_SIGNATURE' })
+    const rejects = async () => metricValue(await V.metrics.render(), GOSSIP, { result: 'reject', reason: 'BAD_SIGNATURE' })
     const score = () => V.node.gossipScore(p.id)
     const send = async (from: number, to: number) => {
       for (let i = from; i < to; i++) await P.node.publish(TOPIC, text(`reject:${i}`))
-      await waitFor(`${to} rejects counted`, () => rejects() === to)
+      await waitFor(`${to} rejects counted`, async () => (await rejects()) === to)
     }
     // gossipsub caches a score for one heartbeat (500 ms), so wait for it to reflect the rejects:
     // n rejects cost n^2 (P4), against a credit of well under 1 point here
@@ -187,7 +194,7 @@ describe('gossip over duplicate connections', { timeout: 30_000 }, () => {
       await A.node.publish(TOPIC, text(`after-${n}`)).catch(() => 0)
       await new Promise((r) => setTimeout(r, 200))
     }
-    assert.ok(metricValue(A.metrics.render(), 'bbnp_gossip_repairs_total', { reason: 'partial_close' }) >= 1)
+    assert.ok(metricValue(await A.metrics.render(), 'bbnp_gossip_repairs_total', { reason: 'partial_close' }) >= 1)
     await waitFor('A connected to B again', () => A.node.connectedPeers().includes(b.id))
   })
 })

@@ -66,9 +66,9 @@ describe('peer guard', () => {
 })
 
 describe('the verdict adapter', () => {
-  it('maps each verdict to a gossipsub result and counts it with its reason', () => {
+  it('maps each verdict to a gossipsub result and counts it with its reason', async () => {
     const metrics = new MetricsRegistry()
-    const messages = metrics.counter('bbnp_gossip_messages_total', 'test')
+    const messages = metrics.counter('bbnp_gossip_messages_total', 'test', { labels: ['topic', 'result', 'reason'] })
     const banned: string[] = []
     const deps = {
       guard: new PeerGuard(new Set(['p']), { maxRejects: 2, windowMs: 60_000, durationMs: 60_000 }),
@@ -85,9 +85,9 @@ describe('the verdict adapter', () => {
     assert.equal(applyVerdict('t', { action: 'reject', reason: 'BAD' }, 'p', deps), TopicValidatorResult.Reject)
     assert.deepEqual(banned, ['p'], 'the second reject crosses the bound')
     assert.equal(applyVerdict('t', { action: 'maybe' } as never, 'p', deps), TopicValidatorResult.Reject)
-    assert.equal(messages.get({ topic: 't', result: 'accept', reason: 'OK' }), 1)
-    assert.equal(messages.get({ topic: 't', result: 'ignore', reason: 'STALE' }), 1)
-    assert.equal(messages.get({ topic: 't', result: 'reject', reason: 'BAD' }), 2)
-    assert.equal(messages.get({ topic: 't', result: 'reject', reason: 'BAD_VERDICT' }), 1)
+    assert.equal(await messages.get({ topic: 't', result: 'accept', reason: 'OK' }), 1)
+    assert.equal(await messages.get({ topic: 't', result: 'ignore', reason: 'STALE' }), 1)
+    assert.equal(await messages.get({ topic: 't', result: 'reject', reason: 'BAD' }), 2)
+    assert.equal(await messages.get({ topic: 't', result: 'reject', reason: 'BAD_VERDICT' }), 1)
   })
 })

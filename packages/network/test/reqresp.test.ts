@@ -62,8 +62,8 @@ describe('request/response', { timeout: 30_000 }, () => {
   let S: TestNode
   let C: TestNode
   let serverId: string
-  const count = (n: TestNode, protocol: string, side: string, result: string) =>
-    metricValue(n.metrics.render(), REQS, { protocol, side, result })
+  const count = async (n: TestNode, protocol: string, side: string, result: string) =>
+    metricValue(await n.metrics.render(), REQS, { protocol, side, result })
 
   before(async () => {
     const s = await identity()
@@ -78,8 +78,8 @@ describe('request/response', { timeout: 30_000 }, () => {
   it('round trip with several response frames', async () => {
     const frames = await C.node.request(serverId, '/t/echo/1', text('ping'))
     assert.deepEqual(decode(frames), [`hello ${C.node.peerId.slice(-4)}`, 'ping', 'bye'])
-    assert.equal(count(C, '/t/echo/1', 'client', 'ok'), 1)
-    assert.equal(count(S, '/t/echo/1', 'server', 'ok'), 1)
+    assert.equal(await count(C, '/t/echo/1', 'client', 'ok'), 1)
+    assert.equal(await count(S, '/t/echo/1', 'server', 'ok'), 1)
   })
 
   it('a handler may stream its frames', async () => {
@@ -98,7 +98,7 @@ describe('request/response', { timeout: 30_000 }, () => {
       code: 'REFUSED',
       meta: { protocol: '/t/small/1', peer: serverId, reason: 'OVERSIZED' }
     })
-    assert.equal(count(S, '/t/small/1', 'server', 'oversized'), 1)
+    assert.equal(await count(S, '/t/small/1', 'server', 'oversized'), 1)
     assert.deepEqual(decode(await C.node.request(serverId, '/t/small/1', text('fits'))), ['ok'])
   })
 
@@ -107,7 +107,7 @@ describe('request/response', { timeout: 30_000 }, () => {
     await assert.rejects(C.node.request(serverId, '/t/slow/1', text('x'), { timeoutMs: 150 }), { code: 'TIMEOUT' })
     const ms = performance.now() - t0
     assert.ok(ms >= 140 && ms < 1000, `took ${ms} ms`)
-    assert.equal(count(C, '/t/slow/1', 'client', 'timeout'), 1)
+    assert.equal(await count(C, '/t/slow/1', 'client', 'timeout'), 1)
   })
 
   it("the server's own deadline ends a slow handler and the client hears of it at once", async () => {
@@ -117,7 +117,7 @@ describe('request/response', { timeout: 30_000 }, () => {
       meta: { protocol: '/t/slow-server/1', peer: serverId, remote: true }
     })
     assert.ok(performance.now() - t0 < 1000)
-    assert.equal(count(S, '/t/slow-server/1', 'server', 'timeout'), 1)
+    assert.equal(await count(S, '/t/slow-server/1', 'server', 'timeout'), 1)
   })
 
   it('a handler that fails halfway gives an error, never a shorter response', async () => {
@@ -125,7 +125,7 @@ describe('request/response', { timeout: 30_000 }, () => {
       code: 'REFUSED',
       meta: { protocol: '/t/midway/1', peer: serverId, reason: 'SERVER_ERROR' }
     })
-    assert.equal(count(S, '/t/midway/1', 'server', 'server_error'), 1)
+    assert.equal(await count(S, '/t/midway/1', 'server', 'server_error'), 1)
   })
 
   it('the caller can abort a request', async () => {
@@ -153,7 +153,7 @@ describe('request/response', { timeout: 30_000 }, () => {
       )
     }
     assert.deepEqual(results, ['ok', 'ok', 'REFUSED RATE_LIMITED', 'REFUSED RATE_LIMITED'])
-    assert.equal(count(S, '/t/limited/1', 'server', 'rate_limited'), 2)
+    assert.equal(await count(S, '/t/limited/1', 'server', 'rate_limited'), 2)
   })
 
   it('malformed requests count towards a ban', async () => {
@@ -167,7 +167,7 @@ describe('request/response', { timeout: 30_000 }, () => {
     await assert.rejects(client.node.request(s.id, '/t/decode/1', text('?')), malformed)
     await waitFor('ban', () => strict.node.isBanned(c.id))
     await waitFor('hung up', () => client.node.connectedPeers().length === 0)
-    assert.equal(metricValue(strict.metrics.render(), 'bbnp_peer_bans_total', {}), 1)
+    assert.equal(metricValue(await strict.metrics.render(), 'bbnp_peer_bans_total', {}), 1)
     await assert.rejects(client.node.request(s.id, '/t/echo/1', text('x')), { code: 'NO_CONNECTION' })
   })
 })

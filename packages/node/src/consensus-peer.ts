@@ -27,6 +27,7 @@ import { PeerActivity } from './peer-activity.ts'
 import { protocolLimits, type WireProtocols, wireProtocols } from './protocols.ts'
 import { consensusReadiness } from './readiness.ts'
 import { RecoveryCommittee } from './recovery-committee.ts'
+import { reputationGauges } from './reputation-gauges.ts'
 import { SlotClock } from './slot-clock.ts'
 import { reputationRules } from './reputation-rules.ts'
 import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
@@ -177,6 +178,7 @@ async function composePeer(
   const leadership = new LeadershipWindow(peer.m, metrics)
   await leadership.load(store)
   const activity = new PeerActivity(peer.timing.viewTimeoutMs, logger, metrics)
+  reputationGauges(metrics, peer.m, peer.params, () => replica.head)
   const fetchTheta = thetaFetcher({
     ...peer,
     p2p: () => (peer.silent ? undefined : p2p),

@@ -84,7 +84,8 @@ export interface ThetaFetchDeps {
 export function thetaFetcher(d: ThetaFetchDeps): (draw: DrawMessage) => Promise<void> {
   const mFetches = d.metrics.counter(
     'bbnp_theta_requests_total',
-    'Theta asked from the gateway over /bbnp/theta/1 because gossip had not brought it, by result'
+    'Theta asked from the gateway over /bbnp/theta/1 because gossip had not brought it, by result',
+    { labels: { result: ['ok', 'failed'] } }
   )
   return async (draw) => {
     const p2p = d.p2p()

@@ -141,7 +141,7 @@ export function consensusRoutes(m: ConsensusRoutesModules): Record<string, Route
         }
       }
     },
-    '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true }),
+    '/metrics': async () => ({ status: 200, body: await m.metrics.render(), text: true }),
     ...exportRoutes({ genesis, store })
   }
   return routes

@@ -11,6 +11,7 @@ import type { Logger, MetricsRegistry } from '@bbnp/core'
 import { type BlockStore, isStoreDamage } from '@bbnp/chain'
 import type {
   Block,
+  BlockError,
   CommitCertificate,
   CommitInfo,
   DrawMessage,
@@ -20,6 +21,55 @@ import type {
   ReplicaLike
 } from '@bbnp/consensus'
 import { topicOf } from '@bbnp/consensus'
+
+/**
+ * Why a proposed block is invalid (@bbnp/consensus validateBlock, and the election check after
+ * it): a record over BlockError, so that a new error cannot be left out of the list.
+ */
+const BLOCK_ERRORS = Object.keys({
+  WRONG_HEIGHT: true,
+  WRONG_PARENT: true,
+  BAD_PARENT_CERTIFICATE: true,
+  SLOT_NOT_INCREASING: true,
+  SLOT_IN_FUTURE: true,
+  BAD_AGGREGATE_SIGNATURE: true,
+  BAD_AGGREGATE: true,
+  BAD_ENDORSEMENT: true,
+  BAD_FAULT_PROOF: true,
+  BAD_ELECTION_PROOF: true,
+  WRONG_PRIMARY: true,
+  BAD_REPUTATION: true,
+  BAD_OPINIONS: true
+} satisfies Record<BlockError, true>)
+
+/**
+ * The replica's refusals by message kind and reason, as its code gives them: each of these series
+ * of bbnp_consensus_rejected_total starts at 0. A reason missing here is still counted, from
+ * its first occurrence.
+ */
+const CONSENSUS_REJECTIONS: [kind: string, reasons: readonly string[]][] = [
+  ['aggregate', ['BAD_SIGNATURE', 'SLOT_IN_FUTURE', 'BAD_AGGREGATE', 'BAD_ENDORSEMENT', 'BAD_FAULT_PROOF']],
+  ['draw', ['BAD_SIGNATURE', 'WRONG_SEED']],
+  ['theta', ['BAD_SIGNATURE']],
+  ['preprepare', ['MALFORMED_BLOCK', 'BAD_SIGNATURE', 'EQUIVOCATION', ...BLOCK_ERRORS]],
+  ['prepare', ['BAD_SIGNATURE', 'DOUBLE_VOTE']],
+  ['commit', ['BAD_SIGNATURE', 'DOUBLE_VOTE']],
+  ['viewchange', ['BAD_VIEW_CHANGE']],
+  [
+    'newview',
+    [
+      'BAD_ELECTION_PROOF',
+      'WRONG_PRIMARY',
+      'MALFORMED_BLOCK',
+      'BAD_SIGNATURE',
+      'BAD_VIEW_CHANGE',
+      'TOO_FEW_VIEW_CHANGES',
+      'NOT_HIGHEST_PREPARED'
+    ]
+  ],
+  ['synced', ['WRONG_PARENT']],
+  ['opinion', ['BAD_SIGNATURE', 'MALFORMED']]
+]
 
 export interface CommittedBlock {
   block: Block
@@ -76,10 +126,14 @@ export class EffectDriver {
       "From this peer's receipt of the gateway's aggregate to the block stored",
       [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]
     )
-    this.mRejected = metrics.counter('bbnp_consensus_rejected_total', 'Consensus inputs refused by the replica, by kind and reason')
+    this.mRejected = metrics.counter('bbnp_consensus_rejected_total', 'Consensus inputs refused by the replica, by kind and reason', {
+      labels: ['kind', 'reason'],
+      initial: CONSENSUS_REJECTIONS.flatMap(([kind, reasons]) => reasons.map((reason) => ({ kind, reason })))
+    })
     this.mVerify = metrics.counter(
       'bbnp_signature_checks_total',
-      'BLS signature work, by kind (batch = one aggregate check over many votes)'
+      'BLS signature work, by kind (batch = one aggregate check over many votes)',
+      { labels: { kind: ['batch', 'in_batches', 'fallback', 'cached', 'single'] } }
     )
     this.mViewChanges = metrics.counter('bbnp_view_changes_total', 'View changes this peer started')
     this.mHeight.set(modules.store.head().height)
@@ -190,13 +244,14 @@ export class EffectDriver {
     this.mView.set(replica.view)
     const s = replica.stats
     const c = replica.cache
-    this.mVerify.values.clear()
+    // totals the replica keeps: the counters mirror them
+    this.mVerify.reset()
     this.mVerify.inc({ kind: 'batch' }, s.batchChecks + c.batches)
     this.mVerify.inc({ kind: 'in_batches' }, s.signaturesInBatches + c.inBatches)
     this.mVerify.inc({ kind: 'fallback' }, s.fallbackChecks)
     this.mVerify.inc({ kind: 'cached' }, c.hits)
     this.mVerify.inc({ kind: 'single' }, c.checks)
-    this.mViewChanges.values.clear()
+    this.mViewChanges.reset()
     this.mViewChanges.inc(undefined, s.viewChanges)
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { SlotAggregator } from '@bbnp/aggregation'
 import { DOMAIN, type Logger, meterIndex, type MetricsRegistry } from '@bbnp/core'
-import { aggregatePayload, aggregateSum, bitmapFromIndices, type SignedAggregate } from '@bbnp/consensus'
+import { AGGREGATE_STATUSES, aggregatePayload, aggregateSum, bitmapFromIndices, type SignedAggregate } from '@bbnp/consensus'
 import { sign } from '@bbnp/crypto'
 import type { AggregateHandoff } from './gateway-handoff.ts'
 import type { GatewayRecovery, RecoveryOutcome } from './gateway-recovery.ts'
@@ -50,7 +50,9 @@ export class SlotCloser {
 
   constructor(d: SlotCloserDeps) {
     this.d = d
-    this.mSlots = d.metrics.counter('bbnp_slots_total', 'Slots closed by the gateway, by status')
+    this.mSlots = d.metrics.counter('bbnp_slots_total', 'Slots closed by the gateway, by status', {
+      labels: { status: AGGREGATE_STATUSES }
+    })
     this.mAggregateMs = d.metrics.histogram(
       'bbnp_gateway_aggregate_seconds',
       'Time to verify and sum one slot when it closes',

@@ -55,8 +55,12 @@ export class AggregateHandoff {
     this.resendMs = opts.resendMs
     this.m = modules
     this.now = modules.now ?? Date.now
-    this.sent = modules.metrics.counter('bbnp_handoffs_total', 'Aggregate hand-offs to consensus peers, by result')
-    this.givenUp = modules.metrics.counter('bbnp_slots_given_up_total', 'Closed slots no block will hold, by reason')
+    this.sent = modules.metrics.counter('bbnp_handoffs_total', 'Aggregate hand-offs to consensus peers, by result', {
+      labels: { result: ['ok', 'failed'] }
+    })
+    this.givenUp = modules.metrics.counter('bbnp_slots_given_up_total', 'Closed slots no block will hold, by reason', {
+      labels: { reason: ['passed'] }
+    })
   }
 
   /** Take up what an earlier run left in the store. */

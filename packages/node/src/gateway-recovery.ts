@@ -86,11 +86,13 @@ export class GatewayRecovery {
     )
     this.mFaulty = modules.metrics.counter(
       'bbnp_partials_inconsistent_total',
-      'Partial sums of consensus peers that disagreed with the others, by peer'
+      'Partial sums of consensus peers that disagreed with the others, by peer',
+      { labels: { peer: modules.peers.map((p) => `cn-${p.index}`) } }
     )
     this.mUnsigned = modules.metrics.counter(
       'bbnp_partials_bad_signature_total',
-      'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer'
+      'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer',
+      { labels: { peer: modules.peers.map((p) => `cn-${p.index}`) } }
     )
     this.mMs = modules.metrics.histogram(
       'bbnp_recovery_seconds',

@@ -4,7 +4,7 @@
  * slot (two sources of one identity) said at warn and counted.
  */
 import { BbnpError, type Logger, meterId, type MetricsRegistry } from '@bbnp/core'
-import { reportBytes } from '@bbnp/aggregation'
+import { REJECT_CODES, reportBytes } from '@bbnp/aggregation'
 import type { ProtocolSpec } from '@bbnp/network'
 import type { GatewaySlots } from './gateway-slots.ts'
 import { encodeReceipt, type WireProtocols } from './protocols.ts'
@@ -31,7 +31,9 @@ export class ReportIntake {
   constructor(d: ReportIntakeDeps) {
     this.d = d
     this.mAccepted = d.metrics.counter('bbnp_reports_accepted_total', 'Meter reports accepted (tag verified, first for its meter and slot)')
-    this.mRejected = d.metrics.counter('bbnp_reports_rejected_total', 'Meter reports rejected, by reason')
+    this.mRejected = d.metrics.counter('bbnp_reports_rejected_total', 'Meter reports rejected, by reason', {
+      labels: { reason: REJECT_CODES }
+    })
     this.mConflicts = d.metrics.counter(
       'bbnp_report_conflicts_total',
       'Second, different reports for one meter and slot (two sources of one identity)'

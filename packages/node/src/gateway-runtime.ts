@@ -227,7 +227,9 @@ function driveSlots(
 async function openGatewayNetwork(ctx: SingleKeyContext, gw: GatewaySetup, reports: ReportIntake): Promise<P2PNode> {
   const { options, genesis, key, logger, metrics } = ctx
   const mTheta = metrics.counter('bbnp_theta_signed_total', 'Election thresholds (Theta) signed')
-  const mElection = metrics.counter('bbnp_gossip_election_total', 'Election messages seen by the gateway, by outcome')
+  const mElection = metrics.counter('bbnp_gossip_election_total', 'Election messages seen by the gateway, by outcome', {
+    labels: { outcome: ['draw', 'theta_request', 'theta_request_refused'] }
+  })
   const electionId = {
     limits: { maxBlockBytes: maxBlockBytes(gw.m, gw.n), nodes: gw.m },
     nodeOfPeer: gw.nodeOfPeer,
@@ -310,7 +312,7 @@ export function gatewayRoutes(
         }
       }
     },
-    '/metrics': () => ({ status: 200, body: metrics.render(), text: true }),
+    '/metrics': async () => ({ status: 200, body: await metrics.render(), text: true }),
     ...healthRoutes(() =>
       gatewayReadiness({ started: parts.started(), consensusPeers: parts.peers().filter((p) => gw.nodeOfPeer.has(p)).length })
     ),

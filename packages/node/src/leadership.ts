@@ -33,8 +33,11 @@ export class LeadershipWindow {
   constructor(nodes: number, metrics: MetricsRegistry, window = LEADERSHIP_WINDOW) {
     this.nodes = nodes
     this.window = window
-    this.mLed = metrics.gauge('bbnp_leadership_blocks', `Blocks led by each consensus peer among the last ${window}`, () => this.publish())
-    this.mTop = metrics.gauge('bbnp_leadership_top_share', `The most frequent leader's share of the last ${window} blocks`)
+    this.mLed = metrics.gauge('bbnp_leadership_blocks', `Blocks led by each consensus peer among the last ${window}`, {
+      labels: { peer: Array.from({ length: nodes }, (_, i) => consensusId(i + 1)) },
+      collect: () => this.publish()
+    })
+    this.mTop = metrics.gauge('bbnp_leadership_top_share_ratio', `The most frequent leader's share of the last ${window} blocks (0..1)`)
     this.mGini = metrics.gauge('bbnp_leadership_gini', `Gini coefficient of leadership over the last ${window} blocks (0: even)`)
   }
 

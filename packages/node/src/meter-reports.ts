@@ -9,7 +9,7 @@
  * the meter's limit of two answers per slot, kept in memory, cannot be reset by a restart.
  */
 import { BbnpError, concatBytes, type Logger, type MetricsRegistry } from '@bbnp/core'
-import { decodeRevealRequest, type MeterCrypto, type ReadingsSource, REVEAL_MEMORY, reportBytes } from '@bbnp/aggregation'
+import { decodeRevealRequest, type MeterCrypto, type ReadingsSource, REJECT_CODES, REVEAL_MEMORY, reportBytes } from '@bbnp/aggregation'
 import type { P2PNode, ProtocolSpec } from '@bbnp/network'
 import { decodeReceipt, MAX_REPORTS_PER_REQUEST, splitRevealItems, type WireProtocols } from './protocols.ts'
 
@@ -50,7 +50,13 @@ export class MeterReporter {
   constructor(d: MeterReporterDeps) {
     this.d = d
     this.readingsEnd = new Map(d.meters.map((meter) => [meter.index, d.readings.lastSlot(meter.index)]))
-    this.mSent = d.metrics.counter('bbnp_reports_sent_total', 'Reports sent to the gateway, by outcome')
+    this.mSent = d.metrics.counter(
+      'bbnp_reports_sent_total',
+      'Reports sent to the gateway, by outcome (accepted, unsent, or why the gateway rejected it)',
+      {
+        labels: { outcome: ['accepted', 'unsent', ...REJECT_CODES] }
+      }
+    )
     this.mDropped = d.metrics.counter('bbnp_reports_dropped_total', 'Reports this process dropped on purpose (--drop-rate)')
     this.mExhausted = d.metrics.gauge('bbnp_meters_out_of_readings', 'Hosted meters whose readings have ended (they no longer report)')
     this.mMs = d.metrics.histogram(
@@ -151,7 +157,13 @@ export function revealProtocol(d: {
   metrics: MetricsRegistry
 }): ProtocolSpec {
   const byIndex = new Map(d.meters.map((x) => [x.index, x]))
-  const mReveals = d.metrics.counter('bbnp_reveals_answered_total', 'Reveal questions of the gateway answered, by result (PROTOCOL 3.5.4)')
+  const mReveals = d.metrics.counter(
+    'bbnp_reveals_answered_total',
+    'Reveal questions of the gateway answered, by result (PROTOCOL 3.5.4)',
+    {
+      labels: { result: ['answered', 'REVEAL_REQUEST', 'REVEAL_LIMIT', 'REVEAL_NOT_SUPERSET', 'REVEAL_STALE'] }
+    }
+  )
   return {
     ...d.wire.reveal,
     handler: async (req, from) => {

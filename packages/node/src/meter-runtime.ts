@@ -35,7 +35,7 @@ export function dropsReport(chainId: string, id: string, slot: number, p: number
 export function meterRoutes(m: { status: () => object; metrics: MetricsRegistry; gatewayConnected: () => boolean }): Record<string, Route> {
   return {
     '/status': () => ({ status: 200, body: m.status() }),
-    '/metrics': () => ({ status: 200, body: m.metrics.render(), text: true }),
+    '/metrics': async () => ({ status: 200, body: await m.metrics.render(), text: true }),
     ...healthRoutes(() => meterReadiness({ gatewayConnected: m.gatewayConnected() })),
     ...openApiRoutes()
   }

@@ -22,15 +22,20 @@ export async function createNode(options: NodeOptions, modules: { logger?: Logge
       bindings: { role: options.role, id: options.ids.length === 1 ? options.ids[0] : `${options.ids[0]}+${options.ids.length - 1}` }
     })
   const genesis = loadGenesis(options.configDir)
-  const metrics = new MetricsRegistry()
-  metrics.gauge('bbnp_info', 'Static information about this process', () => {}).set(1, { role: options.role, chain: genesis.chainId })
+  // prom-client's process and Node.js metrics (CPU, memory, event-loop lag, GC) replace our own
+  // resident-memory and start-time gauges: process_resident_memory_bytes, process_start_time_seconds.
+  const metrics = new MetricsRegistry({ defaultMetrics: true })
+  metrics
+    .gauge('bbnp_info', 'Static information about this process', { labels: ['role', 'chain'] })
+    .set(1, { role: options.role, chain: genesis.chainId })
   const build = buildInfo()
   metrics
-    .gauge('bbnp_build_info', 'The build this process runs: version, git commit and Node.js version')
+    .gauge('bbnp_build_info', 'The build this process runs: version, git commit and Node.js version', {
+      labels: ['version', 'commit', 'node']
+    })
     .set(1, { version: build.version, commit: build.commit ?? 'unknown', node: build.node })
-  const started = metrics.gauge('bbnp_start_time_seconds', 'Unix time this process started')
-  started.set(Math.floor(Date.now() / 1000))
-  const rss = metrics.gauge('bbnp_resident_memory_bytes', 'Resident set size of this process', () => rss.set(process.memoryUsage.rss()))
+  // With it, an alert can say "no block for five slots" whatever the slot length.
+  metrics.gauge('bbnp_slot_period_seconds', 'Length of a slot (the genesis period)').set(genesis.periodMs / 1000)
   switch (options.role) {
     case 'consensus':
       return startConsensusPeer({

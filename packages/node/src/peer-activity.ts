@@ -33,6 +33,16 @@ export class PeerActivity {
     this.logger = logger
     this.stallMs = 5 * viewTimeoutMs
     this.mStalls = metrics.counter('bbnp_stalls_total', `Heights that had work and did not commit for ${this.stallMs / 1000} s`)
+    // "no block for five slots" in an alert: time() - this > 5 * bbnp_slot_period_seconds
+    const stored = metrics.gauge(
+      'bbnp_last_block_timestamp_seconds',
+      'Unix time this peer last stored a block (committed or caught up), or started',
+      {
+        collect: () => {
+          stored.set(this.lastStoredAt / 1000)
+        }
+      }
+    )
   }
 
   /** Local timing of a recent block: when this peer got the aggregate, and when it stored the block. */

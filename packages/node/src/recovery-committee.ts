@@ -60,8 +60,12 @@ export class RecoveryCommittee {
     this.o = options
     this.m = modules
     this.now = modules.now ?? Date.now
-    this.mEndorse = modules.metrics.counter('bbnp_endorsements_total', 'ENDORSE requests of the gateway, by result (PROTOCOL 3.5.5)')
-    this.mPartial = modules.metrics.counter('bbnp_partials_total', 'PARTIAL requests of the gateway, by result (PROTOCOL 3.5.5)')
+    this.mEndorse = modules.metrics.counter('bbnp_endorsements_total', 'ENDORSE requests of the gateway, by result (PROTOCOL 3.5.5)', {
+      labels: { result: ['endorsed', 'FUTURE_SLOT', 'OLD_SLOT', 'TOO_FEW_REPORTERS', 'MALFORMED', 'SET_CONFLICT'] }
+    })
+    this.mPartial = modules.metrics.counter('bbnp_partials_total', 'PARTIAL requests of the gateway, by result (PROTOCOL 3.5.5)', {
+      labels: { result: ['released', 'NOT_ENDORSED', 'BAD_CERTIFICATE'] }
+    })
   }
 
   /** Compute the pads of `slot` ahead of its recovery (they depend on nothing but the slot). */

@@ -97,7 +97,7 @@ describe('the gateway hand-off', () => {
     await h2.flush()
     assert.deepEqual(h2.pendingSlots(), [])
     assert.deepEqual(await again.pending(), [])
-    assert.equal(w.metrics.render().includes('bbnp_slots_given_up_total'), true)
+    assert.equal((await w.metrics.render()).includes('bbnp_slots_given_up_total'), true)
     await again.close()
   })
 
@@ -131,7 +131,7 @@ describe('the gateway hand-off', () => {
     assert.deepEqual(h.pendingSlots(), [])
     const warn = w.lines.find((l) => l.level === 'warn')
     assert.ok(warn && /given up/.test(warn.msg), 'a warning')
-    assert.match(w.metrics.render(), /bbnp_slots_given_up_total\{reason="passed"\} 1/)
+    assert.match(await w.metrics.render(), /bbnp_slots_given_up_total\{reason="passed"\} 1/)
     assert.deepEqual(await store.pending(), [])
     await store.close()
   })

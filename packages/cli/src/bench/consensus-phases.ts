@@ -175,7 +175,8 @@ function metricByLabel(text: string, name: string, label: string): Record<string
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue
     const k = re.exec(line)?.[1] ?? '?'
-    out[k] = (out[k] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (v !== 0) out[k] = (out[k] ?? 0) + v // label sets are exported at 0 from the start
   }
   return out
 }
@@ -184,7 +185,7 @@ function metricByLabel(text: string, name: string, label: string): Record<string
 export async function readMetrics(net: BenchNetwork): Promise<Pick<ConsensusSizeResult, 'memory' | 'verification' | 'anomalies'>> {
   const m = net.m
   const texts = await Promise.all(Array.from({ length: m }, (_, i) => net.metrics(i + 1)))
-  const rss = texts.map((t) => round(sumMetric(t, 'bbnp_resident_memory_bytes') / (1024 * 1024), 1))
+  const rss = texts.map((t) => round(sumMetric(t, 'process_resident_memory_bytes') / (1024 * 1024), 1))
   const sum = (name: string, labels: Record<string, string> = {}) => texts.reduce((a, t) => a + sumMetric(t, name, labels), 0)
   const peerBlocks = sum('bbnp_blocks_committed_total')
   const per = (kind: string) => round(sum('bbnp_signature_checks_total', { kind }) / Math.max(1, peerBlocks), 2)

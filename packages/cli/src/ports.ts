@@ -3,7 +3,7 @@
  * listen on is free, so a port in use is one clear line naming it instead of a child dying at
  * start; the benchmark and the tests pick free ranges of their own.
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,10 +42,23 @@ const BLOCKS = Math.floor((32768 - FIRST) / BLOCK)
 /** A claim older than this is stale (its holder is long gone): tests and benches run for minutes. */
 const CLAIM_MS = 60 * 60 * 1000
 
+/** Whether the process that wrote a claim is gone (its claim is then free to take). */
+function holderGone(path: string): boolean {
+  try {
+    const pid = Number(readFileSync(path, 'utf8'))
+    if (!Number.isSafeInteger(pid) || pid <= 0) return true
+    process.kill(pid, 0)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'EPERM'
+  }
+}
+
 /**
  * Claim a block for this process: a file created with O_EXCL in a shared directory, so that two
  * processes picking ports at the same moment (parallel tests, a bench beside them) never pick the
- * same ones, which probing alone cannot promise: a port is free until someone binds it.
+ * same ones, which probing alone cannot promise: a port is free until someone binds it. A claim
+ * whose process has ended, or older than CLAIM_MS, is taken over.
  */
 function claimBlock(block: number): boolean {
   const dir = join(tmpdir(), 'bbnp-port-claims')
@@ -56,7 +69,7 @@ function claimBlock(block: number): boolean {
     return true
   } catch {
     try {
-      if (Date.now() - statSync(path).mtimeMs < CLAIM_MS) return false
+      if (!holderGone(path) && Date.now() - statSync(path).mtimeMs < CLAIM_MS) return false
       writeFileSync(path, String(process.pid))
       return true
     } catch {

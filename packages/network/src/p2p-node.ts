@@ -33,6 +33,11 @@ export interface P2PNode {
   /** Dials once; resolves when the peer has let us in (identify ran), fails with NO_CONNECTION otherwise. */
   connect(peerId: string, addr: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>
   connectedPeers(): string[]
+  /**
+   * Points a persistent peer at a new address (its entry in the address book changed): dialled
+   * there at once unless connected. False when `peerId` is not one of the node's persistent peers.
+   */
+  setPeerAddress(peerId: string, addr: string): boolean
   /** Actual listen addresses (with the OS-assigned port), each ending in /p2p/<peerId>. */
   multiaddrs(): string[]
   /** Peers in this node's gossip mesh for a topic. */
@@ -254,6 +259,7 @@ function p2pNode(parts: NodeParts): P2PNode {
     },
 
     connectedPeers: () => book.peers(),
+    setPeerAddress: (peerId, addr) => parts.keeper.setAddress(peerId, addr),
     multiaddrs: () => libp2p.getMultiaddrs().map(String),
     meshPeers: (topic) => pubsub?.getMeshPeers(topic) ?? [],
     gossipScore: (peerId) => pubsub?.getScore(peerId) ?? 0,

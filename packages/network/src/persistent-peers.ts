@@ -63,6 +63,25 @@ export class PersistentPeers {
     s.timer = undefined
   }
 
+  /**
+   * Points a persistent peer at a new address (the address book changed). A peer that is not
+   * connected is dialled there at once, with its backoff reset; a connected one keeps its
+   * connection and is dialled there the next time it is lost. Returns false for a peer this
+   * keeper does not hold.
+   */
+  setAddress(peerId: string, addr: string): boolean {
+    const s = this.states.get(peerId)
+    if (s === undefined) return false
+    if (s.peer.addr === addr) return true
+    s.peer = { ...s.peer, addr }
+    s.attempts = 0
+    clearTimeout(s.timer)
+    s.timer = undefined
+    // A dial in flight goes to the old address; when it ends, the next one goes to the new.
+    if (this.running) void this.attempt(s)
+    return true
+  }
+
   onDisconnected(peerId: string): void {
     const s = this.states.get(peerId)
     if (s !== undefined) this.schedule(s)

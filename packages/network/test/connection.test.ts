@@ -56,6 +56,39 @@ describe('connections', { timeout: 30_000 }, () => {
     assert.deepEqual(events.slice(-2), ['disconnect', 'connect'])
   })
 
+  it('dials a /dns4 address: the name is resolved by the system (localhost here)', async () => {
+    const a = await identity()
+    const b = await identity()
+    const B = await startNode(nodes, b, { allowedPeers: new Set([a.id]) })
+    const port = B.node.multiaddrs()[0].split('/')[4]
+    const A = await startNode(nodes, a, {
+      allowedPeers: new Set([b.id]),
+      listen: [],
+      persistentPeers: [{ peerId: b.id, addr: `/dns4/localhost/tcp/${port}` }]
+    })
+    await waitFor('A reaches B by name', () => A.node.connectedPeers().includes(b.id) && B.node.connectedPeers().includes(a.id))
+  })
+
+  it('a persistent peer that moved is dialled at its new address once it is given (address book reloaded)', async () => {
+    const a = await identity()
+    const b = await identity()
+    const B1 = await startNode(nodes, b, { allowedPeers: new Set([a.id]) })
+    const A = await startNode(nodes, a, {
+      allowedPeers: new Set([b.id]),
+      // a long backoff: only setPeerAddress can bring the peer back within the test's deadline
+      redial: { initialMs: 60_000, maxMs: 60_000 },
+      persistentPeers: [{ peerId: b.id, addr: B1.node.multiaddrs()[0] }]
+    })
+    await waitFor('first connection', () => A.node.connectedPeers().includes(b.id))
+    await B1.node.stop()
+    await waitFor('A notices', () => !A.node.connectedPeers().includes(b.id))
+    // the same identity on another address (another port; 127.0.0.2 is loopback too), which never dials A
+    const B2 = await startNode(nodes, b, { allowedPeers: new Set([a.id]), listen: ['/ip4/127.0.0.2/tcp/0'] })
+    assert.equal(A.node.setPeerAddress(b.id, B2.node.multiaddrs()[0]), true)
+    assert.equal(A.node.setPeerAddress(a.id, B2.node.multiaddrs()[0]), false, 'not a persistent peer of A')
+    await waitFor('A dials B at its new address', () => B2.node.connectedPeers().includes(a.id), 5000)
+  })
+
   it('a listen address in use fails start() with one clear line', async () => {
     const a = await identity()
     const b = await identity()

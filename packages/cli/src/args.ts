@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util'
 import { UsageError } from '@bbnp/core'
 
-export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: false }>
+/** A flag with `multiple: true` may be given many times (strings only) and parses to a list. */
+export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: boolean }>
 
 export function parseFlags<S extends FlagSpec>(argv: string[], spec: S, opts: { positionals?: number } = {}) {
   try {
@@ -13,7 +14,13 @@ export function parseFlags<S extends FlagSpec>(argv: string[], spec: S, opts: { 
     if (positionals.length > (opts.positionals ?? 0))
       throw new UsageError('USAGE', `unexpected argument: ${positionals[opts.positionals ?? 0]}`)
     return {
-      values: values as unknown as { [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined },
+      values: values as unknown as {
+        [K in keyof S]: S[K]['multiple'] extends true
+          ? string[] | undefined
+          : S[K]['type'] extends 'boolean'
+            ? boolean | undefined
+            : string | undefined
+      },
       positionals
     }
   } catch (e) {

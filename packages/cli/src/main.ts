@@ -6,8 +6,12 @@
 import { isBbnpError, UsageError } from '@bbnp/core'
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }> = {
-  setup: { summary: 'the trusted authority: write genesis.json and one key file per entity', load: () => import('./commands/setup.ts') },
+  setup: {
+    summary: 'the trusted authority: write genesis.json, addresses.json and one key file per entity',
+    load: () => import('./commands/setup.ts')
+  },
   start: { summary: 'run one role: consensus, gateway or meter', load: () => import('./commands/start.ts') },
+  addresses: { summary: 'show, check or change the address book (where peers are reached)', load: () => import('./commands/addresses.ts') },
   devnet: { summary: 'set up and run a whole network as local processes', load: () => import('./commands/devnet.ts') },
   simulate: { summary: "reproduce the paper's reputation and selection experiments", load: () => import('./commands/simulate.ts') },
   bench: { summary: 'measure the crypto, aggregation and consensus costs', load: () => import('./commands/bench.ts') },
@@ -41,6 +45,7 @@ const ENVIRONMENT_ERRORS = [
   'GENESIS',
   'KEY',
   'CONFIG',
+  'ADDRESSES',
   'IO',
   'SETUP',
   'USAGE',

@@ -107,7 +107,7 @@ describe('systemd units', () => {
   })
 
   for (const u of UNITS) {
-    it(`${u.file}: runs bbnp start as its role, stops on SIGTERM, restarts on failure but never on exit code 2`, () => {
+    it(`${u.file}: runs bbnp start as its role, stops on SIGTERM, reloads on SIGHUP, restarts on failure but never on exit code 2`, () => {
       const s = serviceSettings(u.file, u.id)
       assert.match(one(s, 'ExecStart')!, /^\/\S+\/bin\/bbnp start$/)
       const env = environment(s)
@@ -119,6 +119,8 @@ describe('systemd units', () => {
       assert.ok(stopSec > 10 && stopSec <= 30, `TimeoutStopSec ${stopSec}: a little above bbnp start's own 10 s deadline`)
       assert.equal(one(s, 'Restart'), 'on-failure')
       assert.equal(one(s, 'RestartPreventExitStatus'), '2')
+      // systemctl reload is SIGHUP, on which bbnp start reads the address book again.
+      assert.equal(one(s, 'ExecReload'), '/bin/kill -HUP $MAINPID')
       assert.equal(one(s, 'User'), 'bbnp')
       for (const [k, v] of [
         ['NoNewPrivileges', 'yes'],

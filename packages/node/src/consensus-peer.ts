@@ -6,7 +6,7 @@
  * activity (commit lines, stalls) and the HTTP API. Parts close in the reverse order of opening.
  */
 import { join } from 'node:path'
-import { BbnpError, consensusId, toHex } from '@bbnp/core'
+import { BbnpError, consensusId, GATEWAY_ID, toHex } from '@bbnp/core'
 import { BlockStore, isStoreDamage } from '@bbnp/chain'
 import { maxBlockBytes, REPLICA_MISBEHAVIOUR, Replica, type ReplicaLike, TOPICS, withMisbehaviour } from '@bbnp/consensus'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
@@ -16,6 +16,7 @@ import { CatchUp } from './catch-up.ts'
 import { reputationParams } from './config.ts'
 import { consensusProtocols, thetaFetcher } from './consensus-protocols.ts'
 import { consensusRoutes } from './consensus-routes.ts'
+import { gatewayApiAddress } from './dashboard/dashboard-routes.ts'
 import { consensusTopics } from './consensus-topics.ts'
 import { EffectDriver } from './effect-driver.ts'
 import type { Genesis } from './genesis.ts'
@@ -30,7 +31,7 @@ import { RecoveryCommittee } from './recovery-committee.ts'
 import { reputationGauges } from './reputation-gauges.ts'
 import { SlotClock } from './slot-clock.ts'
 import { reputationRules } from './reputation-rules.ts'
-import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
+import { readdressPeers, type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { replicaTiming } from './timing.ts'
 
 /** Test-only misbehaviour of a consensus peer (issue 5); refused unless the genesis is a devnet. */
@@ -239,6 +240,7 @@ async function composePeer(
   return {
     done: Promise.race([driver.done, failure]),
     apiPort: api.port,
+    readdress: (changes) => readdressPeers(p2p, genesis, changes, logger),
     close: async () => {
       if (closing) return
       closing = true
@@ -267,7 +269,7 @@ function openApi(
   const { store, replica, p2p, catchUp, leadership, activity } = parts
   return startApi({
     host: options.apiHost,
-    port: options.apiPort ?? defaultApiPort(peer.me.listen),
+    port: options.apiPort ?? defaultApiPort(ctx.addresses.multiaddr(key.id)),
     routes: consensusRoutes({
       id: key.id,
       genesis,
@@ -280,6 +282,7 @@ function openApi(
       timing: (h) => activity.timing(h),
       metrics,
       misbehave: options.misbehave,
+      gateway: () => gatewayApiAddress(ctx.addresses.multiaddr(GATEWAY_ID)),
       readiness: () =>
         consensusReadiness({
           takingPart: parts.takingPart(),
@@ -305,16 +308,16 @@ function openNetwork(
   peer: PeerSetup,
   parts: { replica: ReplicaLike; driver: EffectDriver; store: BlockStore; committee: RecoveryCommittee; activity: PeerActivity }
 ): Promise<P2PNode> {
-  const { options, genesis, key, logger, metrics } = ctx
+  const { options, key, logger, metrics } = ctx
   const { replica, driver, store, committee, activity } = parts
   return createP2PNode(
     {
       privateKey: key.libp2pKey,
-      listen: [options.listen ?? peer.me.listen.toString()],
+      listen: [options.listen ?? ctx.addresses.listen(key.id)],
       allowedPeers: new Set([peer.gatewayPeer, ...peer.others.map((c) => c.peerId.toString())]),
       persistentPeers: [
-        ...peer.others.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
-        { peerId: peer.gatewayPeer, addr: genesis.gateway.listen.toString() }
+        ...peer.others.map((c) => ({ peerId: c.peerId.toString(), addr: ctx.addresses.address(c.id) })),
+        { peerId: peer.gatewayPeer, addr: ctx.addresses.address(GATEWAY_ID) }
       ],
       gossip: {
         topics: consensusTopics(

@@ -37,8 +37,8 @@ export interface ConsensusRoutesModules {
   misbehave: string[]
   /** Why this peer is not ready now (readiness.ts consensusReadiness); none when it is. */
   readiness: () => NotReadyReason[]
-  /** Where /gateway asks (default: the gateway's API address from the genesis). */
-  gateway?: GatewayAddress
+  /** Where /gateway asks: the gateway's API from the address book (a function: a reload may move it). */
+  gateway: GatewayAddress | (() => GatewayAddress)
 }
 
 /**

@@ -10,7 +10,7 @@
  * the slots the gateway missed while it was down, however many, are recorded as one `missed`
  * range (docs/protocol.md, "Every slot on the chain").
  */
-import { BbnpError, consensusId, toHex } from '@bbnp/core'
+import { BbnpError, consensusId, GATEWAY_ID, toHex } from '@bbnp/core'
 import { GatewayCrypto, reportBytes } from '@bbnp/aggregation'
 import { decodeStatus, GatewayStore } from '@bbnp/chain'
 import { encodeAggregate, maxBlockBytes } from '@bbnp/consensus'
@@ -27,7 +27,7 @@ import { type Route, startApi } from './http-api.ts'
 import { defaultApiPort } from './options.ts'
 import { decodeHandoffAck, protocolLimits, wireProtocols } from './protocols.ts'
 import { gatewayReadiness, healthRoutes } from './readiness.ts'
-import { type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
+import { readdressPeers, type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 import { ThetaResponder } from './theta.ts'
 
@@ -50,8 +50,8 @@ export async function startGateway(ctx: SingleKeyContext): Promise<RunningNode> 
 
 /** Who the gateway talks to: the consensus peers (by index) and the meters' processes. */
 function gatewaySetup(ctx: SingleKeyContext) {
-  const { genesis } = ctx
-  const consensusPeers = genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString(), index: c.index }))
+  const { genesis, addresses } = ctx
+  const consensusPeers = genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: addresses.address(c.id), index: c.index }))
   const nodeOfPeer = new Map(consensusPeers.map((c) => [c.peerId, c.index]))
   const meterPeers = new Set(genesis.meters.map((x) => x.peerId.toString()))
   return {
@@ -141,7 +141,12 @@ async function composeGateway(
     peers: () => p2p!.connectedPeers(),
     started: () => started
   })
-  const api = await startApi({ host: options.apiHost, port: options.apiPort ?? defaultApiPort(genesis.gateway.listen), routes, logger })
+  const api = await startApi({
+    host: options.apiHost,
+    port: options.apiPort ?? defaultApiPort(ctx.addresses.multiaddr(GATEWAY_ID)),
+    routes,
+    logger
+  })
   cleanup.unshift(() => api.close())
 
   await waitForPeers(p2p, 1, Math.max(1500, genesis.periodMs), ctx.signal)
@@ -165,6 +170,7 @@ async function composeGateway(
   return {
     done,
     apiPort: api.port,
+    readdress: (changes) => readdressPeers(p2p, genesis, changes, logger),
     close: async () => {
       if (closing) return
       closing = true
@@ -252,7 +258,7 @@ async function openGatewayNetwork(ctx: SingleKeyContext, gw: GatewaySetup, repor
   p2p = await createP2PNode(
     {
       privateKey: key.libp2pKey,
-      listen: [options.listen ?? genesis.gateway.listen.toString()],
+      listen: [options.listen ?? ctx.addresses.listen(GATEWAY_ID)],
       allowedPeers: new Set([...gw.consensusPeers.map((c) => c.peerId), ...gw.meterPeers]),
       persistentPeers: gw.consensusPeers.map((c) => ({ peerId: c.peerId, addr: c.addr })),
       gossip: { topics: [electionTopic] },

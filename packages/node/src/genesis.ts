@@ -3,17 +3,25 @@
  * (`bbnp setup`) as `genesis.json`, with its own hash. Loading it checks the hash, every point
  * (on the curve, in the subgroup), every proof of possession, that each consensus verification
  * key is G_j^{c_j}, and every peer ID, and refuses the file with one clear GENESIS error otherwise.
+ *
+ * It fixes identities, not addresses: where an entity listens is in the address book
+ * (address-book.ts, docs/deployment.md), which changes without a new chain.
  */
 import { readFileSync } from 'node:fs'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import { BbnpError, consensusId, fromHex, GATEWAY_ID, meterId, toHex, utf8 } from '@bbnp/core'
 import { decodePublicKey, g1Multiply, type PublicKey, R, sha256, verifyPossession } from '@bbnp/crypto'
 import { MIN_CONSENSUS, MIN_METERS } from '@bbnp/aggregation'
 
-/** 2: consensus share keys and minReporters (PROTOCOL 3.5). */
-export const GENESIS_VERSION = 2
+/**
+ * 2: consensus share keys and minReporters (PROTOCOL 3.5). 3: no listen addresses (they moved to
+ * the address book). A version 2 genesis is still read: its addresses are the address book of a
+ * network that has no addresses.json, so that its chain and key files stay valid.
+ */
+export const GENESIS_VERSION = 3
+export const LEGACY_GENESIS_VERSION = 2
 
 export interface GenesisJson {
   version: number
@@ -25,7 +33,8 @@ export interface GenesisJson {
   skewMs: number
   aggregation: { candidates: number; extraPartners: number; minReporters: number }
   reputation: Record<string, number | string>
-  gateway: { id: string; publicKey: string; pop: string; peerId: string; listen: string }
+  /** `listen` only in a version 2 genesis. */
+  gateway: { id: string; publicKey: string; pop: string; peerId: string; listen?: string }
   meters: { id: string; publicKey: string; peerId: string }[]
   consensus: {
     id: string
@@ -35,7 +44,7 @@ export interface GenesisJson {
     pop: string
     shareKey: string
     peerId: string
-    listen: string
+    listen?: string
   }[]
   hash: string
 }
@@ -50,7 +59,6 @@ export interface ConsensusMember {
   /** W_u, the key of the meters' share pads towards this peer (PROTOCOL 3.5.1) */
   shareKeyBytes: Uint8Array
   peerId: PeerId
-  listen: Multiaddr
 }
 
 export interface MeterMember {
@@ -73,7 +81,9 @@ export interface Genesis {
   /** Fewest present meters a slot's sum may be over (PROTOCOL 3.5.3). */
   minReporters: number
   reputation: Record<string, number | string>
-  gateway: { id: string; publicKeyBytes: Uint8Array; publicKey: PublicKey; peerId: PeerId; listen: Multiaddr }
+  gateway: { id: string; publicKeyBytes: Uint8Array; publicKey: PublicKey; peerId: PeerId }
+  /** A version 2 genesis's listen addresses by entity ID: the address book when there is no addresses.json. */
+  legacyAddresses?: Record<string, string>
   meters: MeterMember[]
   consensus: ConsensusMember[]
   /** f = floor((M - 1) / 3), the number of faulty consensus nodes tolerated. */
@@ -135,10 +145,10 @@ function peerIdField(v: unknown, what: string): PeerId {
   }
 }
 
-function addrField(v: unknown, what: string): Multiaddr {
+function addrField(v: unknown, what: string): string {
   if (typeof v !== 'string') bad(`${what} must be a multiaddr string`)
   try {
-    return multiaddr(v)
+    return multiaddr(v).toString()
   } catch {
     bad(`${what} is not a valid multiaddr: ${v}`)
   }
@@ -153,8 +163,9 @@ function intField(v: unknown, what: string, min: number, max = Number.MAX_SAFE_I
 export function validateGenesis(raw: unknown, validateReputation: (p: Record<string, number | string>) => void = () => {}): Genesis {
   if (typeof raw !== 'object' || raw === null) bad('genesis must be a JSON object')
   const json = raw as GenesisJson
-  if (json.version !== GENESIS_VERSION)
-    bad(`unsupported genesis version ${String(json.version)} (this build reads version ${GENESIS_VERSION})`)
+  if (json.version !== GENESIS_VERSION && json.version !== LEGACY_GENESIS_VERSION)
+    bad(`unsupported genesis version ${String(json.version)} (this build reads versions ${LEGACY_GENESIS_VERSION} and ${GENESIS_VERSION})`)
+  const legacy = json.version === LEGACY_GENESIS_VERSION
   const hash = genesisHash(json)
   if (typeof json.hash !== 'string' || json.hash !== toHex(hash))
     bad('genesis hash does not match its content (the file was modified after setup)')
@@ -183,9 +194,10 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
     id: GATEWAY_ID,
     publicKeyBytes: gwKey.bytes,
     publicKey: gwKey.key,
-    peerId: peerIdField(gwJson.peerId, 'gateway.peerId'),
-    listen: addrField(gwJson.listen, 'gateway.listen')
+    peerId: peerIdField(gwJson.peerId, 'gateway.peerId')
   }
+  const legacyAddresses: Record<string, string> = {}
+  if (legacy) legacyAddresses[GATEWAY_ID] = addrField(gwJson.listen, 'gateway.listen')
 
   if (!Array.isArray(json.meters) || json.meters.length < MIN_METERS) bad(`genesis needs at least ${MIN_METERS} meters`)
   const meters = json.meters.map((m, k): MeterMember => {
@@ -210,6 +222,7 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
     if (c === 0n || c >= R) bad(`${cn.id}.c is out of range`)
     if (toHex(g1Multiply(G.bytes, c)) !== toHex(vk.bytes)) bad(`${cn.id}.verificationKey is not publicKey^c`)
     if (!verifyPossession(vk.key, hexField(cn.pop, `${cn.id}.pop`, 96))) bad(`${cn.id} proof of possession does not verify`)
+    if (legacy) legacyAddresses[cn.id] = addrField(cn.listen, `${cn.id}.listen`)
     return {
       index,
       id: cn.id,
@@ -218,8 +231,7 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
       verificationKeyBytes: vk.bytes,
       verificationKey: vk.key,
       shareKeyBytes: pointField(cn.shareKey, `${cn.id}.shareKey`).bytes,
-      peerId: peerIdField(cn.peerId, `${cn.id}.peerId`),
-      listen: addrField(cn.listen, `${cn.id}.listen`)
+      peerId: peerIdField(cn.peerId, `${cn.id}.peerId`)
     }
   })
 
@@ -244,6 +256,7 @@ export function validateGenesis(raw: unknown, validateReputation: (p: Record<str
     minReporters: intField(agg.minReporters, 'aggregation.minReporters', 2, meters.length),
     reputation: json.reputation,
     gateway,
+    ...(legacy ? { legacyAddresses } : {}),
     meters,
     consensus,
     f,

@@ -9,7 +9,7 @@
  * by a hash of the chain, the meter and the slot: the same drops on every run, for tests.
  */
 import { fileURLToPath } from 'node:url'
-import { BbnpError, concatBytes, type MetricsRegistry, readU64be, toHex, utf8 } from '@bbnp/core'
+import { BbnpError, concatBytes, GATEWAY_ID, type MetricsRegistry, readU64be, toHex, utf8 } from '@bbnp/core'
 import { loadReadings, MeterCrypto } from '@bbnp/aggregation'
 import { sha256 } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
@@ -18,7 +18,7 @@ import { type ApiServer, type Route, startApi } from './http-api.ts'
 import { MeterReporter, revealProtocol } from './meter-reports.ts'
 import { protocolLimits, wireProtocols } from './protocols.ts'
 import { healthRoutes, meterReadiness } from './readiness.ts'
-import { type MeterContext, type RunningNode, waitForPeers } from './runtime.ts'
+import { type MeterContext, readdressPeers, type RunningNode, waitForPeers } from './runtime.ts'
 import { SlotClock } from './slot-clock.ts'
 
 /** The real readings shipped with the repository (UCI household power, CC BY 4.0). */
@@ -79,7 +79,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
       privateKey: keys[0].libp2pKey,
       listen: options.listen ? [options.listen] : [],
       allowedPeers: new Set([gatewayPeer]),
-      persistentPeers: [{ peerId: gatewayPeer, addr: genesis.gateway.listen.toString() }],
+      persistentPeers: [{ peerId: gatewayPeer, addr: ctx.addresses.address(GATEWAY_ID) }],
       gossip: false,
       protocols: [
         revealProtocol({
@@ -128,6 +128,7 @@ export async function startMeters(ctx: MeterContext): Promise<RunningNode> {
     return {
       done: new Promise<number>(() => {}),
       apiPort: api?.port ?? null,
+      readdress: (changes) => readdressPeers(p2p, genesis, changes, logger),
       close: async () => {
         if (closing) return
         closing = true

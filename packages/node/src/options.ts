@@ -2,8 +2,9 @@
  * What `bbnp start` runs with. Precedence (DESIGN): flags > environment (BBNP_*) > the optional
  * config file <config>/bbnp.json > defaults. Every problem is a CONFIG error naming the setting.
  *
- * bbnp.json: { "defaults": { ...settings }, "nodes": { "<id>": { ...settings } } } with the
- * settings dataDir, listen, apiHost, apiPort, readings, logLevel.
+ * bbnp.json: { "defaults": { ...settings }, "nodes": { "<id>": { ...settings } },
+ * "addresses": { "<id>": "<multiaddr>" } } with the settings of SETTINGS below; "addresses"
+ * overrides entries of the address book on this host (address-book.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -17,6 +18,8 @@ export interface NodeOptions {
   ids: string[]
   dataDir: string
   listen?: string
+  /** The address book file (default <config>/addresses.json). */
+  addressBook: string
   apiHost: string
   /** null: no API (meters by default). */
   apiPort: number | null
@@ -40,7 +43,7 @@ export const SETTINGS = [
     env: 'BBNP_CONFIG',
     inFile: false,
     arg: 'DIR',
-    help: 'the directory bbnp setup wrote (genesis.json and keys/)'
+    help: 'the directory bbnp setup wrote (genesis.json, addresses.json and keys/)'
   },
   {
     key: 'id',
@@ -64,7 +67,15 @@ export const SETTINGS = [
     env: 'BBNP_LISTEN',
     inFile: true,
     arg: 'ADDR',
-    help: 'libp2p listen multiaddr (default: the address in the genesis)'
+    help: "libp2p listen multiaddr (default: this entity's address in the address book; for a /dns4 or /dns6 name, every interface on its port)"
+  },
+  {
+    key: 'addressBook',
+    flag: 'address-book',
+    env: 'BBNP_ADDRESS_BOOK',
+    inFile: true,
+    arg: 'FILE',
+    help: 'the address book (default DIR/addresses.json, with the "addresses" of DIR/bbnp.json over it); SIGHUP reads it again'
   },
   {
     key: 'apiHost',
@@ -181,23 +192,43 @@ export function envSettings(env: NodeJS.ProcessEnv): Settings {
   return s
 }
 
-/** The settings of `id` in <config>/bbnp.json: its `defaults`, overridden by `nodes[id]`. */
-export function fileSettings(configDir: string, id: string | undefined): Settings {
+const FILE_SECTIONS = ['defaults', 'nodes', 'addresses']
+
+/** <config>/bbnp.json's sections as objects ({} when there is no file), or one CONFIG error. */
+function readConfigFile(configDir: string): {
+  path: string
+  object: (v: unknown, what: string) => Record<string, unknown>
+  top: Record<string, unknown>
+} {
   const path = join(configDir, 'bbnp.json')
-  if (!existsSync(path)) return {}
+  const object = (v: unknown, what: string): Record<string, unknown> => {
+    if (v === undefined) return {}
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${path}: ${what} must be an object`)
+    return v as Record<string, unknown>
+  }
+  if (!existsSync(path)) return { path, object, top: {} }
   let json: unknown
   try {
     json = JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
     bad(`${path} is not valid JSON: ${(e as Error).message}`)
   }
-  const object = (v: unknown, what: string): Record<string, unknown> => {
-    if (v === undefined) return {}
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${path}: ${what} must be an object`)
-    return v as Record<string, unknown>
-  }
   const top = object(json, 'the file')
-  for (const k of Object.keys(top)) if (k !== 'defaults' && k !== 'nodes') bad(`${path}: unknown section "${k}" (defaults, nodes)`)
+  for (const k of Object.keys(top)) if (!FILE_SECTIONS.includes(k)) bad(`${path}: unknown section "${k}" (${FILE_SECTIONS.join(', ')})`)
+  return { path, object, top }
+}
+
+/** The "addresses" section of <config>/bbnp.json: this host's overrides of the address book (checked with the book). */
+export function fileAddressOverrides(configDir: string): Record<string, string> {
+  const { path, object, top } = readConfigFile(configDir)
+  const section = object(top.addresses, '"addresses"')
+  for (const [id, v] of Object.entries(section)) if (typeof v !== 'string') bad(`${path}: addresses.${id} must be a multiaddr string`)
+  return section as Record<string, string>
+}
+
+/** The settings of `id` in <config>/bbnp.json: its `defaults`, overridden by `nodes[id]`. */
+export function fileSettings(configDir: string, id: string | undefined): Settings {
+  const { path, object, top } = readConfigFile(configDir)
   const nodes = object(top.nodes, '"nodes"')
   const merged = { ...object(top.defaults, '"defaults"'), ...(id ? object(nodes[id], `nodes["${id}"]`) : {}) }
   const s: Settings = {}
@@ -248,6 +279,7 @@ export function resolveOptions(flagsGiven: Settings, env: NodeJS.ProcessEnv): No
     const ok = role === 'meter' ? /^meter-\d+$/.test(id) : role === 'consensus' ? /^cn-\d+$/.test(id) : id === 'gateway'
     if (!ok) bad(`--id ${id} does not belong to the ${role} role`)
   }
+  fileAddressOverrides(configDir) // checked here with the rest of the file; read with the address book
   const logLevel = s.logLevel ?? 'info'
   if (!isLogLevel(logLevel)) bad(`--log-level must be debug, info, warn, error or silent, not "${logLevel}"`)
   let apiPort: number | null = null
@@ -261,6 +293,7 @@ export function resolveOptions(flagsGiven: Settings, env: NodeJS.ProcessEnv): No
     ids,
     dataDir: resolve(s.dataDir ?? join(configDir, 'data', ids.length === 1 ? ids[0] : `${ids[0]}+${ids.length - 1}`)),
     listen: s.listen,
+    addressBook: resolve(s.addressBook ?? join(configDir, 'addresses.json')),
     apiHost: s.apiHost ?? '127.0.0.1',
     apiPort,
     readings: s.readings,

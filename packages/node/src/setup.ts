@@ -1,7 +1,8 @@
 /**
  * The trusted authority's output (paper IV-A, PROTOCOL section 1): `createNetwork` makes every
- * secret and the public genesis; `writeNetwork` puts them on disk (genesis.json, keys/ with mode
- * 0600) and refuses to overwrite an existing network unless told to.
+ * secret, the public genesis and the first address book; `writeNetwork` puts them on disk
+ * (genesis.json, addresses.json, keys/ with mode 0600) and refuses to overwrite an existing
+ * network unless told to.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -17,6 +18,14 @@ import {
   resolveMinReporters
 } from '@bbnp/aggregation'
 import { scalarToBytes } from '@bbnp/crypto'
+import {
+  ADDRESS_BOOK_FILE,
+  ADDRESS_BOOK_VERSION,
+  type AddressBookJson,
+  type Placement,
+  planAddresses,
+  writeAddressBook
+} from './address-book.ts'
 import { type GenesisJson, genesisHash, GENESIS_VERSION } from './genesis.ts'
 import { type KeyFileJson, keyFilePath, libp2pKeyHex, writeKeyFile } from './keys.ts'
 
@@ -36,13 +45,19 @@ export interface NetworkOptions {
   minReporters?: number
   /** The election rule and reputation model's parameters. */
   reputation: Record<string, number | string>
-  /** Per-entity listen host (gateway, cn-j), overriding `host`: for tests across network namespaces. */
+  /** Per-entity placement (gateway, cn-j): HOST, HOST:PORT or a multiaddr, overriding `host` (address-book.ts placeAddress). */
   hosts?: Record<string, string>
+  /** Placements with where each was written (a hosts manifest, a flag), over `hosts`. */
+  places?: Record<string, Placement>
+  /** Set to the manifest's name when every entity must be placed (address-book.ts planAddresses). */
+  requireAll?: string
   onProgress?: (msg: string) => void
 }
 
 export interface Network {
   genesis: GenesisJson
+  /** The first address book (addresses.json). */
+  addresses: AddressBookJson
   keys: KeyFileJson[]
 }
 
@@ -51,16 +66,20 @@ async function libp2pIdentity(rng: Rng) {
   return { key, peerId: peerIdFromPrivateKey(key).toString() }
 }
 
-export function tcpAddr(host: string, port: number): string {
-  const proto = host.includes(':') ? 'ip6' : 'ip4'
-  return `/${proto}/${host}/tcp/${port}`
-}
-
 export async function createNetwork(opts: NetworkOptions): Promise<Network> {
   // With a seed every key is reproducible (devnets, tests); without one they come from the OS.
   const rng: Rng = opts.seed !== undefined ? new SeededRng(`setup/${opts.seed}`) : cryptoRng
   if (opts.basePort + opts.consensus > 65535)
     throw new BbnpError('SETUP', `--base-port ${opts.basePort} leaves no room for ${opts.consensus} consensus ports`)
+  // Placements are checked before any key is made: a typo in a manifest costs nothing.
+  const hostPlaces = Object.fromEntries(Object.entries(opts.hosts ?? {}).map(([id, spec]) => [id, { spec, source: 'hosts' }]))
+  const addresses = planAddresses({
+    consensus: opts.consensus,
+    host: opts.host,
+    basePort: opts.basePort,
+    places: { ...hostPlaces, ...opts.places },
+    requireAll: opts.requireAll
+  })
   const secrets = generateNetworkSecrets({
     meters: opts.meters,
     consensus: opts.consensus,
@@ -93,8 +112,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       id: secrets.gateway.id,
       publicKey: toHex(secrets.gateway.publicKey),
       pop: toHex(secrets.gateway.pop),
-      peerId: gwId.peerId,
-      listen: tcpAddr(opts.hosts?.gateway ?? opts.host, opts.basePort)
+      peerId: gwId.peerId
     },
     meters: secrets.meters.map((m, k) => ({ id: m.id, publicKey: toHex(m.publicKey), peerId: meterIds[k].peerId })),
     consensus: secrets.consensus.map((c, k) => ({
@@ -104,8 +122,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       verificationKey: toHex(c.verificationKey),
       pop: toHex(c.pop),
       shareKey: toHex(c.sharePublicKey),
-      peerId: cnIds[k].peerId,
-      listen: tcpAddr(opts.hosts?.[c.id] ?? opts.host, opts.basePort + c.index)
+      peerId: cnIds[k].peerId
     }))
   }
   const hash = toHex(genesisHash(body))
@@ -138,7 +155,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       dealt: toHex(encodeCommitteeKeys(dealt.committee[k]))
     })
   })
-  return { genesis, keys }
+  return { genesis, addresses: { version: ADDRESS_BOOK_VERSION, genesis: hash, addresses }, keys }
 }
 
 /** Refuse to overwrite an existing network unless forced (checked before any key is made). */
@@ -161,4 +178,5 @@ export function writeNetwork(dir: string, net: Network, opts: { force: boolean }
   } catch (e) {
     throw new BbnpError('IO', `cannot write the network to ${dir}: ${(e as Error).message}`)
   }
+  writeAddressBook(join(dir, ADDRESS_BOOK_FILE), net.addresses)
 }

@@ -47,7 +47,8 @@ before(async () => {
     timing: () => undefined,
     metrics,
     misbehave: [],
-    readiness: () => []
+    readiness: () => [],
+    gateway: { host: '127.0.0.1', port: 1 }
   })
   api = await startApi({ host: '127.0.0.1', port: 0, routes, logger: nullLogger })
 })

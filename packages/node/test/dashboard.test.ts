@@ -29,8 +29,7 @@ const genesis = {
   meters: new Array(50),
   consensus: ['cn-1', 'cn-2', 'cn-3', 'cn-4'].map((id) => ({ id })),
   f: 1,
-  quorum: 3,
-  gateway: { listen: multiaddr('/ip4/127.0.0.1/tcp/7100') }
+  quorum: 3
 } as unknown as Genesis
 
 /** A stand-in gateway API: answers /status as told, counting requests. */
@@ -68,7 +67,7 @@ before(async () => {
   gw = new FakeGateway()
   await gw.listen()
   table = {
-    ...dashboardRoutes({ genesis, routes: () => table, gateway: { host: '127.0.0.1', port: gw.port }, gatewayTimeoutMs: 300 }),
+    ...dashboardRoutes({ genesis, routes: () => table, gateway: () => ({ host: '127.0.0.1', port: gw.port }), gatewayTimeoutMs: 300 }),
     '/status': () => ({ status: 200, body: {} })
   }
   api = await startApi({ host: '127.0.0.1', port: 0, routes: table, logger: nullLogger })
@@ -177,12 +176,11 @@ describe("the dashboard's routes", () => {
     assert.match((r.body as { error: string }).error, /not reachable/)
   })
 
-  it("the gateway's API address: its genesis listen host (loopback for a wildcard) and p2p port + 1000", () => {
-    assert.deepEqual(gatewayApiAddress(genesis), { host: '127.0.0.1', port: 8100 })
-    const wildcard = { gateway: { listen: multiaddr('/ip4/0.0.0.0/tcp/9000') } } as unknown as Genesis
-    assert.deepEqual(gatewayApiAddress(wildcard), { host: '127.0.0.1', port: 10_000 })
-    const v6 = { gateway: { listen: multiaddr('/ip6/::/tcp/9000') } } as unknown as Genesis
-    assert.deepEqual(gatewayApiAddress(v6), { host: '::1', port: 10_000 })
+  it("the gateway's API address: its host in the address book (loopback for a wildcard, a name as it is) and p2p port + 1000", () => {
+    assert.deepEqual(gatewayApiAddress(multiaddr('/ip4/127.0.0.1/tcp/7100')), { host: '127.0.0.1', port: 8100 })
+    assert.deepEqual(gatewayApiAddress(multiaddr('/ip4/0.0.0.0/tcp/9000')), { host: '127.0.0.1', port: 10_000 })
+    assert.deepEqual(gatewayApiAddress(multiaddr('/ip6/::/tcp/9000')), { host: '::1', port: 10_000 })
+    assert.deepEqual(gatewayApiAddress(multiaddr('/dns4/gw.grid.example/tcp/7100')), { host: 'gw.grid.example', port: 8100 })
   })
 })
 

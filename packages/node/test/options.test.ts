@@ -26,6 +26,7 @@ function writeConfig(json: unknown): string {
 const VALUES: Record<string, (source: 'flag' | 'env' | 'file') => string> = {
   dataDir: (s) => `/tmp/data-${s}`,
   listen: (s) => `/ip4/127.0.0.1/tcp/${{ flag: 7001, env: 7002, file: 7003 }[s]}`,
+  addressBook: (s) => `/tmp/addresses-${s}.json`,
   apiHost: (s) => ({ flag: '127.0.0.2', env: '127.0.0.3', file: '127.0.0.4' })[s],
   apiPort: (s) => String({ flag: 9001, env: 9002, file: 9003 }[s]),
   readings: (s) => `/tmp/readings-${s}.csv`,
@@ -47,7 +48,7 @@ describe('bbnp start options: flags > environment > bbnp.json > defaults', () =>
   const base = { role: 'consensus', id: 'cn-1' }
   for (const key of Object.keys(VALUES)) {
     const expect = (source: 'flag' | 'env' | 'file') =>
-      key === 'dataDir' || key === 'readings' ? resolve(VALUES[key](source)) : VALUES[key](source)
+      key === 'dataDir' || key === 'readings' || key === 'addressBook' ? resolve(VALUES[key](source)) : VALUES[key](source)
     it(`${key}: a flag wins over the environment and the file`, () => {
       const config = writeConfig({ nodes: { 'cn-1': { [key]: VALUES[key]('file') } } })
       const o = resolveOptions(flags({ ...base, config, [key]: VALUES[key]('flag') }), envOf(key, VALUES[key]('env')))
@@ -86,6 +87,11 @@ describe('bbnp start options: flags > environment > bbnp.json > defaults', () =>
     assert.equal(o.logLevel, 'info')
     assert.deepEqual(o.misbehave, [])
     assert.equal(o.dataDir, resolve(join(config, 'data', 'cn-1')))
+    assert.equal(o.addressBook, resolve(join(config, 'addresses.json')))
+  })
+
+  it('every setting is in the table: each has a flag, a variable and a value in this test', () => {
+    for (const s of SETTINGS) if (!['role', 'config', 'id', 'dropRate'].includes(s.key)) assert.ok(s.key in VALUES, s.key)
   })
 
   it('refuses unknown settings and sections in bbnp.json, and values of the wrong type, as CONFIG errors', () => {
@@ -94,7 +100,9 @@ describe('bbnp start options: flags > environment > bbnp.json > defaults', () =>
       { node: {} },
       { defaults: { apiPort: [1] } },
       { nodes: { 'cn-1': 'x' } },
-      { defaults: { config: '/x' } }
+      { defaults: { config: '/x' } },
+      { addresses: { 'cn-1': 7101 } },
+      { addresses: ['/ip4/10.0.0.1/tcp/7101'] }
     ]
     for (const json of cases) {
       const config = writeConfig(json)

@@ -24,6 +24,7 @@ import {
   createNetwork,
   defaultReputationParams,
   type Genesis,
+  loadAddressBook,
   loadGenesis,
   loadKey,
   signAggregate,
@@ -120,6 +121,7 @@ export class BenchNetwork {
     })
     writeNetwork(this.netDir, net, { force: false })
     this.genesis = loadGenesis(this.netDir)
+    const addresses = loadAddressBook({ configDir: this.netDir }, this.genesis)
     this.wire = wireProtocols(protocolLimits(this.genesis))
     this.endorsers = this.genesis.consensus
       .slice(0, this.genesis.quorum)
@@ -155,9 +157,9 @@ export class BenchNetwork {
     const p2p = await createP2PNode(
       {
         privateKey: key.libp2pKey,
-        listen: [this.genesis.gateway.listen.toString()],
+        listen: [addresses.listen(this.genesis.gateway.id)],
         allowedPeers: new Set(this.peerIds),
-        persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: c.listen.toString() })),
+        persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: addresses.address(c.id) })),
         gossip: { topics: [electionTopic] },
         protocols: [thetaProtocol({ descriptor: this.wire.theta, id: electionId, theta: this.theta })]
       },

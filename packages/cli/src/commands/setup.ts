@@ -1,21 +1,27 @@
 /**
- * `bbnp setup`: the trusted authority (paper IV-A). Writes DIR/genesis.json (public) and
- * DIR/keys/<id>.json (secret, mode 0600) for meter-1..meter-N, cn-1..cn-M and the gateway.
+ * `bbnp setup`: the trusted authority (paper IV-A). Writes DIR/genesis.json (public),
+ * DIR/addresses.json (where the gateway and each consensus peer are reached; docs/deployment.md)
+ * and DIR/keys/<id>.json (secret, mode 0600) for meter-1..meter-N, cn-1..cn-M and the gateway.
  */
 import { resolve } from 'node:path'
 import { UsageError } from '@bbnp/core'
-import { checkNetworkTarget, createNetwork, writeNetwork } from '@bbnp/node'
+import { checkNetworkTarget, createNetwork, parseAddrFlag, type Placement, readHostsManifest, writeNetwork } from '@bbnp/node'
 import { reputationPreset } from '@bbnp/reputation'
 import { intFlag, parseFlags, requireFlag } from '../args.ts'
 
 export const SETUP_USAGE = `usage: bbnp setup --out DIR --meters N --consensus M [flags]
 
-  --out DIR          where to write genesis.json and keys/ (required)
+  --out DIR          where to write genesis.json, addresses.json and keys/ (required)
   --meters N         number of smart meters, at least 3 (required)
   --consensus M      number of consensus peers, at least 4 (required)
   --period-ms P      slot length in milliseconds (default 1000; 900000 is 15 minutes)
-  --host H           address the gateway and consensus peers listen on (default 127.0.0.1)
-  --base-port P      gateway on P, cn-j on P+j (default 7100)
+  --hosts FILE       a hosts manifest: a JSON object from entity to where it runs, one entry for
+                     the gateway and each consensus peer, e.g. {"gateway": "10.0.0.10",
+                     "cn-1": "10.0.0.11", "cn-2": "cn-2.grid.example:7102", ...}
+  --addr ID=WHERE    place one entity (repeatable; over the manifest): WHERE is an IP address, a
+                     DNS name, either with :PORT, or a multiaddr (/dns4/NAME/tcp/PORT)
+  --host H           where every entity not placed otherwise runs (default 127.0.0.1; one host)
+  --base-port P      the port of a placement without one: gateway P, cn-j P+j (default 7100)
   --seed S           derive every key from S (reproducible; for devnets and tests only)
   --genesis-time-ms T  start of slot 0, unix ms (default: now, rounded up to the next period)
   --election RULE    fair (default: reputation-weighted lottery, fading records) or paper
@@ -31,6 +37,8 @@ export async function run(argv: string[]): Promise<number> {
     consensus: { type: 'string' },
     'period-ms': { type: 'string' },
     host: { type: 'string' },
+    hosts: { type: 'string' },
+    addr: { type: 'string', multiple: true },
     'base-port': { type: 'string' },
     seed: { type: 'string' },
     'genesis-time-ms': { type: 'string' },
@@ -55,6 +63,11 @@ export async function run(argv: string[]): Promise<number> {
   const election = values.election ?? 'fair'
   if (election !== 'fair' && election !== 'paper') throw new UsageError('USAGE', `--election must be fair or paper, not "${election}"`)
   const minReporters = values['min-reporters'] === undefined ? undefined : intFlag(values['min-reporters'], '--min-reporters', 0, 1, meters)
+  const places: Record<string, Placement> = values.hosts !== undefined ? readHostsManifest(resolve(values.hosts)) : {}
+  for (const a of values.addr ?? []) {
+    const { id, spec } = parseAddrFlag(a)
+    places[id] = { spec, source: `--addr ${a}` }
+  }
   checkNetworkTarget(out, { force })
   const started = performance.now()
   const net = await createNetwork({
@@ -63,6 +76,8 @@ export async function run(argv: string[]): Promise<number> {
     periodMs,
     host: values.host ?? '127.0.0.1',
     basePort,
+    places,
+    requireAll: values.hosts !== undefined ? `hosts manifest ${resolve(values.hosts)}` : undefined,
     seed: values.seed,
     devnet: values.devnet ?? false,
     genesisTimeMs,
@@ -74,7 +89,8 @@ export async function run(argv: string[]): Promise<number> {
   const ms = Math.round(performance.now() - started)
   process.stderr.write('\n')
   process.stdout.write(
-    `wrote ${out}/genesis.json (chain ${net.genesis.chainId}, hash ${net.genesis.hash.slice(0, 16)}…) and ${net.keys.length} key files in ${out}/keys (${ms} ms)\n`
+    `wrote ${out}/genesis.json (chain ${net.genesis.chainId}, hash ${net.genesis.hash.slice(0, 16)}…), ${out}/addresses.json and ${net.keys.length} key files in ${out}/keys (${ms} ms)\n`
   )
+  for (const [id, addr] of Object.entries(net.addresses.addresses)) process.stdout.write(`  ${id.padEnd(8)} ${addr}\n`)
   return 0
 }

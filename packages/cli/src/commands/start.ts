@@ -1,7 +1,8 @@
 /**
- * `bbnp start`: run one role until Ctrl-C (SIGINT) or SIGTERM, then shut down cleanly.
+ * `bbnp start`: run one role until Ctrl-C (SIGINT) or SIGTERM, then shut down cleanly. SIGHUP
+ * reads the address book again (`systemctl reload`).
  */
-import { createNode, resolveOptions, SETTINGS, type Settings, startUsage } from '@bbnp/node'
+import { createNode, type NodeHandle, resolveOptions, SETTINGS, type Settings, startUsage } from '@bbnp/node'
 import { type FlagSpec, parseFlags } from '../args.ts'
 
 export const START_USAGE = startUsage()
@@ -46,6 +47,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // SIGHUP (systemctl reload): read the address book again. One that comes during start-up is
+  // served once the node runs (it may have read the book before the change).
+  let node: NodeHandle | null = null
+  let reloadPending = false
+  process.on('SIGHUP', () => {
+    if (node === null) reloadPending = true
+    else node.reload()
+  })
   // A process started by `bbnp devnet` exits by itself if the devnet dies without stopping it.
   const parent = Number(process.env.BBNP_PARENT_PID ?? 0)
   const watch =
@@ -63,7 +72,8 @@ export async function run(argv: string[]): Promise<number> {
   // up idle and is closed at once, all bounded by the deadline above.
   const starting = createNode(options, { signal: startUp.signal })
   const first = await Promise.race([starting, stop.then(() => null)])
-  const node = first ?? (await starting.catch(() => null))
+  node = first ?? (await starting.catch(() => null))
+  if (first !== null && reloadPending) node?.reload()
   const code = first === null ? 0 : await Promise.race([stop, node!.done])
   if (watch) clearInterval(watch)
   await node?.close()

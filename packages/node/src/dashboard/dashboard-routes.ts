@@ -9,6 +9,7 @@ import { request } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { toHex } from '@bbnp/core'
 import type { Genesis } from '../genesis.ts'
 import type { ApiResponse, Route } from '../http-api.ts'
@@ -53,11 +54,11 @@ export interface GatewayAddress {
 }
 
 /**
- * Where the gateway's API answers: its listen host from the genesis (loopback for a wildcard) and
- * its p2p port + 1000, the default `bbnp start` gives it (options.ts defaultApiPort).
+ * Where the gateway's API answers: its host in the address book (loopback for a wildcard; a DNS
+ * name as it is) and its p2p port + 1000, the default `bbnp start` gives it (options.ts defaultApiPort).
  */
-export function gatewayApiAddress(genesis: Pick<Genesis, 'gateway'>): GatewayAddress {
-  const { address, port } = genesis.gateway.listen.nodeAddress()
+export function gatewayApiAddress(gatewayAddress: Multiaddr): GatewayAddress {
+  const { address, port } = gatewayAddress.nodeAddress()
   const host = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address
   return { host, port: port + API_PORT_OFFSET }
 }
@@ -127,11 +128,11 @@ export interface DashboardInfo {
 }
 
 export interface DashboardModules {
-  genesis: Pick<Genesis, 'chainId' | 'hash' | 'genesisTimeMs' | 'periodMs' | 'meters' | 'consensus' | 'f' | 'quorum' | 'gateway'>
+  genesis: Pick<Genesis, 'chainId' | 'hash' | 'genesisTimeMs' | 'periodMs' | 'meters' | 'consensus' | 'f' | 'quorum'>
   /** The peer's whole route table: the page asks only for optional routes (/readyz) that exist. */
   routes: () => Record<string, Route>
-  /** Where the gateway's API answers (default: gatewayApiAddress of the genesis). */
-  gateway?: GatewayAddress
+  /** Where the gateway's API answers: gatewayApiAddress of its entry in the address book, as a function where a reload may move it. */
+  gateway: GatewayAddress | (() => GatewayAddress)
   gatewayTimeoutMs?: number
 }
 
@@ -149,8 +150,8 @@ export function dashboardRoutes(m: DashboardModules): Record<string, Route> {
       }
       return { status: 200, body, contentType: type }
     }
-  let gatewayAddress: GatewayAddress | undefined = m.gateway
-  const gatewayAt = () => (gatewayAddress ??= gatewayApiAddress(genesis))
+  const gateway = m.gateway
+  const gatewayAt = typeof gateway === 'function' ? gateway : () => gateway
   let recent: { settledAt: number | null; answer: Promise<ApiResponse> } | null = null
   const routes: Record<string, Route> = Object.fromEntries(Object.entries(DASHBOARD_FILES).map(([route, f]) => [route, file(f)]))
   return {

@@ -451,7 +451,7 @@ class StandIn {
     } as unknown as Genesis
     const head = () => this.blocks.at(-1)!
     const table: Record<string, Route> = {
-      ...dashboardRoutes({ genesis, routes: () => table, gateway: { host: '127.0.0.1', port: gatewayPort } }),
+      ...dashboardRoutes({ genesis, routes: () => table, gateway: () => ({ host: '127.0.0.1', port: gatewayPort }) }),
       '/status': () => ({
         status: 200,
         body: {

@@ -5,7 +5,7 @@
  * also when it fails or the test runner is interrupted.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { BBNP_BIN, freePortRange, type SupervisedChild, Supervisor } from '@bbnp/cli'
 import { sumMetric } from '@bbnp/core'
 import { tmpdir } from 'node:os'
@@ -59,6 +59,11 @@ export interface NetworkOptions {
   /** Per-entity listen hosts (gateway, cn-j), for networks across namespaces. */
   hosts?: Record<string, string>
   /**
+   * A hosts manifest (entity -> HOST, HOST:PORT or multiaddr) for `bbnp setup --hosts`, run as an
+   * operator would; every entity not given a port gets the harness's (gateway base, cn-j base + j).
+   */
+  hostsManifest?: Record<string, string>
+  /**
    * Put the genesis this far in the future (default: the current slot), so that every process
    * is up and connected before the first height and no peer starts with missed messages.
    */
@@ -101,6 +106,8 @@ export class TestNetwork {
   readonly prefixes = new Map<string, string[]>()
   /** The supervisor's record of each process in `procs`. */
   private readonly supervised = new Map<string, SupervisedChild>()
+  /** The config directory a process reads, per process name (a host's own copy; default `configDir`). */
+  readonly configDirs = new Map<string, string>()
   genesis: { genesisTimeMs: number; periodMs: number; hash: string; consensus: { id: string; peerId: string }[] }
 
   private constructor(dir: string, basePort: number, opts: NetworkOptions) {
@@ -139,10 +146,12 @@ export class TestNetwork {
       net.genesis = JSON.parse(readFileSync(join(dir, 'net', 'genesis.json'), 'utf8'))
       return net
     }
+    const manifest = opts.hostsManifest ? ['--hosts', net.writeFile('hosts.json', JSON.stringify(opts.hostsManifest))] : []
     const r = spawnSync(
       BBNP,
       [
         'setup',
+        ...manifest,
         '--out',
         join(dir, 'net'),
         '--meters',
@@ -171,6 +180,23 @@ export class TestNetwork {
     return join(this.dir, 'net')
   }
 
+  /**
+   * A host's own copy of the network, as an operator installs it (docs/deployment.md): the
+   * genesis, the address book and only the key files of the entities it runs. Processes named
+   * `name` read it from then on; returns its path.
+   */
+  installHost(name: string, ids: string[]): string {
+    const dir = join(this.dir, 'hosts', name, 'net')
+    mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 })
+    for (const f of ['genesis.json', 'addresses.json']) copyFileSync(join(this.configDir, f), join(dir, f))
+    for (const id of ids) {
+      copyFileSync(join(this.configDir, 'keys', `${id}.json`), join(dir, 'keys', `${id}.json`))
+      chmodSync(join(dir, 'keys', `${id}.json`), 0o600)
+    }
+    this.configDirs.set(name, dir)
+    return dir
+  }
+
   apiPort(id: string): number {
     if (id === 'gateway') return this.basePort + 1000
     return this.basePort + Number(id.slice(3)) + 1000
@@ -188,7 +214,7 @@ export class TestNetwork {
       '--role',
       role,
       '--config',
-      this.configDir,
+      this.configDirs.get(name) ?? this.configDir,
       '--id',
       id,
       '--log-level',

@@ -55,6 +55,7 @@ export type AggregationErrorCode =
   | 'REVEAL_STALE' // a reveal request for a slot older than the meter remembers
   | 'TOO_FEW_REPORTERS' // a committee part asked for a set below minReporters (PROTOCOL 3.5.3)
   | 'SET_CONFLICT' // a committee part asked for a second, different reporter set of one slot (3.5.5)
+  | 'BAD_SHARE_TAG' // a committee part given shares whose tags do not hold; meta.meters names them (3.5.5)
   | 'CONFIG' // malformed readings file
   | 'IO' // unreadable readings file
 

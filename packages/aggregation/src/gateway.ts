@@ -23,8 +23,11 @@
  *                         again, a superset of the first). After the second round a further
  *                         move would need a third: the slot is `incomplete` instead.
  *      stage 'endorse'    A is final: the caller has the peers endorse (t, A) and sends peer u
- *                         the packed e_iu of A (`sharesFor(u)`); from their partial sums it
- *                         recovers B (shamir.ts, `recoverSelfMaskSum`).
+ *                         the packed e_iu of A with their tags (`sharesFor(u)`); from their
+ *                         partial sums it recovers B (shamir.ts, `recoverSelfMaskSum`).
+ *      exclude(meters)    peers refused the shares of these meters (their tags failed) and A
+ *                         can no longer be certified: they move to D, and the next step is a
+ *                         reveal round about them, the smaller A, or `incomplete`.
  *      decode(B)          sum_t = sum_A C_i - sum_A k_mask_i - sum_A r_i - B mod r, as a signed
  *                         integer; `inconsistent` (no sum) outside |A| * 2^48 in magnitude.
  *

@@ -29,7 +29,19 @@ export {
   encodeCommitteeKeys,
   decodeCommitteeKeys
 } from './key-material.ts'
-export { type Report, reportBytes, taggedBytes, shareOffset, encodeReport, decodeReport, reportSlot, reportFormatError } from './report.ts'
+export {
+  type Report,
+  reportBytes,
+  taggedBytes,
+  shareOffset,
+  shareTagOffset,
+  SHARE_ENTRY_BYTES,
+  encodeReport,
+  decodeReport,
+  reportSlot,
+  reportFormatError
+} from './report.ts'
+export { shareTag } from './kdf.ts'
 export {
   type RevealQuery,
   type RevealAnswer,
@@ -74,6 +86,8 @@ export {
   referenceRevealTag,
   referenceCommitteeKey,
   referencePad,
+  referenceShareTagKey,
+  referenceShareTag,
   referencePartial,
   referenceDecode
 } from './reference.ts'

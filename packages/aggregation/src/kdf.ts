@@ -11,12 +11,17 @@
  *   cluster_ij(t)  = HMAC(P_ij, "cluster" 0 u64(t)), first 8 bytes as a uint64
  *   AUI_ij(t)      = sign(i - j) * HKDF-Expand(P_ij, "aui" 0 u64(t), 48) mod r
  *   Q_iu           = HKDF(salt "bbnp/v1/meter-committee", K_iu, u32(i) u32(u), 32)  K_iu = g^{s_i w_u}
- *   pad_iu(t)      = HKDF-Expand(Q_iu, "share" 0 u64(t), 48) mod r
+ *   pad_iu(t)      = bytes [0, 48) of HKDF-Expand(Q_iu, "share" 0 u64(t), 96) mod r
+ *   lambda_iu(t)   = bytes [48, 64) of the same expansion, a 128-bit integer
+ *   kappa_iu(t)    = bytes [64, 96) of the same expansion (mod r where it is used)
+ *   tau_iu         = lambda_iu(t) e_iu + kappa_iu(t) mod r        the tag of the padded share e_iu
  *   V_i            = HKDF(salt "bbnp/v1/self-mask", s_i as 32 bytes, u32(i), 32)
  *   a_ik(t)        = bytes [48k, 48k + 48) of HKDF-Expand(V_i, "self-mask" 0 u64(t), 48 (f + 1)) mod r
  *
  * a_i0(t) = b_i(t) is the self-mask and a_i1..a_if the other coefficients of its sharing polynomial
- * (PROTOCOL 3.5.1). V_i is derived from s_i, which only meter i (and the trusted authority, which
+ * (PROTOCOL 3.5.1). The pad and the share tag's key come from one expansion: the pad's second
+ * HKDF block has 16 bytes to spare (lambda), and a third block gives kappa, so authenticating a
+ * share costs one HKDF block more than padding it (`shareTag` below has the argument). V_i is derived from s_i, which only meter i (and the trusted authority, which
  * made s_i) knows, so a meter can compute it itself and a retried report has the same bytes.
  *
  * [hardening] (PROTOCOL 2.1) the paper uses one session key both as the additive mask and as the
@@ -27,10 +32,34 @@
  * writes into preallocated buffers: see `Expander`.
  */
 import { concatBytes, DOMAIN, u32be, utf8 } from '@bbnp/core'
-import { HmacKey, hkdf, hkdfExtract, scalarToBytes } from '@bbnp/crypto'
+import { HmacKey, hkdf, hkdfExtract, R, scalarToBytes } from '@bbnp/crypto'
 import { aggregationError } from './errors.ts'
 
 const TWO32 = 4294967296
+
+/**
+ * The per-(meter, peer, slot) expansion of Q_iu: the pad, then the share tag's key (lambda, kappa).
+ * HKDF-Expand's first blocks do not depend on the length asked, so the pad is the same 48 bytes a
+ * 48-byte expansion gives.
+ */
+export const SHARE_PRF_BYTES = 96
+export const SHARE_LAMBDA_OFFSET = 48
+export const SHARE_KAPPA_OFFSET = 64
+
+/**
+ * tau = lambda e + kappa mod r, the one-time MAC of a padded share e under the key (lambda, kappa)
+ * that meter i and peer u derive from Q_iu for slot t (PROTOCOL 3.5.1). The gateway, which
+ * forwards e and tau and does not hold Q_iu, forges it with probability at most 1.5 * 2^-128 per
+ * try: to pass (e', tau') with e' != e it needs tau' - tau = lambda (e' - e) mod r, i.e. one
+ * particular value of lambda; lambda is uniform over 2^128 values and independent of everything
+ * the gateway sees but tau, and tau = lambda e + kappa hides it, kappa being 32 uniform bytes
+ * reduced mod r (each residue taken by 2 or 3 of them, hence the factor 1.5). Each key tags one
+ * share only (a retried report has the same bytes). Over a sum of several tags the same argument
+ * holds for any one altered share, which is what lets a peer check all of A in one equation.
+ */
+export function shareTag(share: bigint, lambda: bigint, kappa: bigint): bigint {
+  return (lambda * share + kappa) % R
+}
 
 /** Throws BAD_SLOT unless `slot` is a non-negative safe integer (PROTOCOL 2: counted from genesis). */
 export function checkSlot(slot: number): void {

@@ -8,7 +8,8 @@
  *   b_i(t), a_i1..a_if  from HKDF-Expand(V_i, "self-mask" || t)                       (3.5.1)
  *   C_i   = m_i + k_mask(t) + sum_{j in partners(t)} AUI_ij(t) + b_i(t)  mod r          (3.5.2)
  *   e_iu  = p_i(u) + pad_iu(t)  mod r,  p_i(x) = b_i(t) + a_i1 x + ... + a_if x^f       (3.5.1)
- *   MAC_i = HMAC(k_mac(t), u32(i) || u64(t) || C_i || e_i1 || ... || e_iM)             (2.5)
+ *   tau_iu = lambda_iu(t) e_iu + kappa_iu(t)  mod r, the share's tag for peer u           (3.5.1)
+ *   MAC_i = HMAC(k_mac(t), u32(i) || u64(t) || C_i || e_i1 || tau_i1 || ... || tau_iM)  (2.5)
  *
  * Everything is a deterministic function of the keys, the slot and the reading, so a retried
  * report has the same bytes (the gateway counts it as a DUPLICATE, never as a CONFLICT).
@@ -28,7 +29,18 @@ import { DOMAIN } from '@bbnp/core'
 import { HmacKey, modR, R } from '@bbnp/crypto'
 import { readUint384, WordAccumulator, writeScalar32 } from './accumulator.ts'
 import { aggregationError } from './errors.ts'
-import { checkSlot, Expander, meterGatewayInfo, slotInfo, writeU32, writeU64 } from './kdf.ts'
+import {
+  checkSlot,
+  Expander,
+  meterGatewayInfo,
+  SHARE_KAPPA_OFFSET,
+  SHARE_LAMBDA_OFFSET,
+  SHARE_PRF_BYTES,
+  shareTag,
+  slotInfo,
+  writeU32,
+  writeU64
+} from './kdf.ts'
 import type { MeterKeys } from './key-material.ts'
 import { checkConsensusCount, faultTolerance } from './params.ts'
 import {
@@ -42,7 +54,7 @@ import {
   resolveParams,
   ringNeighbours
 } from './partners.ts'
-import { CIPHERTEXT_OFFSET, reportBytes, shareOffset } from './report.ts'
+import { CIPHERTEXT_OFFSET, reportBytes, shareOffset, shareTagOffset } from './report.ts'
 import { checkMissingList, revealAnswerBody, revealTagInput } from './reveal.ts'
 import { GATEWAY_ID, meterId } from './trusted-setup.ts'
 
@@ -116,7 +128,9 @@ export class MeterCrypto {
   private readonly coef: Uint8Array
   private readonly coefView: DataView
   private readonly coefBig: bigint[]
-  private readonly padView: DataView
+  /** pad_iu(t), lambda_iu(t), kappa_iu(t) of the peer being done (kdf.ts) */
+  private readonly shareKeys = new Uint8Array(SHARE_PRF_BYTES)
+  private readonly shareView = new DataView(this.shareKeys.buffer)
   private readonly points: bigint[]
   private readonly reveals = new Map<number, RevealRecord[]>()
   private revealFloor = 0
@@ -163,11 +177,10 @@ export class MeterCrypto {
     this.coef = new Uint8Array(48 * (f + 1))
     this.coefView = new DataView(this.coef.buffer)
     this.coefBig = new Array<bigint>(f + 1).fill(0n)
-    this.padView = new DataView(this.scratch.buffer)
     this.points = Array.from({ length: m + 1 }, (_, u) => BigInt(u))
   }
 
-  /** The report {i, t, C_i, e_i1..e_iM, MAC_i} for reading m_i (Wh, may be negative) in slot t. */
+  /** The report {i, t, C_i, (e_i1, tau_i1)..(e_iM, tau_iM), MAC_i} for reading m_i (Wh, may be negative) in slot t. */
   report(slot: number, reading: bigint): Uint8Array {
     checkSlot(slot)
     checkReading(reading)
@@ -192,16 +205,25 @@ export class MeterCrypto {
     writeScalar32(out, CIPHERTEXT_OFFSET, c)
 
     // e_iu = p_i(u) + pad_iu(t): Horner on the unreduced coefficients (u is small, so each step
-    // is a short multiplication), then one reduction per share.
+    // is a short multiplication), then one reduction per share; then its tag for peer u.
     const a = this.coefBig
     for (let k = 0; k <= f; k++) a[k] = readUint384(this.coefView, 48 * k)
     this.shareExp.setSlot(slot)
+    const sv = this.shareView
     for (let u = 1; u <= this.consensusCount; u++) {
       const x = this.points[u]
       let v = a[f]
       for (let k = f - 1; k >= 0; k--) v = v * x + a[k]
-      this.shareExp.expand(this.committee[u - 1], this.scratch, 0, 48)
-      writeScalar32(out, shareOffset(u), (v + readUint384(this.padView, 0)) % R)
+      this.shareExp.expand(this.committee[u - 1], this.shareKeys, 0, SHARE_PRF_BYTES)
+      const e = (v + readUint384(sv, 0)) % R
+      const lambda = (sv.getBigUint64(SHARE_LAMBDA_OFFSET) << 64n) | sv.getBigUint64(SHARE_LAMBDA_OFFSET + 8)
+      const kappa =
+        (sv.getBigUint64(SHARE_KAPPA_OFFSET) << 192n) |
+        (sv.getBigUint64(SHARE_KAPPA_OFFSET + 8) << 128n) |
+        (sv.getBigUint64(SHARE_KAPPA_OFFSET + 16) << 64n) |
+        sv.getBigUint64(SHARE_KAPPA_OFFSET + 24)
+      writeScalar32(out, shareOffset(u), e)
+      writeScalar32(out, shareTagOffset(u), shareTag(e, lambda, kappa))
     }
 
     this.macExp.setSlot(slot)

@@ -79,6 +79,21 @@ export function referencePad(committeeKey: Uint8Array, slot: number): bigint {
   return bytesToBigInt(hkdfExpand(committeeKey, slotInfo(DOMAIN.share, slot), 48)) % R
 }
 
+/**
+ * The key of the share tag, lambda_iu(t) (a 128-bit integer) and kappa_iu(t) (32 bytes), bytes
+ * [48, 64) and [64, 96) of the expansion whose first 48 bytes are the pad (PROTOCOL 3.5.1).
+ */
+export function referenceShareTagKey(committeeKey: Uint8Array, slot: number): { lambda: bigint; kappa: bigint } {
+  const bytes = hkdfExpand(committeeKey, slotInfo(DOMAIN.share, slot), 96)
+  return { lambda: bytesToBigInt(bytes.subarray(48, 64)), kappa: bytesToBigInt(bytes.subarray(64, 96)) }
+}
+
+/** tau_iu = lambda_iu(t) e_iu + kappa_iu(t) mod r, the tag of the padded share e_iu for peer u. */
+export function referenceShareTag(committeeKey: Uint8Array, slot: number, share: bigint): bigint {
+  const { lambda, kappa } = referenceShareTagKey(committeeKey, slot)
+  return (lambda * share + kappa) % R
+}
+
 /** z_u = sum over A of (e_iu - pad_iu(t)) mod r, from each meter's Q_iu and e_iu. */
 export function referencePartial(slot: number, entries: { committeeKey: Uint8Array; share: bigint }[]): bigint {
   return modR(entries.reduce((acc, e) => acc + e.share - referencePad(e.committeeKey, slot), 0n))
@@ -178,7 +193,10 @@ export class ReferenceMeter {
     for (const j of this.partners(slot)) aui += this.aui(slot, j)
     const c = modR(reading + mask + aui + this.selfMask(slot))
     const e = this.shares(slot).map((y, k) => modR(y + this.pad(slot, k + 1)))
-    const body = concatBytes(u32be(this.index), u64be(slot), scalarToBytes(c), ...e.map(scalarToBytes))
+    const entries = e.map((share, k) =>
+      concatBytes(scalarToBytes(share), scalarToBytes(referenceShareTag(this.committeeKeys[k], slot, share)))
+    )
+    const body = concatBytes(u32be(this.index), u64be(slot), scalarToBytes(c), ...entries)
     return concatBytes(body, referenceTag(mac, body))
   }
 

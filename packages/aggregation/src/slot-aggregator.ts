@@ -9,7 +9,7 @@ import { aggregationError, REJECT_CODES, type RejectCode, REVEAL_REJECT_CODES, t
 import { readU32 } from './kdf.ts'
 import { MAX_READING_MAGNITUDE } from './meter.ts'
 import { candidateIndices } from './partners.ts'
-import { CIPHERTEXT_OFFSET, reportFormatError, reportSlot, shareOffset } from './report.ts'
+import { CIPHERTEXT_OFFSET, reportFormatError, reportSlot, SHARE_ENTRY_BYTES, shareOffset } from './report.ts'
 import { MAX_REVEAL_MISSING, REVEAL_TAG_PREFIX, type RevealQuery, revealAnswerBytes, revealFormatError } from './reveal.ts'
 import { meterId } from './trusted-setup.ts'
 
@@ -85,7 +85,10 @@ export class SlotAggregator {
   private readonly revealInput: Uint8Array
   private counted = 0
   private stage: 'open' | 'reveal' | 'endorse' | 'done' = 'open'
+  /** the round whose questions were computed last */
   private round = 0
+  /** reveal rounds ended so far: a meter is never asked more than once per round, so at most twice in all */
+  private held = 0
   /** the missing candidates of each meter of A that has any */
   private readonly missingOf = new Map<number, number[]>()
   /** this round's questions */
@@ -238,6 +241,7 @@ export class SlotAggregator {
    */
   endRevealRound(): RecoveryStep {
     if (this.stage !== 'reveal') throw aggregationError('STAGE', `slot ${this.slot} is not in a reveal round`)
+    this.held++
     const silent = this.unanswered()
     for (const i of silent) {
       this.status[i - 1] = DROPPED
@@ -250,9 +254,9 @@ export class SlotAggregator {
     if (this.counted < this.minReporters) return this.incomplete('too-few-reporters')
     const grown = new Set<number>()
     for (const d of silent) this.markMissing(d, grown)
-    if (grown.size > 0 && this.round === 2)
+    if (grown.size > 0 && this.held >= 2)
       return this.incomplete('reveal-rounds', `meters ${silent.join(', ')} did not answer the second round`)
-    this.round = 2
+    this.round = this.held + 1
     return this.nextStep([...grown])
   }
 
@@ -272,21 +276,59 @@ export class SlotAggregator {
     return out
   }
 
-  /** e_iu of every meter of A in ascending order of i, 32 bytes each: what peer u needs (PROTOCOL 3.5.5). */
+  /**
+   * What peer u needs (PROTOCOL 3.5.5): for every meter of A in ascending order of i, e_iu and its
+   * tag tau_iu, `SHARE_ENTRY_BYTES` each, as they are in the meter's report.
+   */
   sharesFor(peer: number): Uint8Array {
     if (!this.presentMap) throw aggregationError('STAGE', `the reporter set of slot ${this.slot} is not final`)
     if (!Number.isSafeInteger(peer) || peer < 1 || peer > this.consensusCount)
       throw aggregationError('PARAMS', `peer must be in [1, ${this.consensusCount}], got ${peer}`)
-    const out = new Uint32Array(this.counted * 8)
-    const words = this.storeWords
+    const words = SHARE_ENTRY_BYTES / 4
+    const out = new Uint32Array(this.counted * words)
+    const store = this.storeWords
     const stride = this.len / 4
     const first = shareOffset(peer) / 4
     for (let i = 0, w = 0; i < this.meterCount; i++) {
       if (this.status[i] !== COUNTED) continue
       const from = i * stride + first
-      for (let k = 0; k < 8; k++) out[w++] = words[from + k]
+      for (let k = 0; k < words; k++) out[w++] = store[from + k]
     }
     return new Uint8Array(out.buffer)
+  }
+
+  /**
+   * Consensus peers refused A because the share tags of these meters do not hold for them
+   * (PROTOCOL 3.5.5): the meter dealt them, or the gateway forwarded them, wrongly. Before A has
+   * a certificate the gateway may take them out: they move to D like a meter that did not answer
+   * its reveal question (their ciphertexts leave the sum), their candidates in A are asked about
+   * them in one more reveal round if a round is left (a superset of any question they had), and
+   * the next step follows: that round, the endorsement of the smaller A, or `incomplete`
+   * (`too-few-reporters`, or `reveal-rounds` when two rounds were held already). Meters not in A
+   * are ignored.
+   */
+  exclude(meters: readonly number[]): RecoveryStep {
+    if (this.stage !== 'endorse') throw aggregationError('STAGE', `the reporter set of slot ${this.slot} is not waiting for endorsements`)
+    const gone: number[] = []
+    for (const i of new Set(meters)) {
+      if (!Number.isSafeInteger(i) || i < 1 || i > this.meterCount || this.status[i - 1] !== COUNTED) continue
+      this.status[i - 1] = DROPPED
+      this.sum.add(this.store, (i - 1) * this.len + CIPHERTEXT_OFFSET, -1)
+      this.counted--
+      this.missingOf.delete(i)
+      this.answers.delete(i)
+      gone.push(i)
+    }
+    if (gone.length === 0) return this.nextStep([])
+    this.presentMap = undefined
+    this.stage = 'reveal'
+    if (this.counted < this.minReporters) return this.incomplete('too-few-reporters')
+    const grown = new Set<number>()
+    for (const d of gone) this.markMissing(d, grown)
+    if (grown.size > 0 && this.held >= 2)
+      return this.incomplete('reveal-rounds', `meters ${gone.join(', ')} left A after the second reveal round`)
+    this.round = this.held + 1
+    return this.nextStep([...grown])
   }
 
   /**

@@ -28,10 +28,12 @@ import {
   partnerThreshold,
   ReferenceMeter,
   referencePartial,
+  referenceShareTag,
   referenceSlotKeys,
   reportBytes,
   ringNeighbours,
-  resolveParams
+  resolveParams,
+  SHARE_ENTRY_BYTES
 } from '../src/index.ts'
 import { big, buildNetwork, randomReading, runSlot, type TestNetwork } from './helpers.ts'
 
@@ -296,6 +298,8 @@ describe('known answers against the node:crypto reference implementation', () =>
           const d = decodeReport(bytes, m)
           const y = ref.shares(slot)
           d.shares.forEach((e, k) => assert.equal(e, (y[k] + ref.pad(slot, k + 1)) % R))
+          // Each under its tag for its peer: lambda_iu(t) e_iu + kappa_iu(t) from the pad's expansion.
+          d.shareTags.forEach((tau, k) => assert.equal(tau, referenceShareTag(ref.committeeKeys[k], slot, d.shares[k])))
         }
       }
     }
@@ -330,13 +334,16 @@ describe('known answers against the node:crypto reference implementation', () =>
     assert.ok(run.result.status === 'complete' && run.result.sum === 38n)
     const refs = present.map((i) => new ReferenceMeter(net.meterKeyOptions(i), net.modules))
     for (const c of net.committee) {
-      const shares = run.agg.sharesFor(c.peer)
+      const entries = run.agg.sharesFor(c.peer)
+      assert.equal(entries.length, SHARE_ENTRY_BYTES * present.length)
+      const share = (k: number) => BigInt(`0x${toHex(entries.subarray(SHARE_ENTRY_BYTES * k, SHARE_ENTRY_BYTES * k + 32))}`)
+      const tag = (k: number) => BigInt(`0x${toHex(entries.subarray(SHARE_ENTRY_BYTES * k + 32, SHARE_ENTRY_BYTES * (k + 1)))}`)
+      refs.forEach((r, k) =>
+        assert.equal(tag(k), referenceShareTag(r.committeeKeys[c.peer - 1], slot, share(k)), 'each share with its tag')
+      )
       const z = referencePartial(
         slot,
-        refs.map((r, k) => ({
-          committeeKey: r.committeeKeys[c.peer - 1],
-          share: BigInt(`0x${toHex(shares.subarray(32 * k, 32 * k + 32))}`)
-        }))
+        refs.map((r, k) => ({ committeeKey: r.committeeKeys[c.peer - 1], share: share(k) }))
       )
       const y = refs.reduce((acc, r) => acc + r.shares(slot)[c.peer - 1], 0n) % R
       assert.equal(z, y, 'z_u is the sum of the shares y_iu over A')

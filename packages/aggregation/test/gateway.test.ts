@@ -27,6 +27,8 @@ import {
   reportBytes,
   revealAnswerBytes,
   revealRequestBytes,
+  shareOffset,
+  shareTagOffset,
   type SlotAggregator
 } from '../src/index.ts'
 import { big, buildNetwork, type TestNetwork } from './helpers.ts'
@@ -90,10 +92,10 @@ function mutate(b: Uint8Array, f: (c: Uint8Array) => void): Uint8Array {
   return c
 }
 
-/** A report of meter i with any ciphertext and shares, under its real k_mac (a meter bypassing MeterCrypto). */
-function craftedReport(net: TestNetwork, i: number, slot: number, ciphertext: bigint, shares: bigint[]): Uint8Array {
+/** A report of meter i with any ciphertext, shares and share tags, under its real k_mac (a meter bypassing MeterCrypto). */
+function craftedReport(net: TestNetwork, i: number, slot: number, ciphertext: bigint, shares: bigint[], shareTags: bigint[]): Uint8Array {
   const kig = net.modules.sharedSecret!(net.secrets.meters[i - 1].secret, net.secrets.gateway.publicKey)
-  const body = encodeReport({ meterIndex: i, slot, ciphertext, shares, tag: new Uint8Array(32) }).subarray(
+  const body = encodeReport({ meterIndex: i, slot, ciphertext, shares, shareTags, tag: new Uint8Array(32) }).subarray(
     0,
     reportBytes(shares.length) - 32
   )
@@ -134,7 +136,7 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
     assertRejected(net, [longer, new Uint8Array(reportBytes(5)), new Uint8Array(1 << 20)], 'OVERSIZED')
   })
 
-  it('MALFORMED: too short (one share fewer), empty, ciphertext >= r, a share >= r, slot beyond 2^53', () => {
+  it('MALFORMED: too short (one share fewer), empty, ciphertext >= r, a share >= r, a share tag >= r, slot beyond 2^53', () => {
     const net = fresh()
     const r = honest(net)[1]
     // A field holding r itself (r - 1 ends in 0x00, so add one to the last byte): not a canonical element of Z_r.
@@ -142,12 +144,25 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
     const cIsR = encodeReport({ ...d, ciphertext: R - 1n })
     cIsR[43] += 1
     const shareIsR = encodeReport({ ...d, shares: [d.shares[0], d.shares[1], R - 1n, d.shares[3]] })
-    shareIsR[12 + 32 * 3 + 31] += 1
-    const lastShareOnes = mutate(r, (c) => c.fill(0xff, 12 + 32 * 4, 12 + 32 * 5))
+    shareIsR[shareOffset(3) + 31] += 1
+    const tagIsR = encodeReport({ ...d, shareTags: [d.shareTags[0], R - 1n, d.shareTags[2], d.shareTags[3]] })
+    tagIsR[shareTagOffset(2) + 31] += 1
+    const lastShareOnes = mutate(r, (c) => c.fill(0xff, shareOffset(4), shareOffset(4) + 32))
+    const lastTagOnes = mutate(r, (c) => c.fill(0xff, shareTagOffset(4), shareTagOffset(4) + 32))
     const hugeSlot = mutate(r, (c) => c.fill(0xff, 4, 12))
     assertRejected(
       net,
-      [r.subarray(0, reportBytes(4) - 32), r.subarray(0, r.length - 1), new Uint8Array(0), cIsR, shareIsR, lastShareOnes, hugeSlot],
+      [
+        r.subarray(0, reportBytes(4) - 64),
+        r.subarray(0, r.length - 1),
+        new Uint8Array(0),
+        cIsR,
+        shareIsR,
+        tagIsR,
+        lastShareOnes,
+        lastTagOnes,
+        hugeSlot
+      ],
       'MALFORMED'
     )
   })
@@ -200,7 +215,7 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
     assert.equal(agg.rejections().DUPLICATE, 0)
   })
 
-  it("BAD_TAG: flipped tag bit, altered ciphertext, tampered or swapped shares, another meter's index or tag", () => {
+  it("BAD_TAG: flipped tag bit, altered ciphertext, tampered or swapped shares or share tags, another meter's index or tag", () => {
     // Forgeries for meters 4-6, fed before their honest reports arrive (afterwards they are
     // checked against the counted report first; see the order test below).
     const net = fresh()
@@ -208,15 +223,18 @@ describe('gateway rejections (each counted, none changes the slot)', () => {
     const len = reportBytes(4)
     const flippedTag = mutate(r4, (c) => (c[len - 1] ^= 1))
     const alteredC = mutate(r4, (c) => (c[43] ^= 1))
-    const alteredShare = mutate(r4, (c) => (c[12 + 32 * 2 + 31] ^= 1))
+    const alteredShare = mutate(r4, (c) => (c[shareOffset(2) + 31] ^= 1))
+    const alteredShareTag = mutate(r4, (c) => (c[shareTagOffset(3) + 31] ^= 1))
     const swappedShares = mutate(r5, (c) => {
-      c.set(r5.subarray(44, 76), 76)
-      c.set(r5.subarray(76, 108), 44)
+      c.set(r5.subarray(shareOffset(1), shareOffset(2)), shareOffset(2))
+      c.set(r5.subarray(shareOffset(2), shareOffset(3)), shareOffset(1))
     })
     const otherIndex = mutate(r4, (c) => (c[3] = 5))
     const stolenTag = mutate(r6, (c) => c.set(r5.subarray(len - 32), len - 32))
     const zeroTag = mutate(r5, (c) => c.fill(0, len - 32))
-    assertRejected(net, [flippedTag, alteredC, alteredShare, swappedShares, otherIndex, stolenTag, zeroTag], 'BAD_TAG', { after: false })
+    assertRejected(net, [flippedTag, alteredC, alteredShare, alteredShareTag, swappedShares, otherIndex, stolenTag, zeroTag], 'BAD_TAG', {
+      after: false
+    })
   })
 
   it("a forged report sent ahead of a meter's real one does not block it", () => {
@@ -407,7 +425,7 @@ describe('inconsistent keys or a cheating meter never yield a sum', () => {
     const net = fresh()
     const reports = honest(net)
     const d = decodeReport(reports[1], 4)
-    reports[1] = craftedReport(net, 2, SLOT, modR(d.ciphertext + (1n << 100n)), d.shares)
+    reports[1] = craftedReport(net, 2, SLOT, modR(d.ciphertext + (1n << 100n)), d.shares, d.shareTags)
     const agg = net.gateway.openSlot(SLOT)
     for (const r of reports) assert.ok(agg.accept(r).ok)
     assert.equal(finish(net, agg).status, 'inconsistent')
@@ -466,31 +484,33 @@ describe('genesis parameters', () => {
 })
 
 describe('codecs and size bounds', () => {
-  it('reports round-trip and are 76 + 32 M bytes', () => {
+  it('reports round-trip and are 76 + 64 M bytes', () => {
     const net = fresh()
     const r = honest(net)[3]
     const d = decodeReport(r, 4)
     assert.equal(d.meterIndex, 4)
     assert.equal(d.slot, SLOT)
     assert.equal(d.shares.length, 4)
-    assert.ok([d.ciphertext, ...d.shares].every((v) => v >= 0n && v < R))
+    assert.equal(d.shareTags.length, 4)
+    assert.ok([d.ciphertext, ...d.shares, ...d.shareTags].every((v) => v >= 0n && v < R))
     assert.deepEqual(encodeReport(d), r)
-    assert.deepEqual([4, 7, 10].map(reportBytes), [204, 300, 396])
-    assert.equal(buildNetwork(10, 'sum-10', { consensus: 10 }).meters[0].report(3, 1n).length, 396)
+    assert.deepEqual([4, 7, 10, 31].map(reportBytes), [332, 524, 716, 2060])
+    assert.equal(buildNetwork(10, 'sum-10', { consensus: 10 }).meters[0].report(3, 1n).length, 716)
   })
 
   it('decodeReport throws OVERSIZED and MALFORMED', () => {
-    assert.throws(() => decodeReport(new Uint8Array(205), 4), isCode('OVERSIZED'))
-    assert.throws(() => decodeReport(new Uint8Array(203), 4), isCode('MALFORMED'))
-    assert.throws(() => decodeReport(new Uint8Array(204).fill(0xff), 4), isCode('MALFORMED'))
-    assert.throws(
-      () => encodeReport({ meterIndex: 1, slot: 1, ciphertext: R, shares: [0n, 0n, 0n, 0n], tag: new Uint8Array(32) }),
-      isCode('MALFORMED')
-    )
-    assert.throws(
-      () => encodeReport({ meterIndex: 1, slot: 1, ciphertext: 0n, shares: [0n, 0n, 0n, R], tag: new Uint8Array(32) }),
-      isCode('MALFORMED')
-    )
+    const size = reportBytes(4)
+    assert.throws(() => decodeReport(new Uint8Array(size + 1), 4), isCode('OVERSIZED'))
+    assert.throws(() => decodeReport(new Uint8Array(size - 1), 4), isCode('MALFORMED'))
+    assert.throws(() => decodeReport(new Uint8Array(size).fill(0xff), 4), isCode('MALFORMED'))
+    const zeros = [0n, 0n, 0n, 0n]
+    for (const bad of [
+      { ciphertext: R, shares: zeros, shareTags: zeros },
+      { ciphertext: 0n, shares: [0n, 0n, 0n, R], shareTags: zeros },
+      { ciphertext: 0n, shares: zeros, shareTags: [R, 0n, 0n, 0n] },
+      { ciphertext: 0n, shares: zeros, shareTags: [0n, 0n, 0n] }
+    ])
+      assert.throws(() => encodeReport({ meterIndex: 1, slot: 1, ...bad, tag: new Uint8Array(32) }), isCode('MALFORMED'))
   })
 
   it('reveal requests round-trip; bounds and order are checked', () => {

@@ -7,15 +7,20 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BbnpError, SeededRng } from '@bbnp/core'
+import { BbnpError, bytesToBigInt, SeededRng } from '@bbnp/core'
+import { modR, scalarToBytes } from '@bbnp/crypto'
 import {
   bitmapFromIndices,
   candidateIndices,
   COMMITTEE_MEMORY,
   decodeRevealAnswer,
   defaultMinReporters,
+  type RecoveryStep,
+  recoverSelfMaskSum,
   REVEAL_MEMORY,
-  ringNeighbours
+  ringNeighbours,
+  SHARE_ENTRY_BYTES,
+  type SlotAggregator
 } from '../src/index.ts'
 import { big, buildNetwork, randomReading, runSlot, type SlotScenario, sumOf, type TestNetwork } from './helpers.ts'
 
@@ -281,22 +286,157 @@ describe("a consensus peer's partial sum: its own checks", () => {
     const c = buildNetwork(30, 'shapes').committee[2]
     const shares = agg.sharesFor(3)
     const small = bitmapFromIndices([1, 2, 3], 30)
-    assert.throws(() => c.partial(61, small, shares.subarray(0, 96)), isCode('TOO_FEW_REPORTERS'))
+    assert.throws(() => c.partial(61, small, shares.subarray(0, 3 * SHARE_ENTRY_BYTES)), isCode('TOO_FEW_REPORTERS'))
     assert.throws(() => c.partial(61, present, shares.subarray(32)), isCode('MALFORMED'))
+    assert.throws(() => c.partial(61, present, shares.subarray(SHARE_ENTRY_BYTES)), isCode('MALFORMED'), 'one entry short')
     assert.throws(() => c.partial(61, present.subarray(1), shares), isCode('MALFORMED'))
     const stray = present.slice()
     stray[3] |= 0x80 // meter 32 of 30
     assert.throws(() => c.partial(61, stray, shares), isCode('MALFORMED'))
-    const notReduced = shares.slice()
-    notReduced.fill(0xff, 0, 32)
-    assert.throws(() => c.partial(61, present, notReduced), isCode('MALFORMED'))
+    for (const at of [0, 32, 5 * SHARE_ENTRY_BYTES + 32]) {
+      const notReduced = shares.slice()
+      notReduced.fill(0xff, at, at + 32)
+      assert.throws(() => c.partial(61, present, notReduced), isCode('MALFORMED'), `a share or a tag not below r (byte ${at})`)
+    }
     c.partial(61, present, shares)
     const other = bitmapFromIndices(
       Array.from({ length: 24 }, (_, k) => k + 1),
       30
     )
-    assert.throws(() => c.partial(61, other, shares.subarray(0, 24 * 32)), isCode('SET_CONFLICT'))
-    for (let t = 62; t < 62 + COMMITTEE_MEMORY; t++) c.partial(t, present, shares)
+    assert.throws(() => c.partial(61, other, shares.subarray(0, 24 * SHARE_ENTRY_BYTES)), isCode('SET_CONFLICT'))
+    for (let t = 62; t < 62 + COMMITTEE_MEMORY; t++) c.partial(t, present, sharesOf(t).sharesFor(3))
     assert.throws(() => c.partial(61, present, shares), isCode('SET_CONFLICT'), 'forgotten slots are refused, not re-answered')
+  })
+
+  it('computes z_u only over shares whose tags hold: any altered share or tag is BAD_SHARE_TAG naming its meters, and nothing is remembered', () => {
+    const slot = 200
+    const agg = sharesOf(slot)
+    const u = 2
+    const entries = agg.sharesFor(u)
+    const entry = (k: number) => entries.subarray(k * SHARE_ENTRY_BYTES, (k + 1) * SHARE_ENTRY_BYTES)
+    const peer = () => buildNetwork(30, 'shapes').committee[u - 1]
+    const refused = (bytes: Uint8Array, meters: number[], why: string) => {
+      const c = peer()
+      assert.throws(
+        () => c.partial(slot, present, bytes),
+        (e: unknown) => e instanceof BbnpError && e.code === 'BAD_SHARE_TAG' && JSON.stringify(e.meta.meters) === JSON.stringify(meters),
+        why
+      )
+      // Nothing remembered: the honest set is answered afterwards, and so would be any other set.
+      assert.equal(c.partial(slot, present, entries), honestZ, `${why}: the refusal leaves no trace`)
+    }
+    const honestZ = peer().partial(slot, present, entries)
+    const addToShare = (bytes: Uint8Array, k: number, d: bigint) => {
+      const off = k * SHARE_ENTRY_BYTES
+      bytes.set(scalarToBytes(modR(bytesToBigInt(bytes.subarray(off, off + 32)) + d)), off)
+    }
+    // The lying gateway's move (docs/protocol.md 3.5.7): add d to one share and keep its tag.
+    let bytes = entries.slice()
+    addToShare(bytes, 4, 1n)
+    refused(bytes, [5], 'a share plus one, its tag kept')
+    // Altering the tag as well does not help without lambda_5u(t): for instance adding d to both.
+    bytes = entries.slice()
+    addToShare(bytes, 4, 7n)
+    bytes.set(
+      scalarToBytes(modR(bytesToBigInt(bytes.subarray(4 * SHARE_ENTRY_BYTES + 32, 5 * SHARE_ENTRY_BYTES)) + 7n)),
+      4 * SHARE_ENTRY_BYTES + 32
+    )
+    refused(bytes, [5], 'a share and its tag both moved by d')
+    // Two altered shares whose changes cancel in z_u are both named.
+    bytes = entries.slice()
+    addToShare(bytes, 0, 5n)
+    addToShare(bytes, 24, -5n)
+    refused(bytes, [1, 25], 'changes that cancel in the sum')
+    // An entry (share and tag) moved to another meter, or taken from another slot, or another peer's.
+    bytes = entries.slice()
+    bytes.set(entry(2), 3 * SHARE_ENTRY_BYTES)
+    refused(bytes, [4], "meter-3's entry in meter-4's place")
+    bytes = entries.slice()
+    bytes.set(
+      sharesOf(slot + 1)
+        .sharesFor(u)
+        .subarray(0, SHARE_ENTRY_BYTES),
+      0
+    )
+    refused(bytes, [1], "meter-1's entry of the next slot")
+    bytes = entries.slice()
+    bytes.set(agg.sharesFor(u + 1).subarray(10 * SHARE_ENTRY_BYTES, 11 * SHARE_ENTRY_BYTES), 10 * SHARE_ENTRY_BYTES)
+    refused(bytes, [11], "meter-11's entry for another peer")
+    bytes = entries.slice()
+    bytes.fill(0, 7 * SHARE_ENTRY_BYTES + 32, 8 * SHARE_ENTRY_BYTES)
+    refused(bytes, [8], 'a zero tag')
+  })
+})
+
+describe('the gateway takes out meters whose shares the peers refused (PROTOCOL 3.5.5)', () => {
+  /** Reports in, reveal rounds answered, up to the endorsement of A. */
+  function toEndorse(net: TestNetwork, slot: number, missing: number[]) {
+    const agg = net.gateway.openSlot(slot)
+    for (const m of net.meters) if (!missing.includes(m.index)) agg.accept(m.report(slot, BigInt(10 * m.index)))
+    return { agg, step: answer(net, slot, agg, agg.close()) }
+  }
+
+  function answer(net: TestNetwork, slot: number, agg: SlotAggregator, first: RecoveryStep, silent: number[] = []): RecoveryStep {
+    let step = first
+    while (step.stage === 'reveal') {
+      for (const q of step.queries)
+        if (!silent.includes(q.meterIndex)) agg.acceptReveal(net.meters[q.meterIndex - 1].reveal(slot, q.missing))
+      step = agg.endRevealRound()
+    }
+    return step
+  }
+
+  function decodeWith(net: TestNetwork, slot: number, agg: SlotAggregator, present: Uint8Array) {
+    const partials = net.committee.map((c) => ({ peer: c.peer, value: c.partial(slot, present, agg.sharesFor(c.peer)) }))
+    const rec = recoverSelfMaskSum(partials, net.m)
+    assert.ok(rec.ok && rec.inconsistent.length === 0)
+    return agg.decode(rec.value)
+  }
+
+  it('the excluded meters move to D, their candidates are asked about them, and the sum over the smaller A is exact', () => {
+    const cases: [number[], number[]][] = [
+      [[], [7]],
+      [[3], [9, 10]],
+      [[], [4, 5, 6]]
+    ]
+    for (const [missing, excluded] of cases) {
+      const net = buildNetwork(30, 'exclude')
+      const slot = 300 + missing.length + excluded.length
+      const { agg, step } = toEndorse(net, slot, missing)
+      assert.equal(step.stage, 'endorse')
+      const next = agg.exclude([...excluded, 999, ...missing])
+      assert.equal(next.stage, 'reveal', 'their candidates in A are asked about them')
+      assert.ok(next.stage === 'reveal' && next.queries.every((q) => excluded.some((x) => q.missing.includes(x))))
+      const final = answer(net, slot, agg, next)
+      assert.ok(final.stage === 'endorse')
+      const gone = [...missing, ...excluded].sort((a, b) => a - b)
+      assert.deepEqual(
+        final.missing,
+        gone.map((i) => `meter-${i}`)
+      )
+      const r = decodeWith(net, slot, agg, final.present)
+      const expected = net.meters.filter((m) => !gone.includes(m.index)).reduce((a, m) => a + BigInt(10 * m.index), 0n)
+      assert.ok(r.status === 'complete' && r.sum === expected, JSON.stringify(r, big))
+    }
+  })
+
+  it('no meter of A named: the same A; below minReporters: too-few-reporters; after two reveal rounds: reveal-rounds; STAGE out of order', () => {
+    const net = buildNetwork(30, 'exclude')
+    const { agg, step } = toEndorse(net, 400, [])
+    assert.throws(() => net.gateway.openSlot(401).exclude([1]), isCode('STAGE'))
+    const same = agg.exclude([0, 31])
+    assert.ok(step.stage === 'endorse' && same.stage === 'endorse')
+    assert.deepEqual(same.present, step.present)
+    const many = Array.from({ length: 30 - defaultMinReporters(30) + 1 }, (_, k) => k + 1)
+    const below = agg.exclude(many)
+    assert.ok(below.stage === 'done' && below.result.status === 'incomplete' && below.result.reason === 'too-few-reporters')
+    // Meter-10 missing, its candidate meter-11 silent in round 1 (moves to D), round 2 held: no
+    // round is left for an exclusion that needs questions.
+    const twice = net.gateway.openSlot(403)
+    for (const m of net.meters) if (m.index !== 10) twice.accept(m.report(403, 1n))
+    assert.equal(answer(net, 403, twice, twice.close(), [11]).stage, 'endorse', 'two rounds held')
+    const last = twice.exclude([20])
+    assert.ok(last.stage === 'done' && last.result.status === 'incomplete' && last.result.reason === 'reveal-rounds')
+    assert.throws(() => twice.exclude([21]), isCode('STAGE'))
   })
 })

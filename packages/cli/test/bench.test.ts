@@ -88,8 +88,8 @@ describe('bbnp bench', () => {
     assert.deepEqual(
       a.meter.map((m: { m: number; f: number; reportBytes: number }) => [m.m, m.f, m.reportBytes]),
       [
-        [4, 1, 204],
-        [10, 3, 396]
+        [4, 1, 332],
+        [10, 3, 716]
       ]
     )
     for (const m of a.meter) {

@@ -52,6 +52,12 @@ export function consensusProtocols(d: ConsensusProtocolDeps): ProtocolSpec[] {
     },
     {
       ...d.wire.endorse,
+      // One request per slot (and per retry) of up to 64 bytes per meter: the byte bucket holds
+      // eight of them whatever N is, so a large network is not refused at start (6.1).
+      rateLimit: {
+        bytesPerSecond: Math.max(4 << 20, 4 * d.wire.endorse.maxRequestBytes),
+        burstBytes: Math.max(8 << 20, 8 * d.wire.endorse.maxRequestBytes)
+      },
       handler: async (req, from) => {
         fromGateway(from, 'asks for endorsements')
         return [await d.committee.endorse(decodeEndorseRequest(req, d.meters))]

@@ -6,8 +6,13 @@
  *   reveal     each present meter with a missing candidate partner is asked for r_i, on the
  *              connection of the meter process that delivered its report; a meter that does not
  *              answer in time moves to D, and its partners get a second question (at most two rounds)
- *   endorse    every consensus peer u gets (t, A, its padded shares of A) and answers with its
- *              ENDORSE signature; 2f+1 valid ones make the certificate
+ *   endorse    every consensus peer u gets (t, A, its padded shares of A with their tags) and
+ *              answers with its ENDORSE signature; 2f+1 valid ones make the certificate. A peer
+ *              whose shares from some meters do not match their tags refuses and names them: no
+ *              fault of the peer (the meter dealt them, or this gateway forwarded them, wrongly),
+ *              so it is never named; if A can no longer get 2f+1 endorsements those meters leave A
+ *              (like a meter silent in a reveal round: a reveal round for their partners, then
+ *              the endorsement round again for the smaller A)
  *   partial    with the certificate, every peer that endorsed releases z_u, signed; a value whose
  *              signature does not hold is no answer. B is recovered from the rest (one degree-f
  *              polynomial agreeing with enough values), and a peer whose value disagrees is named
@@ -19,7 +24,15 @@
  * reason; it is decoded once, with its one endorsed set, or never (3.5.8).
  */
 import { concatBytes, consensusId, DOMAIN, type Logger, type MetricsRegistry } from '@bbnp/core'
-import { encodeRevealRequest, recoverSelfMaskSum, type SlotAggregator, type SlotResult } from '@bbnp/aggregation'
+import {
+  bitmapHas,
+  bitmapIndices,
+  encodeRevealRequest,
+  type RecoveryStep,
+  recoverSelfMaskSum,
+  type SlotAggregator,
+  type SlotResult
+} from '@bbnp/aggregation'
 import {
   badPartials,
   type Endorsement,
@@ -31,7 +44,14 @@ import {
 } from '@bbnp/consensus'
 import { type PublicKey, verify } from '@bbnp/crypto'
 import type { P2PNode } from '@bbnp/network'
-import { decodePartialResponse, encodeEndorseRequest, encodePartialRequest, splitRevealItems, type WireProtocols } from './protocols.ts'
+import {
+  decodeEndorseResponse,
+  decodePartialResponse,
+  encodeEndorseRequest,
+  encodePartialRequest,
+  splitRevealItems,
+  type WireProtocols
+} from './protocols.ts'
 
 export interface RecoveryOutcome {
   result: SlotResult
@@ -75,6 +95,8 @@ export class GatewayRecovery {
   private readonly mRounds
   private readonly mFaulty
   private readonly mUnsigned
+  private readonly mRefusals
+  private readonly mExcluded
   private readonly mMs
 
   constructor(options: RecoveryOptions, modules: RecoveryModules) {
@@ -94,6 +116,15 @@ export class GatewayRecovery {
       'Partial sums of consensus peers whose signature did not verify, taken as no answer, by peer',
       { labels: { peer: modules.peers.map((p) => `cn-${p.index}`) } }
     )
+    this.mRefusals = modules.metrics.counter(
+      'bbnp_endorse_bad_shares_total',
+      "ENDORSE refusals of consensus peers because shares did not match their tags (a meter's or the gateway's fault, not the peer's), by peer",
+      { labels: { peer: modules.peers.map((p) => consensusId(p.index)) } }
+    )
+    this.mExcluded = modules.metrics.counter(
+      'bbnp_meters_excluded_total',
+      'Meters taken out of a reporter set because consensus peers refused their shares (PROTOCOL 3.5.5)'
+    )
     this.mMs = modules.metrics.histogram(
       'bbnp_recovery_seconds',
       'From a slot closing to its sum decoded (or given up), network included',
@@ -112,26 +143,22 @@ export class GatewayRecovery {
   }
 
   private async recover(agg: SlotAggregator): Promise<RecoveryOutcome> {
-    let step = agg.close()
-    while (step.stage === 'reveal') {
-      this.mRounds.inc()
-      await this.revealRound(agg, step.queries)
-      step = agg.endRevealRound()
-    }
-    if (step.stage === 'done') return { result: step.result, reason: reasonOf(step.result), endorsement: null, faulty: [], faultProof: [] }
+    let step = await this.reveal(agg, agg.close())
+    if (step.stage === 'done') return this.done(step.result)
 
     // The committee may be away (a restart, an outage): the endorsement and partial rounds are
     // tried again until the retry deadline, while the peers can still endorse the slot.
     const slot = agg.slot
-    const payload = endorsementPayload(slot, step.present)
     const deadline = Date.now() + this.o.retryMs
     for (let attempt = 1; ; attempt++) {
-      const endorsed = await this.endorseRound(agg, step.present, payload)
+      if (step.stage !== 'endorse') throw new Error('unreachable: recovery without a final reporter set')
+      const present = step.present
+      const { endorsed, refusals } = await this.endorseRound(agg, present, endorsementPayload(slot, present))
       if (endorsed.length >= this.o.quorum) {
         const endorsement = makeEndorsement(endorsed, this.o.keys.length)
         const partials = await this.partialRound(
           slot,
-          reporterSetHash(step.present),
+          reporterSetHash(present),
           endorsement,
           endorsed.map((e) => e.node)
         )
@@ -162,18 +189,63 @@ export class GatewayRecovery {
           })
           return this.giveUp(agg, 'no-partials')
         }
-      } else if (Date.now() >= deadline) {
-        this.m.logger.warn('slot given up: too few consensus peers endorsed its reporter set', {
-          slot,
-          endorsed: endorsed.length,
-          needed: this.o.quorum,
-          attempts: attempt
-        })
-        return this.giveUp(agg, 'no-endorsement')
+      } else {
+        const excluded = this.metersToExclude(endorsed.length, refusals)
+        if (excluded.length > 0) {
+          this.mExcluded.inc(undefined, excluded.length)
+          this.m.logger.warn('meters taken out of the reporter set: consensus peers refused their shares', {
+            slot,
+            meters: excluded.slice(0, 20).join(','),
+            count: excluded.length,
+            peers: [...refusals.keys()].map((node) => consensusId(node)).join(',')
+          })
+          // A smaller A at once: questions about them to their partners, then its endorsement.
+          step = await this.reveal(agg, agg.exclude(excluded))
+          if (step.stage === 'done') return this.done(step.result)
+          continue
+        }
+        if (Date.now() >= deadline) {
+          this.m.logger.warn('slot given up: too few consensus peers endorsed its reporter set', {
+            slot,
+            endorsed: endorsed.length,
+            needed: this.o.quorum,
+            attempts: attempt
+          })
+          return this.giveUp(agg, 'no-endorsement')
+        }
       }
       if (attempt === 1) this.m.logger.info('recovery waits for the consensus peers', { slot, endorsed: endorsed.length })
       await new Promise((r) => setTimeout(r, this.o.retryPauseMs))
     }
+  }
+
+  /** Reveal rounds until the reporter set is final or the slot is done. */
+  private async reveal(agg: SlotAggregator, first: RecoveryStep): Promise<RecoveryStep> {
+    let step = first
+    while (step.stage === 'reveal') {
+      this.mRounds.inc()
+      await this.revealRound(agg, step.queries)
+      step = agg.endRevealRound()
+    }
+    return step
+  }
+
+  private done(result: SlotResult): RecoveryOutcome {
+    return { result, reason: reasonOf(result), endorsement: null, faulty: [], faultProof: [] }
+  }
+
+  /**
+   * The meters to take out of A after an endorsement round without a certificate: those the
+   * refusing peers named, but only once A cannot get 2f+1 endorsements any more (the peers that
+   * endorsed it and those that did not answer, who may come back, are fewer than 2f+1). Before
+   * that A is kept: peers that endorsed it would refuse any other set, and a meter whose shares
+   * only some peers refuse does not stop the others from recovering B.
+   */
+  private metersToExclude(endorsed: number, refusals: Map<number, number[]>): number[] {
+    if (refusals.size === 0) return []
+    const unanswered = this.m.peers.length - endorsed - refusals.size
+    if (endorsed + unanswered >= this.o.quorum) return []
+    return [...new Set([...refusals.values()].flat())].sort((a, b) => a - b)
   }
 
   private giveUp(agg: SlotAggregator, reason: IncompleteReason): RecoveryOutcome {
@@ -205,26 +277,52 @@ export class GatewayRecovery {
     )
   }
 
-  /** ENDORSE(t, A) to every consensus peer; the valid signatures. */
+  /**
+   * ENDORSE(t, A) to every consensus peer: the valid signatures, and the refusals for shares
+   * whose tags do not hold, each with the meters of A it names.
+   */
   private async endorseRound(
     agg: SlotAggregator,
     present: Uint8Array,
     payload: Uint8Array
-  ): Promise<{ node: number; signature: Uint8Array }[]> {
-    const answers = await Promise.all(
+  ): Promise<{ endorsed: { node: number; signature: Uint8Array }[]; refusals: Map<number, number[]> }> {
+    const endorsed: { node: number; signature: Uint8Array }[] = []
+    const refusals = new Map<number, number[]>()
+    await Promise.all(
       this.m.peers.map(async ({ index, peerId }) => {
         try {
           const body = encodeEndorseRequest({ slot: agg.slot, present, shares: agg.sharesFor(index) })
-          const [signature] = await this.m.p2p.request(peerId, this.o.wire.endorse, body, { timeoutMs: this.o.committeeTimeoutMs })
-          if (verify(this.o.keys[index - 1], DOMAIN.endorse, payload, signature)) return { node: index, signature }
-          this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: consensusId(index) })
+          const [frame] = await this.m.p2p.request(peerId, this.o.wire.endorse, body, { timeoutMs: this.o.committeeTimeoutMs })
+          const answer = decodeEndorseResponse(frame, agg.meterCount)
+          if ('signature' in answer) {
+            if (verify(this.o.keys[index - 1], DOMAIN.endorse, payload, answer.signature))
+              endorsed.push({ node: index, signature: answer.signature })
+            else this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: consensusId(index) })
+            return
+          }
+          const meters = bitmapIndices(answer.badShares, agg.meterCount).filter((i) => bitmapHas(present, i))
+          if (meters.length === 0) {
+            this.m.logger.warn('a consensus peer refused shares of meters not in the reporter set', {
+              slot: agg.slot,
+              peer: consensusId(index)
+            })
+            return
+          }
+          this.mRefusals.inc({ peer: consensusId(index) })
+          this.m.logger.warn('a consensus peer refused the reporter set: shares that do not match their tags', {
+            slot: agg.slot,
+            peer: consensusId(index),
+            meters: meters.slice(0, 20).join(','),
+            count: meters.length
+          })
+          refusals.set(index, meters)
         } catch (e) {
           this.m.logger.debug('no endorsement', { slot: agg.slot, peer: consensusId(index), error: (e as Error).message })
         }
-        return null
       })
     )
-    return answers.filter((a): a is { node: number; signature: Uint8Array } => a !== null)
+    endorsed.sort((a, b) => a.node - b.node)
+    return { endorsed, refusals }
   }
 
   /**

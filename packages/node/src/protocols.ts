@@ -7,7 +7,8 @@
  *   /bbnp/aggregate/1  gateway -> consensus peer: a signed aggregate; the peer's chain position back
  *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (PROTOCOL 4.1)
  *   /bbnp/reveal/1     gateway -> meter process: reveal questions of a slot's recovery; answers back (PROTOCOL 3.5.4)
- *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A); its ENDORSE signature back (3.5.5)
+ *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A with their tags); its ENDORSE signature,
+ *                      or the meters whose share tags fail, back (3.5.5)
  *   /bbnp/partial/1    gateway -> consensus peer: (slot, endorsement certificate); its partial sum z_u, signed, back (3.5.5)
  *   /bbnp/blocks/1     consensus peer -> consensus peer: block sync (@bbnp/chain)
  *   /bbnp/status/1     anyone -> consensus peer: head height, hash and slot (@bbnp/chain)
@@ -23,7 +24,15 @@ import {
   readObject,
   readUint
 } from '@bbnp/core'
-import { MAX_REVEAL_MISSING, reportBytes, revealAnswerBytes, revealRequestBytes } from '@bbnp/aggregation'
+import {
+  bitmapCount,
+  checkBitmap,
+  MAX_REVEAL_MISSING,
+  reportBytes,
+  revealAnswerBytes,
+  revealRequestBytes,
+  SHARE_ENTRY_BYTES
+} from '@bbnp/aggregation'
 import { blocksProtocol, STATUS_PROTOCOL } from '@bbnp/chain'
 import { maxBlockBytes, maxFaultProofBytes } from '@bbnp/consensus'
 import { SIGNATURE_BYTES, scalarFromBytes, scalarToBytes } from '@bbnp/crypto'
@@ -87,8 +96,8 @@ export function wireProtocols(l: ProtocolLimits): WireProtocols {
       MAX_REPORTS_PER_REQUEST * revealAnswerBytes(named),
       3000
     ),
-    // The set A and one 32-byte padded share per meter of A.
-    endorse: once('/bbnp/endorse/1', 256 + bitmap + 34 * l.meters, 256, 5000),
+    // The set A and one padded share with its tag per meter of A; a signature or a bitmap back.
+    endorse: once('/bbnp/endorse/1', endorseRequestBytes(l.meters), endorseResponseBytes(l.meters), 5000),
     partial: once('/bbnp/partial/1', 512 + l.consensus, PARTIAL_RESPONSE_BYTES, 3000)
   }
 }
@@ -130,11 +139,20 @@ export function decodeHandoffAck(bytes: Uint8Array): HandoffAck {
   return { headSlot: readUint(o.next, 'hand-off answer next') - 1, held: readBool(o.held, 'hand-off answer held') }
 }
 
-/** An ENDORSE request (PROTOCOL 3.5.5): the slot, the set A of present meters, and this peer's padded shares e_iu of A, 32 bytes each in meter order. */
+/**
+ * An ENDORSE request (PROTOCOL 3.5.5): the slot, the set A of present meters, and for each meter
+ * of A in meter order this peer's padded share e_iu followed by its tag tau_iu, as the meter's
+ * report carries them (`SHARE_ENTRY_BYTES` = 64 each; @bbnp/aggregation `SlotAggregator.sharesFor`).
+ */
 export interface EndorseRequest {
   slot: number
   present: Uint8Array
   shares: Uint8Array
+}
+
+/** The bound of an ENDORSE request for N meters: A's bitmap, 64 bytes per meter, and room for the CBOR around them. */
+export function endorseRequestBytes(meters: number): number {
+  return 256 + Math.ceil(meters / 8) + SHARE_ENTRY_BYTES * meters
 }
 
 export function encodeEndorseRequest(r: EndorseRequest): Uint8Array {
@@ -142,16 +160,47 @@ export function encodeEndorseRequest(r: EndorseRequest): Uint8Array {
 }
 
 export function decodeEndorseRequest(bytes: Uint8Array, meters: number): EndorseRequest {
-  const o = readObject(decodeCanonical(bytes, { maxBytes: 256 + Math.ceil(meters / 8) + 34 * meters }), 'endorse request', [
-    'slot',
-    'present',
-    'shares'
-  ])
+  const o = readObject(decodeCanonical(bytes, { maxBytes: endorseRequestBytes(meters) }), 'endorse request', ['slot', 'present', 'shares'])
   return {
     slot: readUint(o.slot, 'endorse request slot'),
     present: readBytes(o.present, 'endorse request present', Math.ceil(meters / 8)),
-    shares: readBytes(o.shares, 'endorse request shares', undefined, 32 * meters)
+    shares: readBytes(o.shares, 'endorse request shares', undefined, SHARE_ENTRY_BYTES * meters)
   }
+}
+
+/**
+ * A consensus peer's answer to ENDORSE (PROTOCOL 3.5.5), one of two fixed layouts:
+ *
+ *   0x00 | signature (96)       it endorses A: its signature under bbnp/v1/endorse over ENDORSE(t, A)
+ *   0x01 | bitmap (ceil(N/8))   it refuses A: the meters of A whose share tag does not hold for it
+ *
+ * A refusal for any other reason is an error frame (REFUSED, 6.3): only this one must say more
+ * than a code, since the gateway takes the meters it names out of A (gateway-recovery.ts).
+ */
+export type EndorseResponse = { signature: Uint8Array } | { badShares: Uint8Array }
+
+export function endorseResponseBytes(meters: number): number {
+  return 1 + Math.max(SIGNATURE_BYTES, Math.ceil(meters / 8))
+}
+
+export function encodeEndorseResponse(r: EndorseResponse): Uint8Array {
+  return 'signature' in r ? concatBytes(new Uint8Array([0]), r.signature) : concatBytes(new Uint8Array([1]), r.badShares)
+}
+
+/** MALFORMED unless one of the two layouts, with a bitmap of N meters naming at least one; whether the signature holds is the caller's check. */
+export function decodeEndorseResponse(bytes: Uint8Array, meters: number): EndorseResponse {
+  if (bytes.length === 1 + SIGNATURE_BYTES && bytes[0] === 0) return { signature: bytes.slice(1) }
+  if (bytes.length === 1 + Math.ceil(meters / 8) && bytes[0] === 1) {
+    const badShares = bytes.slice(1)
+    try {
+      checkBitmap(badShares, meters, 'meters with bad share tags')
+    } catch {
+      throw new BbnpError('MALFORMED', 'an endorse refusal names meters beyond N')
+    }
+    if (bitmapCount(badShares) === 0) throw new BbnpError('MALFORMED', 'an endorse refusal names no meter')
+    return { badShares }
+  }
+  throw new BbnpError('MALFORMED', 'an endorse answer is 0x00 and a signature, or 0x01 and a bitmap of meters')
 }
 
 /** A PARTIAL request (PROTOCOL 3.5.5): the slot and the endorsement certificate of its set. */

@@ -3,13 +3,26 @@
  * peers (recovery-committee.ts, real block stores, real dealt keys), over an in-memory network:
  * a peer that returns a wrong partial sum is named with a proof every replica accepts, and a
  * partial without a valid signature is no answer, so it never names its sender (PROTOCOL 3.5.5).
+ * A peer checks every share's tag before it endorses: a gateway that alters a share gets a
+ * refusal, never a signed partial it could prove wrong, and a meter whose shares the peers refuse
+ * is taken out of the reporter set, never counted against a peer.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { concatBytes, DOMAIN, meterIndex, MetricsRegistry, nullLogger, type ProtocolDescriptor, SeededRng } from '@bbnp/core'
+import {
+  BbnpError,
+  bytesToBigInt,
+  concatBytes,
+  DOMAIN,
+  meterIndex,
+  MetricsRegistry,
+  nullLogger,
+  type ProtocolDescriptor,
+  SeededRng
+} from '@bbnp/core'
 import {
   CommitteeCrypto,
   dealKeys,
@@ -17,6 +30,8 @@ import {
   GatewayCrypto,
   generateNetworkSecrets,
   MeterCrypto,
+  type MeterKeys,
+  SHARE_ENTRY_BYTES,
   type SlotAggregator
 } from '@bbnp/aggregation'
 import { BlockStore } from '@bbnp/chain'
@@ -33,11 +48,12 @@ import {
   type SignedAggregate,
   SignatureCache
 } from '@bbnp/consensus'
-import { decodePublicKey, modR, publicKeyFromScalar, secretKeyFromScalar, sign } from '@bbnp/crypto'
+import { decodePublicKey, modR, publicKeyFromScalar, scalarToBytes, secretKeyFromScalar, sign } from '@bbnp/crypto'
 import { signAggregate } from '../src/gateway-closer.ts'
 import { GatewayRecovery, type RecoveryOutcome } from '../src/gateway-recovery.ts'
 import {
   decodeEndorseRequest,
+  type EndorseRequest,
   decodePartialRequest,
   decodePartialResponse,
   encodePartialResponse,
@@ -68,10 +84,28 @@ function network(m: number, seed: string) {
 }
 type Network = ReturnType<typeof network>
 
+interface Interference {
+  /** What a lying gateway sends peer u instead of the true request. */
+  tamper?: (peer: number, req: EndorseRequest) => EndorseRequest
+  /** Meters whose key for these peers is wrong (another meter's): their shares to them, pads and tags, are garbage under a valid report tag. */
+  broken?: Record<number, number[]>
+  /** Called with the outcome before the stores close. */
+  inspect?: (outcome: RecoveryOutcome, committees: Map<string, RecoveryCommittee>, stores: BlockStore[]) => Promise<void>
+}
+
+/** A meter whose key Q_iu is wrong for the given peers. */
+function brokenKeys(k: MeterKeys, other: MeterKeys, peers: number[]): MeterKeys {
+  return { ...k, committeeKeys: k.committeeKeys.map((q, u) => (peers.includes(u + 1) ? other.committeeKeys[u] : q)) }
+}
+
 /** Run one slot's recovery with every meter reporting 100 + i Wh but those in `silent`, and the given faulty peers. */
-async function recover(net: Network, faults: Record<number, PartialFault>, silent: number[] = []) {
+async function recover(net: Network, faults: Record<number, PartialFault>, silent: number[] = [], x: Interference = {}) {
   const wire = wireProtocols({ meters: N, consensus: net.m, candidates: 8, maxBlockBytes: maxBlockBytes(net.m, N) })
-  const meters = net.dealt.meters.map((k) => new MeterCrypto({ keys: k, consensusCount: net.m }))
+  const meters = net.dealt.meters.map((k, i) => {
+    const wrongFor = x.broken?.[i + 1]
+    const keys = wrongFor ? brokenKeys(k, net.dealt.meters[i === 0 ? 1 : 0], wrongFor) : k
+    return new MeterCrypto({ keys, consensusCount: net.m })
+  })
   const gateway = new GatewayCrypto({ keys: net.dealt.gateway, consensusCount: net.m, minReporters: MIN_REPORTERS })
   const agg: SlotAggregator = gateway.openSlot(SLOT)
   for (const meter of meters) if (!silent.includes(meter.index)) agg.accept(meter.report(SLOT, BigInt(100 + meter.index)))
@@ -132,7 +166,8 @@ async function recover(net: Network, faults: Record<number, PartialFault>, silen
     }
     const u = Number(peerId.slice('peer-'.length))
     if (id === wire.endorse.id) {
-      const req = decodeEndorseRequest(body, N)
+      const sent = decodeEndorseRequest(body, N)
+      const req = x.tamper ? x.tamper(u, sent) : sent
       endorsedSet = req.present
       return [await committees.get(peerId)!.endorse(req)]
     }
@@ -152,6 +187,7 @@ async function recover(net: Network, faults: Record<number, PartialFault>, silen
   )
   try {
     const outcome = await recovery.run(agg)
+    await x.inspect?.(outcome, committees, stores)
     return {
       outcome,
       metrics,
@@ -252,6 +288,83 @@ describe("the gateway's recovery and the partial sums' signatures", () => {
     assert.deepEqual(r.outcome.faulty, [6])
     assert.ok(!r.outcome.faultProof.some((p) => p.node === 2), 'the unsigned value is not in the proof')
     assert.equal(replicaCheck(net7, aggregateOf(net7, r.outcome)), null)
+  })
+})
+
+describe('the share tags: a peer endorses only shares it has checked', () => {
+  const addToShare = (req: EndorseRequest, k: number, d: bigint): EndorseRequest => {
+    const shares = req.shares.slice()
+    const off = k * SHARE_ENTRY_BYTES
+    shares.set(scalarToBytes(modR(bytesToBigInt(shares.subarray(off, off + 32)) + d)), off)
+    return { ...req, shares }
+  }
+  const refused = (reason: string) => (e: unknown) => e instanceof BbnpError && e.code === 'REFUSED' && e.meta.reason === reason
+
+  it("a gateway that alters one of a peer's shares gets a refusal, never a signed partial: no fault proof against an honest peer", async () => {
+    for (const m of [4, 7]) {
+      const net = network(m, `tamper-${m}`)
+      const { outcome, metrics, expected } = await recover(net, {}, [], {
+        // cn-2's share from meter-5 plus one, its tag kept: before, cn-2 signed z_2 + 1 and the
+        // gateway held a valid proof against it (docs/protocol.md 3.5.7).
+        tamper: (u, req) => (u === 2 ? addToShare(req, 4, 1n) : req),
+        inspect: async (o, committees, stores) => {
+          assert.equal(await stores[1].getEndorsement(SLOT), null, 'cn-2 stored no endorsement')
+          for (let u = 1; u <= m; u++) if (u !== 2) assert.ok(await stores[u - 1].getEndorsement(SLOT), `cn-${u} endorsed`)
+          // Even with the certificate the others made, cn-2 has nothing to sign.
+          assert.ok(o.endorsement)
+          await assert.rejects(committees.get('peer-2')!.partial({ slot: SLOT, ...o.endorsement }), refused('NOT_ENDORSED'))
+        }
+      })
+      assert.equal(outcome.result.status, 'complete')
+      assert.equal(outcome.result.status === 'complete' && outcome.result.sum, expected, 'the exact sum, from the other peers')
+      assert.deepEqual(outcome.faulty, [], 'cn-2 is not named')
+      assert.deepEqual(outcome.faultProof, [])
+      assert.equal(outcome.endorsement!.signers[0] & 0b10, 0, 'cn-2 did not endorse')
+      assert.match(await tally(metrics), /bbnp_endorse_bad_shares_total\{peer="cn-2"\} 1/)
+      assert.doesNotMatch(await tally(metrics), /^bbnp_meters_excluded_total [1-9]/m, 'meter-5 stays in A: 2f+1 peers endorsed it')
+      assert.doesNotMatch(await tally(metrics), /^bbnp_partials_inconsistent_total\{.*\} [1-9]/m)
+    }
+  })
+
+  it("a meter whose shares every peer refuses leaves the reporter set; the slot's sum is exact without it and nobody is named", async () => {
+    const net = network(4, 'broken-meter')
+    const { outcome, metrics, expected } = await recover(net, {}, [], { broken: { 5: [1, 2, 3, 4] } })
+    assert.equal(outcome.result.status, 'complete')
+    assert.deepEqual(outcome.result.missing, ['meter-5'], 'meter-5 is listed as missing')
+    assert.equal(outcome.result.status === 'complete' && outcome.result.sum, expected - 105n, 'the sum of the others')
+    assert.deepEqual(outcome.faulty, [])
+    assert.match(await tally(metrics), /bbnp_meters_excluded_total 1/)
+    for (let u = 1; u <= 4; u++) assert.match(await tally(metrics), new RegExp(`bbnp_endorse_bad_shares_total\\{peer="cn-${u}"\\} 1`))
+    // The signed aggregate for it holds for a replica.
+    const a = aggregateOf(net, outcome)
+    assert.equal(replicaCheck(net, a), null)
+    assert.deepEqual(presentBitmap(a, N), bitmapFromIndices([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12], N))
+  })
+
+  it('a meter whose shares only f peers refuse stays in A: the other 2f+1 endorse and recover the sum, the refusing peers are not named', async () => {
+    for (const [m, refusing] of [
+      [4, [3]],
+      [7, [1, 6]]
+    ] as const) {
+      const net = network(m, `half-broken-${m}`)
+      const { outcome, metrics, expected } = await recover(net, {}, [], { broken: { 7: [...refusing] } })
+      assert.equal(outcome.result.status === 'complete' && outcome.result.sum, expected, 'every meter in the sum')
+      assert.deepEqual(outcome.result.missing, [])
+      assert.deepEqual(outcome.faulty, [], 'the refusing peers are not named')
+      for (const u of refusing) assert.match(await tally(metrics), new RegExp(`bbnp_endorse_bad_shares_total\\{peer="cn-${u}"\\} 1`))
+      assert.doesNotMatch(await tally(metrics), /^bbnp_meters_excluded_total [1-9]/m)
+    }
+  })
+
+  it('known limit: shares refused by more than f but fewer than 2f + 1 peers cost the slot (no-endorsement), and still name nobody', async () => {
+    // M = 4: cn-1 and cn-2 endorse A, cn-3 and cn-4 refuse meter-6; without meter-6 only cn-3 and
+    // cn-4 may endorse (the others endorsed A already): no set can have 2f + 1 endorsements.
+    const net = network(4, 'split')
+    const { outcome, metrics } = await recover(net, {}, [], { broken: { 6: [3, 4] } })
+    assert.equal(outcome.result.status, 'incomplete')
+    assert.equal(outcome.reason, 'no-endorsement')
+    assert.deepEqual(outcome.faulty, [])
+    assert.match(await tally(metrics), /bbnp_meters_excluded_total 1/, 'meter-6 was taken out, in vain')
   })
 })
 

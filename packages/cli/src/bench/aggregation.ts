@@ -13,8 +13,9 @@
  *   from the peers' partial sums (computed beforehand) and the decode. Network round trips are
  *   not in it. The per-slot key precomputation is timed apart. vs the paper's 2(n+1)C_a + nC_HM,
  *   and vs the naive gateway (node:crypto per tag and key, bigint sums) with nobody missing.
- * - Committee: one consensus peer's part of a slot's recovery at N = 10,000, 1 % missing, with the
- *   per-slot pads precomputed (timed apart).
+ * - Committee: one consensus peer's part of a slot's recovery at N = 10,000, 1 % missing (the check
+ *   of every share's tag and the partial sum), with the per-slot pads and tag keys precomputed
+ *   (timed apart).
  * - Trusted setup: the TA's precomputation of every derived key for N = 10,000, M = 4, K = 8
  *   (fixed-base multiplications by blst), and the size of each key file's dealt material.
  * - Start-up: each role's crypto state from its dealt keys (decode + construction) for 10,000

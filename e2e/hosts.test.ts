@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { NetnsLab, NetnsUnavailable } from './netns.ts'
+import { NetnsLab } from './netns.ts'
 import { BBNP, readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 const HOSTS = ['cn-1', 'cn-2', 'cn-3', 'cn-4', 'gateway', 'meters']
@@ -41,16 +41,8 @@ describe('a network across hosts (network namespaces)', () => {
     'commits exact sums; a consensus peer moves to a new IP, the address book follows, and it rejoins the same chain',
     { timeout: 420_000 },
     async (t) => {
-      let lab: NetnsLab
-      try {
-        lab = NetnsLab.create(HOSTS)
-      } catch (e) {
-        if (e instanceof NetnsUnavailable) {
-          t.skip(e.message)
-          return
-        }
-        throw e
-      }
+      const lab = NetnsLab.createOrSkip(t, HOSTS)
+      if (!lab) return
       let net: TestNetwork | null = null
       let ok = false
       try {

@@ -58,6 +58,17 @@ export class NetnsLab {
   }
 
   /** Create the switch and one namespace per host name; throws NetnsUnavailable where the kernel refuses. */
+  /** A lab of these hosts, or null once the test is skipped with the reason where the kernel refuses namespaces. */
+  static createOrSkip(t: { skip(message: string): void }, hostNames: string[]): NetnsLab | null {
+    try {
+      return NetnsLab.create(hostNames)
+    } catch (e) {
+      if (!(e instanceof NetnsUnavailable)) throw e
+      t.skip(e.message)
+      return null
+    }
+  }
+
   static create(hostNames: string[]): NetnsLab {
     const lab = new NetnsLab()
     try {

@@ -6,22 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { NetnsLab, NetnsUnavailable } from './netns.ts'
+import { NetnsLab } from './netns.ts'
 import { readingsTable, TestNetwork, waitFor } from './harness.ts'
 
 describe('network partition', () => {
   it('the minority stops committing, nobody forks, and after healing everyone converges', { timeout: 300_000 }, async (t) => {
     const hostsNames = ['cn-1', 'cn-2', 'cn-3', 'cn-4', 'gateway', 'meters']
-    let lab: NetnsLab
-    try {
-      lab = NetnsLab.create(hostsNames)
-    } catch (e) {
-      if (e instanceof NetnsUnavailable) {
-        t.skip(e.message)
-        return
-      }
-      throw e
-    }
+    const lab = NetnsLab.createOrSkip(t, hostsNames)
+    if (!lab) return
     let net: TestNetwork | null = null
     let ok = false
     try {

@@ -4,7 +4,8 @@
  * slots of P ms (default 10,000), each meter dropping its report with probability D (default 0.01):
  * for K blocks (default 30), the share of slots recovered (or complete) with exact sums, the number
  * with a wrong sum (must be 0), and the time from each slot's end until every peer has stored its
- * block (p50, p95, max). Start-up times of every role are read from their logs.
+ * block (p50, p95, max). Start-up times of every role (spawn to its "started" line: keys loaded, network up;
+ * the gateway also waits for a consensus peer's chain end) are read from their logs.
  * Flags: --meters N, --period-ms P, --drop-rate D, --blocks K, --json.
  */
 import { parseArgs } from 'node:util'
@@ -26,16 +27,18 @@ const dropRate = Number(values['drop-rate'] ?? 0.01)
 const blocks = Number(values.blocks ?? 30)
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
-/** Milliseconds from a role's "starting"/first line to its "started" line, from its JSON log. */
-function startupMs(net: TestNetwork, name: string, from: RegExp, to: RegExp): number | null {
-  const lines = net
+/** When each process was spawned (ms since the epoch), by its name in the network. */
+const spawnedAt: Record<string, number> = {}
+
+/** Milliseconds from a process's spawn to its "started" line (keys loaded, network up), from its JSON log. */
+function startupMs(net: TestNetwork, name: string, started: RegExp): number | null {
+  const line = net
     .log(name)
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as { t: string; msg: string })
-  const a = lines.find((l) => from.test(l.msg))
-  const b = lines.find((l) => to.test(l.msg))
-  return a && b ? Date.parse(b.t) - Date.parse(a.t) : null
+    .find((l) => started.test(l.msg))
+  return line && spawnedAt[name] !== undefined ? Date.parse(line.t) - spawnedAt[name] : null
 }
 
 const setupStarted = performance.now()
@@ -47,12 +50,16 @@ try {
   const first = Math.max(0, net.slotNow())
   const table = readingsTable(meters, first, first + blocks + 40, 41)
   const readings = net.writeFile('readings.csv', table.text)
-  for (const id of net.consensusIds()) net.start('consensus', id)
-  net.start('gateway', 'gateway')
+  const spawn = (name: string, run: () => void) => {
+    spawnedAt[name] = Date.now()
+    run()
+  }
+  for (const id of net.consensusIds()) spawn(id, () => net.start('consensus', id))
+  spawn('gateway', () => net.start('gateway', 'gateway'))
   const half = Math.ceil(meters / 2)
   const drop = ['--readings', readings, '--drop-rate', String(dropRate)]
-  net.start('meter', `meter-1..meter-${half}`, drop, 'meters-1')
-  net.start('meter', `meter-${half + 1}..meter-${meters}`, drop, 'meters-2')
+  spawn('meters-1', () => net.start('meter', `meter-1..meter-${half}`, drop, 'meters-1'))
+  spawn('meters-2', () => net.start('meter', `meter-${half + 1}..meter-${meters}`, drop, 'meters-2'))
   const ids = net.consensusIds()
   const timeout = (blocks + 20) * periodMs + 120_000
   await waitFor(
@@ -102,9 +109,9 @@ try {
     slotEndToBlockMs: { p50: percentile(lag, 50), p95: percentile(lag, 95), max: Math.max(...lag) },
     startupMs: {
       setup: setupMs,
-      gateway: startupMs(net, 'gateway', /^meter keys ready|^network started/, /^gateway started/),
-      consensus: startupMs(net, 'cn-1', /^consensus peer starting/, /^consensus peer started/),
-      meters: startupMs(net, 'meters-1', /^meters ready/, /^meters started/)
+      gateway: startupMs(net, 'gateway', /^gateway started/),
+      consensus: startupMs(net, 'cn-1', /^consensus peer started/),
+      meters: startupMs(net, 'meters-1', /^meters started/)
     }
   }
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`)

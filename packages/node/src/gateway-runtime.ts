@@ -114,6 +114,7 @@ async function composeGateway(
   if (leftOver > 0) logger.info('aggregates closed before a restart, handed off again', { slots: handoff.pendingSlots() })
   const recovery = gatewayRecovery(ctx, gw, slots, () => p2p!)
   const closer = new SlotCloser({ signer: key.blsKey!, meters: n, nodes: m, slots, recovery, handoff, logger, metrics, fail })
+  let started = false
   const reports = new ReportIntake({
     wire,
     nodes: m,
@@ -121,7 +122,12 @@ async function composeGateway(
     slots,
     logger,
     metrics,
-    onFull: (slot) => closer.close(slot)
+    // Reports flow in as soon as the network is up, but until this run has accounted for an
+    // outage (below) no slot may close: a slot filled meanwhile would close ahead of the missed
+    // range and leave the slots before it on no block. It is closed at its time instead.
+    onFull: (slot) => {
+      if (started) closer.close(slot)
+    }
   })
 
   p2p = await openGatewayNetwork(ctx, gw, reports)
@@ -131,7 +137,6 @@ async function composeGateway(
     if (e.type === 'connect' && nodeOfPeer.has(e.peerId)) handoff.onConnect(e.peerId)
   })
   cleanup.unshift(async () => offPeer())
-  let started = false
   const routes = gatewayRoutes(ctx, gw, {
     clock,
     slots,

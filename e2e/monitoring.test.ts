@@ -242,7 +242,18 @@ describe('the monitoring kit', () => {
         {
           name: 'meters-1',
           role: 'meter' as Role,
-          metrics: await waitFor('the meter API', () => scrape(`http://127.0.0.1:${meterApi}/metrics`), 30_000)
+          // nodejs_gc_duration_seconds has no series before the process's first garbage collection,
+          // which a quiet meter process may not have had yet (its event-loop monitor samples every
+          // 100 ms, EVENT_LOOP_MONITOR_MS, and allocates little): wait for it.
+          metrics: await waitFor(
+            'the meter API, after a first garbage collection',
+            async () => {
+              const m = await scrape(`http://127.0.0.1:${meterApi}/metrics`)
+              return m.has('nodejs_gc_duration_seconds_sum') ? m : null
+            },
+            90_000,
+            1000
+          )
         }
       ]
       const queries = [...dashboardQueries(), ...alertQueries()]

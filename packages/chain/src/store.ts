@@ -41,7 +41,7 @@ import {
 } from './records.ts'
 import { BUCKET, type Bucket, bytesKey, metaKey, numberKey, SCHEMA_VERSION, singletonKey } from './buckets.ts'
 import { verifyChain, type VerifyOptions, type VerifyReport } from './verify.ts'
-import { lostSince, writeWatermark } from './watermark.ts'
+import { lostSince, Watermark } from './watermark.ts'
 
 /** How many of the newest blocks `open` checks for damage. */
 const RECENT_CHECK = 1024
@@ -98,11 +98,18 @@ export class BlockStore extends LevelStore {
   private readonly opts: StoreOptions
   private current: StoreHead
   private lost: { from: number; to: number } | null = null
+  private readonly watermark: Watermark
 
   private constructor(dir: string, db: Db, opts: StoreOptions, head: StoreHead) {
     super(dir, db, 'block store')
     this.opts = opts
     this.current = head
+    this.watermark = new Watermark(dir)
+  }
+
+  override async close(): Promise<void> {
+    await super.close()
+    this.watermark.close()
   }
 
   /**
@@ -379,7 +386,7 @@ export class BlockStore extends LevelStore {
         `writing block ${h}`
       )
       this.current = next
-      writeWatermark(this.dir, next)
+      this.watermark.write(next)
       return this.head()
     })
   }

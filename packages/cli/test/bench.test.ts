@@ -59,7 +59,8 @@ describe('bbnp bench', () => {
       ['--sizes', '3'],
       ['--sizes', '4,x'],
       ['--sizes', '4,4'],
-      ['--only', 'verification', '--sizes', '4']
+      ['--only', 'verification', '--sizes', '4'],
+      ['--only', 'scale', '--sizes', '4,1000']
     ]) {
       const r = await bbnp(['bench', ...args], 30_000)
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
@@ -72,7 +73,10 @@ describe('bbnp bench', () => {
   it('--help prints the usage and exits 0', async () => {
     const r = await bbnp(['bench', '--help'], 30_000)
     assert.equal(r.code, 0)
-    assert.match(r.stdout, /usage: bbnp bench \[--json\] \[--quick\] \[--only aggregation\|verification\|consensus\] \[--sizes 4,7,10\]/)
+    assert.match(
+      r.stdout,
+      /usage: bbnp bench \[--json\] \[--quick\] \[--only aggregation\|verification\|consensus\|scale\] \[--sizes 4,7,10\]/
+    )
   })
 
   it('--quick --json --only aggregation: meter (M = 4, 10), gateway with 0, 1, 5 % missing, a peer, the trusted setup, start-up', async () => {
@@ -154,6 +158,32 @@ describe('bbnp bench', () => {
       assert.equal(row.fallback.checks, row.m)
       assert.equal(row.replica.signaturesPerBatch + row.replica.lateVotes / 2, row.m - 1)
     }
+  })
+
+  it('--only scale --quick --sizes 4,7 --json: M pure replicas decide every height, CPU and messages per block', async () => {
+    const r = await bbnp(['bench', '--only', 'scale', '--quick', '--sizes', '7,4', '--json'], 60_000)
+    assert.equal(r.code, 0, r.stderr)
+    const j = JSON.parse(r.stdout)
+    assert.deepEqual(j.parts, ['scale'])
+    assert.equal(j.consensus, undefined)
+    assert.deepEqual(
+      j.scale.rows.map((row: { m: number }) => row.m),
+      [4, 7]
+    )
+    for (const row of j.scale.rows) {
+      assert.equal(row.quorum, 2 * Math.floor((row.m - 1) / 3) + 1)
+      assert.equal(row.viewChanges, 0)
+      assert.ok(row.heights >= 2)
+      assert.ok(row.cpuMsPerBlockPerPeer > 0 && row.cpuMsPerBlockMaxPeer >= row.cpuMsPerBlockPerPeer, JSON.stringify(row))
+      // Every message published reaches the M - 1 others (gossip to all, no sockets).
+      assert.equal(row.messagesDeliveredPerBlock, Math.round(row.messagesPublishedPerBlock * (row.m - 1) * 10) / 10)
+      assert.ok(row.signaturesCheckedPerBlockPerPeer > row.verificationCallsPerBlockPerPeer, JSON.stringify(row))
+      assert.ok(row.oneByOneMsPerBlockPerPeer > row.cpuMsPerBlockPerPeer)
+    }
+    assert.ok(j.scale.singleVerifyMs > 0 && Number.isFinite(j.scale.growth.perPeer))
+    const text = await bbnp(['bench', '--only', 'scale', '--quick', '--sizes', '4'], 60_000)
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /4\. Scale of the committee/)
   })
 
   it('--only consensus --quick --sizes 4: four real peers commit, latency and throughput are reported, no process is left', async () => {

@@ -3,9 +3,10 @@
  * hash of block h-1); the gateway answers the first draw with Theta; the order of candidates
  * ranks them by the parent's reputations, the draws and Theta, and names the primary of each view.
  *
- * Draws arrive unverified and are checked together, as one aggregate, when the order is next
- * needed; the order is computed again only after a draw or Theta changed. A replica re-sends its
- * own draw, with backoff, until it holds every draw and Theta.
+ * Draws and Theta arrive unverified and are checked together, as one multi-set (Theta, and the
+ * draws as one aggregate), when the order is next needed; the order is computed again only after
+ * a draw or Theta changed. A replica re-sends its own draw, with backoff, until it holds every
+ * draw and a valid Theta.
  */
 import { BbnpError, bytesEqual, DOMAIN } from '@bbnp/core'
 import { sign, vrfMessage, vrfOutput } from '@bbnp/crypto'
@@ -14,7 +15,7 @@ import type { ReplicaContext } from './context.ts'
 import type { DrawMessage, ThetaMessage } from './messages.ts'
 import type { Evidence } from './observations.ts'
 import { GATEWAY_SIGNER, signerId } from './sigcache.ts'
-import { openElection, rightfulPrimary } from './validate.ts'
+import { electionGroups, openElection, rightfulPrimary } from './validate.ts'
 
 interface Draw {
   signature: Uint8Array
@@ -31,7 +32,8 @@ export class Election {
   private readonly ctx: ReplicaContext
   private readonly evidence: Evidence
   private readonly draws = new Map<number, Draw>()
-  private theta: { signature: Uint8Array; x: bigint } | null = null
+  /** Theta as received; `verified` once its signature was checked (the first to arrive is kept until then). */
+  private theta: { signature: Uint8Array; x: bigint; verified: boolean } | null = null
   /** The election wait is over: the primary trusts the draws it has. */
   private waitOver = false
   /** The order of candidates; undefined once a draw or Theta changed. */
@@ -78,12 +80,13 @@ export class Election {
    * backoff, until the height is decided).
    */
   retry(attempt: number): void {
-    if (this.theta && this.draws.size === this.ctx.m) return
+    const haveTheta = this.checkTheta()
+    if (haveTheta && this.draws.size === this.ctx.m) return
     const draw = this.resendDraw()
     // Theta is the one input that comes from outside the consensus peers: when gossip with the
     // gateway is broken, every replica lacks it and no primary can be named, so also ask the
     // gateway over a stream.
-    if (draw && !this.theta) this.ctx.out.push({ type: 'fetch-theta', draw })
+    if (draw && !haveTheta) this.ctx.out.push({ type: 'fetch-theta', draw })
     this.ctx.out.timer({ kind: 'retry', height: this.height, attempt: attempt + 1 }, this.retryDelay(attempt + 1))
   }
 
@@ -104,10 +107,13 @@ export class Election {
     return this.theta !== null && (this.waitOver || this.draws.size === this.ctx.m)
   }
 
-  /** The order of candidates for this height, from the draws known so far; null without Theta. */
+  /** The order of candidates for this height, from the draws known so far; null without a valid Theta. */
   order(): number[] | null {
     if (!this.theta) return null
     if (this.cachedOrder === undefined) {
+      // Theta and the draws not checked yet, as one multi-set; then each check below hits the cache.
+      this.ctx.cache.preverify(this.pendingGroups())
+      if (!this.checkTheta() || !this.theta) return null
       this.verifyDraws()
       const draws = new Map<number, bigint>()
       for (const [n, d] of this.draws) draws.set(n, d.x)
@@ -127,14 +133,46 @@ export class Election {
     this.setDraw(msg.node, msg.signature, false)
   }
 
+  /**
+   * Theta from the gateway (gossip or a stream), kept unchecked until the order is needed. Theta
+   * is unique for (height, seed): a different one while the first is unchecked means one of them
+   * is bad, so the first is checked now.
+   */
   onTheta(msg: ThetaMessage): void {
-    const { config, cache, out } = this.ctx
-    if (this.theta || !bytesEqual(msg.seed, this.seed)) return
-    if (!cache.verify(GATEWAY_SIGNER, config.gatewayKey, DOMAIN.threshold, vrfMessage(msg.height, msg.seed), msg.signature)) {
-      return out.reject(null, 'theta', 'BAD_SIGNATURE')
-    }
-    this.theta = { signature: msg.signature, x: vrfOutput(msg.signature) }
+    if (this.theta?.verified || !bytesEqual(msg.seed, this.seed)) return
+    if (this.theta && (bytesEqual(this.theta.signature, msg.signature) || this.checkTheta())) return
+    this.theta = { signature: msg.signature, x: vrfOutput(msg.signature), verified: false }
     this.cachedOrder = undefined
+  }
+
+  /** Check a Theta not checked yet (through the cache); a bad one is refused and dropped. True when a valid Theta is held. */
+  private checkTheta(): boolean {
+    const { config, cache, out } = this.ctx
+    const theta = this.theta
+    if (!theta) return false
+    if (theta.verified) return true
+    if (cache.verify(GATEWAY_SIGNER, config.gatewayKey, DOMAIN.threshold, vrfMessage(this.height, this.seed), theta.signature)) {
+      theta.verified = true
+      return true
+    }
+    this.theta = null
+    this.cachedOrder = undefined
+    out.reject(null, 'theta', 'BAD_SIGNATURE')
+    return false
+  }
+
+  /** Theta and the draws not checked yet, as the groups of one multi-set. */
+  private pendingGroups() {
+    const { config } = this.ctx
+    const draws = [...this.draws.entries()].filter(([, d]) => !d.verified).map(([node, d]) => ({ node, signature: d.signature }))
+    const groups = electionGroups(
+      { theta: this.theta?.signature ?? new Uint8Array(0), draws },
+      this.height,
+      this.seed,
+      config.keys,
+      config.gatewayKey
+    )
+    return groups.filter((g, i) => (i === 0 ? this.theta !== null && !this.theta.verified : g.items.length > 0))
   }
 
   /**
@@ -145,7 +183,11 @@ export class Election {
     const { config, cache } = this.ctx
     const opened = openElection(proof, this.height, this.seed, config.keys, config.gatewayKey, cache)
     if (!opened) return false
-    if (!this.theta) this.theta = { signature: proof.theta, x: opened.theta }
+    if (!this.theta?.verified) {
+      // Theta is unique for (height, seed): a different one held unchecked was bad.
+      if (this.theta && !bytesEqual(this.theta.signature, proof.theta)) this.ctx.out.reject(null, 'theta', 'BAD_SIGNATURE')
+      this.theta = { signature: proof.theta, x: opened.theta, verified: true }
+    }
     // openElection verified these; a different unverified draw we held for a node is replaced.
     for (const d of proof.draws) this.setDraw(d.node, d.signature, true)
     this.cachedOrder = undefined

@@ -1,8 +1,8 @@
 /**
  * The signed opinion vectors this replica holds, by height and observer (PROTOCOL 4.4): a primary
  * puts a quorum of one height into its block, and the block's reputation vector is combined from
- * them. Vectors are only decoded on arrival; their signatures are checked in a batch once a quorum
- * of one height is in, or when a block is about to use them (PROTOCOL 4.3).
+ * them. Vectors are only decoded on arrival; their signatures are checked in a batch once every
+ * node's vector of one height is in, or when a block is about to use them (PROTOCOL 4.3).
  */
 import type { BbnpError } from '@bbnp/core'
 import type { Block } from './block.ts'
@@ -51,9 +51,11 @@ export class OpinionPool {
     own = own && opened.node === config.me
     if (own) config.rules.trustOpinion(encoded)
     byNode.set(opened.node, { encoded, verified: own })
-    // Once a quorum of one height is in, check them together now, while idle, rather than
-    // inside the next pre-prepare (PROTOCOL 4.3).
-    if (byNode.size >= this.ctx.quorum) this.verify(byNode)
+    // Once every node's vector of a height is in, check them together now, while idle, rather
+    // than inside the next pre-prepare: one multi-set (PROTOCOL 4.3). Checking at a quorum would
+    // leave the later ones to a check each. A height whose vectors do not all come is checked
+    // when a block is about to use it (select here, the rules' check in validateBlock).
+    if (byNode.size >= this.ctx.m) this.verify(byNode)
   }
 
   /** Forget the opinions of heights long behind `height`. */

@@ -28,7 +28,7 @@ import { PendingAggregates, slotAt } from './pending-aggregates.ts'
 import type { RejectReason, ReplicaConfig, ReplicaEffect, ReplicaEvent, ReplicaStats, ReplicaTimer, SignedRecord } from './replica-types.ts'
 import { SignGuard } from './sign-guard.ts'
 import { SignatureCache } from './sigcache.ts'
-import { type BlockError, type ChainHead, validateBlock } from './validate.ts'
+import { type BlockError, type ChainHead, proposalGroups, validateBlock } from './validate.ts'
 import { ViewChange, ViewChangeLog } from './view-change.ts'
 import { type CommitVotes, VoteBook } from './vote-book.ts'
 
@@ -324,8 +324,11 @@ export class Replica {
     const decoded = decodeCanonicalBlock(msg.block, this.config.maxBlockBytes)
     if (!decoded) return wrong('MALFORMED_BLOCK')
     const { block, digest } = decoded
-    if (!verifyFrom(this.ctx, msg.node, DOMAIN.preprepare, prePreparePayload(msg.height, msg.view, digest), msg.signature))
-      return wrong('BAD_SIGNATURE')
+    const payload = prePreparePayload(msg.height, msg.view, digest)
+    // The proposer's signature with the Theta and draws it carries: one multi-set check (PROTOCOL 4.3).
+    if (!hs.proposals.has(msg.view))
+      this.cache.preverify(proposalGroups(msg.node, payload, msg.signature, block, this.head.hash, this.config))
+    if (!verifyFrom(this.ctx, msg.node, DOMAIN.preprepare, payload, msg.signature)) return wrong('BAD_SIGNATURE')
     const existing = hs.proposals.get(msg.view)
     if (existing) {
       if (bytesEqual(existing.digest, digest)) return

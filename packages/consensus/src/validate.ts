@@ -8,13 +8,13 @@
  * recomputed from the signed opinions (4.4).
  */
 import { bytesEqual, DOMAIN, toHex } from '@bbnp/core'
-import { type PublicKey, vrfMessage, vrfOutput } from '@bbnp/crypto'
+import { type PublicKey, sumPublicKeys, vrfMessage, vrfOutput } from '@bbnp/crypto'
 import { aggregatePayload, type Block, type CommitCertificate, indicesFromBitmap } from './block.ts'
 import { endorsementPayloadOf, presentBitmap, reporterSetHash, type SignedAggregate } from './aggregate.ts'
 import { checkCertificate, checkEndorsement } from './certificate.ts'
-import { checkFaultProof } from './fault-proof.ts'
+import { checkFaultProof, partialPayload } from './fault-proof.ts'
 import type { ConsensusRules } from './rules.ts'
-import { GATEWAY_SIGNER, type SignatureCache, signerId } from './sigcache.ts'
+import { type CachedGroup, GATEWAY_SIGNER, type SignatureCache, signerId } from './sigcache.ts'
 
 export interface ChainHead {
   height: number
@@ -65,6 +65,46 @@ export const BLOCK_ERRORS = [
 ] as const
 export type BlockError = (typeof BLOCK_ERRORS)[number]
 
+/**
+ * The signatures of an election proof as multi-set groups (Theta; the draws, one message): what
+ * `openElection` checks, for `SignatureCache.preverify`. None when a draw names no node.
+ */
+export function electionGroups(
+  proof: Block['election'],
+  height: number,
+  seed: Uint8Array,
+  keys: PublicKey[],
+  gatewayKey: PublicKey
+): CachedGroup[] {
+  if (proof.draws.some((d) => !(d.node >= 1 && d.node <= keys.length))) return []
+  const message = vrfMessage(height, seed)
+  return [
+    { domain: DOMAIN.threshold, message, items: [{ signer: GATEWAY_SIGNER, publicKey: gatewayKey, signature: proof.theta }] },
+    {
+      domain: DOMAIN.election,
+      message,
+      items: proof.draws.map((d) => ({ signer: signerId(d.node), publicKey: keys[d.node - 1], signature: d.signature }))
+    }
+  ]
+}
+
+/** A pre-prepare's signature with the Theta and draws its block carries: the groups of one multi-set (PROTOCOL 4.3). */
+export function proposalGroups(
+  node: number,
+  payload: Uint8Array,
+  signature: Uint8Array,
+  block: Block,
+  seed: Uint8Array,
+  config: { keys: PublicKey[]; gatewayKey: PublicKey }
+): CachedGroup[] {
+  const own: CachedGroup = {
+    domain: DOMAIN.preprepare,
+    message: payload,
+    items: [{ signer: signerId(node), publicKey: config.keys[node - 1], signature }]
+  }
+  return [own, ...electionGroups(block.election, block.height, seed, config.keys, config.gatewayKey)]
+}
+
 /** Verify the election proof's signatures and return the draws (X by node) and Theta. */
 export function openElection(
   proof: Block['election'],
@@ -75,6 +115,9 @@ export function openElection(
   cache: SignatureCache
 ): { draws: Map<number, bigint>; theta: bigint } | null {
   const msg = vrfMessage(height, seed)
+  // Theta and the draws arrive together: one multi-set check for both (PROTOCOL 4.3), before the
+  // checks below, which then find them in the cache.
+  cache.preverify(electionGroups(proof, height, seed, keys, gatewayKey))
   if (!cache.verify(GATEWAY_SIGNER, gatewayKey, DOMAIN.threshold, msg, proof.theta)) return null
   let last = 0
   for (const d of proof.draws) {
@@ -108,6 +151,9 @@ export function checkAggregate(
   a: SignedAggregate,
   ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'minReporters' | 'keys' | 'quorum' | 'cache'>
 ): BlockError | null {
+  // The gateway's signature, the endorsement and any fault proof's partials arrive together: one
+  // multi-set check for all (PROTOCOL 4.3); the checks below, in their order, then hit the cache.
+  ctx.cache.preverify(aggregateGroups(a, ctx))
   if (!ctx.cache.verify(GATEWAY_SIGNER, ctx.gatewayKey, DOMAIN.aggregate, aggregatePayload(a), a.signature))
     return 'BAD_AGGREGATE_SIGNATURE'
   let named: number[]
@@ -140,6 +186,55 @@ export function checkAggregate(
   return null
 }
 
+/** The name an endorsement certificate is cached under: its signer set. */
+const endorsementSigner = (e: NonNullable<SignedAggregate['endorsement']>) => `endorsers-${toHex(e.signers)}`
+
+/**
+ * The signatures `checkAggregate` checks, as multi-set groups: the gateway's, the endorsement
+ * certificate (one signature by the sum of its signers' keys) and each signed partial of a fault
+ * proof. Parts that are malformed are left out: the ordered checks refuse them.
+ */
+function aggregateGroups(a: SignedAggregate, ctx: Pick<ValidationContext, 'gatewayKey' | 'meters' | 'keys' | 'quorum'>): CachedGroup[] {
+  const groups: CachedGroup[] = [
+    {
+      domain: DOMAIN.aggregate,
+      message: aggregatePayload(a),
+      items: [{ signer: GATEWAY_SIGNER, publicKey: ctx.gatewayKey, signature: a.signature }]
+    }
+  ]
+  if (a.status === 'missed' || (a.endorsement === null && !a.faultProof)) return groups
+  let setHash: Uint8Array
+  try {
+    setHash = reporterSetHash(presentBitmap(a, ctx.meters))
+  } catch {
+    return groups
+  }
+  const e = a.endorsement
+  let signers: number[] = []
+  try {
+    if (e) signers = indicesFromBitmap(e.signers, ctx.keys.length)
+  } catch {
+    signers = []
+  }
+  if (e && signers.length >= ctx.quorum) {
+    const publicKey = sumPublicKeys(signers.map((i) => ctx.keys[i - 1]))
+    groups.push({
+      domain: DOMAIN.endorse,
+      message: endorsementPayloadOf(a.slot, setHash),
+      items: [{ signer: endorsementSigner(e), publicKey, signature: e.signature }]
+    })
+  }
+  for (const p of a.faultProof ?? []) {
+    if (!(p.node >= 1 && p.node <= ctx.keys.length)) return groups
+    groups.push({
+      domain: DOMAIN.partial,
+      message: partialPayload(a.slot, setHash, p.value),
+      items: [{ signer: signerId(p.node), publicKey: ctx.keys[p.node - 1], signature: p.signature }]
+    })
+  }
+  return groups
+}
+
 /** The endorsement certificate, checked once per replica: a certificate that verified is remembered in the cache. */
 function endorsementHolds(
   e: NonNullable<SignedAggregate['endorsement']>,
@@ -147,7 +242,7 @@ function endorsementHolds(
   setHash: Uint8Array,
   ctx: Pick<ValidationContext, 'keys' | 'quorum' | 'cache'>
 ): boolean {
-  const signer = `endorsers-${toHex(e.signers)}`
+  const signer = endorsementSigner(e)
   const payload = endorsementPayloadOf(slot, setHash)
   if (ctx.cache.has(signer, DOMAIN.endorse, payload, e.signature)) return true
   if (checkEndorsement(e, slot, setHash, ctx.keys, ctx.quorum) !== null) return false

@@ -5,7 +5,7 @@
  * together, as one aggregate, when the set is first counted towards a quorum.
  */
 import { bytesEqual, toHex } from '@bbnp/core'
-import { aggregateSignatures, batchVerifySameMessage } from '@bbnp/crypto'
+import { aggregateSignatures, batchVerifySameMessage, verifyGroups } from '@bbnp/crypto'
 import { type CommitCertificate, indicesFromBitmap } from './block.ts'
 import { makeCertificate, type VotePhase, voteDomain, votePayload } from './certificate.ts'
 import type { ReplicaContext } from './context.ts'
@@ -96,10 +96,33 @@ export class VoteBook {
     return set ? this.verifySet(phase, view, set) : 0
   }
 
-  /** Verify every set of a view, in both phases (the votes that came after a decision). */
+  /**
+   * Verify every set of a view, in both phases (the votes that came after a decision): all of
+   * them as one multi-set, each (phase, digest) set one group (PROTOCOL 4.3); only if that fails,
+   * set by set, to find the bad votes.
+   */
   verifyView(view: number): void {
+    const open: { phase: VotePhase; set: VoteSet; votes: [number, Vote][] }[] = []
     for (const phase of ['prepare', 'commit'] as const)
-      for (const set of this.rounds[phase].get(view)?.sets.values() ?? []) this.verifySet(phase, view, set)
+      for (const set of this.rounds[phase].get(view)?.sets.values() ?? []) {
+        const votes = [...set.votes.entries()].filter(([, v]) => !v.verified)
+        if (votes.length > 0) open.push({ phase, set, votes })
+      }
+    if (open.length > 1) {
+      const { config, stats } = this.ctx
+      const ok = verifyGroups(
+        open.map(({ phase, set, votes }) => ({
+          publicKeys: votes.map(([node]) => config.keys[node - 1]),
+          domain: voteDomain(phase),
+          message: votePayload(this.height, view, set.digest),
+          signatures: votes.map(([, v]) => v.signature)
+        }))
+      )
+      stats.batchChecks++
+      stats.signaturesInBatches += open.reduce((n, o) => n + o.votes.length, 0)
+      if (ok) for (const o of open) for (const [, v] of o.votes) v.verified = true
+    }
+    for (const { phase, set } of open) this.verifySet(phase, view, set)
   }
 
   private verifySet(phase: VotePhase, view: number, set: VoteSet): number {

@@ -1,11 +1,12 @@
 /** Filesystem helpers shared by the stores and the command line. */
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { join, resolve, sep } from 'node:path'
 
 /**
  * mkdir -p, one level at a time. Node's own recursive mkdirSync spins for ever on a path it
  * cannot create under /proc (mkdir there fails with ENOENT although the parent exists, and it
- * retries the parent); here any failure is final.
+ * retries the parent); here any failure is final, except EEXIST for a directory: another process
+ * (the peers of a devnet share CONFIG/data) made that level between the check and the mkdir.
  */
 export function makeDirectory(dir: string): void {
   const parts = resolve(dir).split(sep).filter(Boolean)
@@ -13,6 +14,10 @@ export function makeDirectory(dir: string): void {
   for (const part of parts) {
     path = join(path, part)
     if (existsSync(path)) continue
-    mkdirSync(path)
+    try {
+      mkdirSync(path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(path).isDirectory()) throw e
+    }
   }
 }

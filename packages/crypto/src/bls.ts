@@ -43,33 +43,64 @@ export function decodePublicKey(bytes: Uint8Array): PublicKey {
   }
 }
 
+/**
+ * Signatures decoded and validated recently, by their bytes: a vote is decoded when its batch is
+ * checked, again when the certificate is made and when a block carries it; Theta, draws and
+ * opinion vectors reach several checks too. Validation (the G2 subgroup check) is most of a
+ * decode's cost, and its result depends on the bytes alone. Bounded; the oldest go first.
+ */
+const DECODED_KEPT = 2048
+const decoded = new Map<string, Signature>()
+
 export function decodeSignature(bytes: Uint8Array): Signature {
   if (bytes.length !== SIGNATURE_BYTES) throw new BbnpError<CryptoErrorCode>('BAD_SIGNATURE', `signature must be ${SIGNATURE_BYTES} bytes`)
+  const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+  const known = decoded.get(id)
+  if (known) return known
+  let sig: Signature
   try {
-    return bls.Signature.fromBytes(bytes, undefined, true)
+    sig = bls.Signature.fromBytes(bytes, undefined, true)
   } catch (e) {
     throw new BbnpError<CryptoErrorCode>('BAD_SIGNATURE', `invalid G2 signature: ${(e as Error).message}`)
   }
+  if (decoded.size >= DECODED_KEPT) decoded.delete(decoded.keys().next().value as string)
+  decoded.set(id, sig)
+  return sig
 }
 
 export function sign(sk: SecretKey, domain: string, msg: Uint8Array): Uint8Array {
   return sk.sign(signingMessage(domain, msg)).toBytes()
 }
 
-/** Verify one signature; any malformed input is a failed verification, never a throw. */
+/**
+ * Verify one signature; any malformed input is a failed verification, never a throw. A signature
+ * given as bytes is decoded with validation (decodeSignature), so the pairing check runs without
+ * validating it a second time (`Signature.verify` would).
+ */
 export function verify(pk: PublicKey | Uint8Array, domain: string, msg: Uint8Array, sig: Uint8Array | Signature): boolean {
   try {
     const key = pk instanceof Uint8Array ? decodePublicKey(pk) : pk
-    const s = sig instanceof Uint8Array ? decodeSignature(sig) : sig
-    return s.verify(key, signingMessage(domain, msg))
+    if (!(sig instanceof Uint8Array)) return sig.verify(key, signingMessage(domain, msg))
+    return decodeSignature(sig).verifyAggregate([key], signingMessage(domain, msg))
   } catch {
     return false
   }
 }
 
-export function aggregateSignatures(sigs: (Uint8Array | Signature)[]): Uint8Array {
+/** The sum of validated signatures (bytes are decoded with validation, through the cache), as a point. */
+export function sumSignatures(sigs: (Uint8Array | Signature)[]): Signature {
   if (sigs.length === 0) throw new BbnpError<CryptoErrorCode>('BAD_SIGNATURE', 'nothing to aggregate')
-  return bls.aggregateSignatures(sigs)
+  return bls.Signature.aggregate(sigs.map((s) => (s instanceof Uint8Array ? decodeSignature(s) : s)))
+}
+
+export function aggregateSignatures(sigs: (Uint8Array | Signature)[]): Uint8Array {
+  return sumSignatures(sigs).toBytes()
+}
+
+/** The sum of public keys, as a point (for a same-message group inside a multi-set check). */
+export function sumPublicKeys(pks: PublicKey[]): PublicKey {
+  if (pks.length === 0) throw new BbnpError<CryptoErrorCode>('BAD_POINT', 'nothing to aggregate')
+  return pks.length === 1 ? pks[0] : bls.PublicKey.aggregate(pks)
 }
 
 /**
@@ -110,6 +141,37 @@ export function verifyMultiple(sets: SignatureSetInput[]): boolean {
   }
 }
 
+/** Signatures over one message by several keys: summed, they are one set of a multi-set check. */
+export interface SignatureGroup {
+  publicKeys: PublicKey[]
+  domain: string
+  message: Uint8Array
+  signatures: (Uint8Array | Signature)[]
+}
+
+/**
+ * Several groups in one random-coefficient multi-set check (PROTOCOL 4.3): each group's signatures
+ * summed against the sum of its keys, one Miller loop per group and one final exponentiation for
+ * all, instead of a full pairing check per group. True only if every group's sum verifies; a
+ * group verifies as a same-message batch does (each signature validated when decoded). Any
+ * malformed input is a failure, never a throw.
+ */
+export function verifyGroups(groups: SignatureGroup[]): boolean {
+  if (groups.length === 0) return true
+  try {
+    return verifyMultiple(
+      groups.map((g) => ({
+        publicKey: sumPublicKeys(g.publicKeys),
+        domain: g.domain,
+        message: g.message,
+        signature: sumSignatures(g.signatures)
+      }))
+    )
+  } catch {
+    return false
+  }
+}
+
 export interface BatchResult {
   /** True when every signature is valid. */
   ok: boolean
@@ -130,15 +192,16 @@ export function batchVerifySameMessage(
   msg: Uint8Array
 ): BatchResult {
   if (items.length === 0) return { ok: true, bad: [], checks: 0 }
-  const decoded: (Signature | null)[] = items.map((it) => {
+  const decodedItems: (Signature | null)[] = items.map((it) => {
     try {
       return decodeSignature(it.signature)
     } catch {
       return null
     }
   })
-  if (decoded.every((s) => s !== null)) {
-    const agg = aggregateSignatures(decoded as Signature[])
+  if (decodedItems.every((s) => s !== null)) {
+    // The sum of validated points needs no validation of its own: it stays a Signature, not bytes.
+    const agg = bls.Signature.aggregate(decodedItems as Signature[])
     if (
       fastAggregateVerify(
         items.map((it) => it.publicKey),
@@ -152,10 +215,10 @@ export function batchVerifySameMessage(
   const bad: number[] = []
   const m = signingMessage(domain, msg)
   for (let i = 0; i < items.length; i++) {
-    const s = decoded[i]
+    const s = decodedItems[i]
     let good: boolean
     try {
-      good = s?.verify(items[i].publicKey, m) === true
+      good = s?.verifyAggregate([items[i].publicKey], m) === true
     } catch {
       good = false
     }

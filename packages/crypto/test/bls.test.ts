@@ -21,6 +21,7 @@ import {
   sign,
   signedToScalar,
   verify,
+  verifyGroups,
   verifyMultiple,
   verifyPossession,
   vrfOutput,
@@ -128,6 +129,39 @@ describe('BLS signatures', () => {
     assert.ok(verifyMultiple(sets))
     sets[3] = { ...sets[3], message: utf8('tampered') }
     assert.equal(verifyMultiple(sets), false)
+  })
+
+  it('verifies groups of one-message signatures together, and fails when one signature of a group is bad', () => {
+    const group = (domain: string, text: string, from: number, to: number) => ({
+      publicKeys: keys.slice(from, to).map((k) => k.pk),
+      domain,
+      message: utf8(text),
+      signatures: keys.slice(from, to).map((k) => sign(k.sk, domain, utf8(text)))
+    })
+    const groups = [
+      group('bbnp/v1/threshold', 'theta', 0, 1),
+      group('bbnp/v1/election', 'draws', 0, 4),
+      group('bbnp/v1/prepare', 'late', 2, 5)
+    ]
+    assert.ok(verifyGroups(groups))
+    assert.ok(verifyGroups([]))
+    const forged = groups.map((g, i) =>
+      i === 1 ? { ...g, signatures: [...g.signatures.slice(0, 3), sign(keys[3].sk, g.domain, utf8('else'))] } : g
+    )
+    assert.equal(verifyGroups(forged), false)
+    const malformed = groups.map((g, i) => (i === 2 ? { ...g, signatures: [new Uint8Array(96).fill(7), ...g.signatures.slice(1)] } : g))
+    assert.equal(verifyGroups(malformed), false, 'a malformed signature is a failure, not a throw')
+    // A Theta moved into another group does not verify there.
+    const swapped = [{ ...groups[0], domain: 'bbnp/v1/election' }, groups[1]]
+    assert.equal(verifyGroups(swapped), false)
+  })
+
+  it('a signature decoded twice is the same validated point; a bad one is refused every time', () => {
+    const s = sign(keys[0].sk, 'bbnp/v1/prepare', msg)
+    assert.equal(decodeSignature(s), decodeSignature(new Uint8Array(s)))
+    for (let i = 0; i < 2; i++) assert.throws(() => decodeSignature(new Uint8Array(96).fill(7)))
+    assert.ok(verify(keys[0].pk, 'bbnp/v1/prepare', msg, s))
+    assert.equal(verify(keys[1].pk, 'bbnp/v1/prepare', msg, s), false)
   })
 
   it('proof of possession verifies for its own key only', () => {

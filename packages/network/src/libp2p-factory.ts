@@ -6,10 +6,12 @@ import { type Identify, identify } from '@libp2p/identify'
 import type { ConnectionGater, Libp2p, PubSub } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { cacheEd25519Verification, withCachedSigning } from './ed25519-keys.ts'
 import { gossipsubOptions } from './gossip.ts'
 import { gossipsubMetricsRegister, gossipsubTopicLabels, libp2pMetrics } from './libp2p-metrics.ts'
 import { networkDefaults } from './options.ts'
 import type { P2PNodeOptions, TopicSpec } from './types.ts'
+import { sendYamuxWindowUpdatesAtHalf } from './yamux-window.ts'
 
 export type NodeLibp2p = Libp2p<{ identify: Identify; pubsub?: PubSub<GossipsubEvents> }>
 
@@ -17,7 +19,8 @@ export type NodeLibp2p = Libp2p<{ identify: Identify; pubsub?: PubSub<GossipsubE
  * Builds the libp2p node: TCP, Noise, Yamux, identify and (when asked) gossipsub, behind a
  * connection gater that admits only `allowedPeers` minus the banned. No discovery, DHT, relay,
  * autonat or UPnP: peers are known from the genesis and dialled explicitly. libp2p's and gossipsub's
- * metrics go to the node's registry (libp2p-metrics.ts). It is not started.
+ * metrics go to the node's registry (libp2p-metrics.ts). It is not started. Two library hot paths
+ * are trimmed first (ed25519-keys.ts, yamux-window.ts).
  */
 export async function buildLibp2p(
   options: P2PNodeOptions,
@@ -25,13 +28,15 @@ export async function buildLibp2p(
   gater: ConnectionGater,
   metrics: MetricsRegistry
 ): Promise<NodeLibp2p> {
+  cacheEd25519Verification(options.privateKey)
+  sendYamuxWindowUpdatesAtHalf()
   const gossip = {
     ...gossipsubOptions(topics),
     metricsRegister: gossipsubMetricsRegister(metrics.registry),
     metricsTopicStrToLabel: gossipsubTopicLabels(topics.map((t) => t.name))
   }
   return createLibp2p({
-    privateKey: options.privateKey,
+    privateKey: withCachedSigning(options.privateKey),
     start: false,
     addresses: { listen: options.listen },
     transports: [tcp()],

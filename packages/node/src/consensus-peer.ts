@@ -30,6 +30,7 @@ import { consensusReadiness } from './readiness.ts'
 import { RecoveryCommittee } from './recovery-committee.ts'
 import { reputationGauges } from './reputation-gauges.ts'
 import { SlotClock } from './slot-clock.ts'
+import { StatusPoll } from './status-poll.ts'
 import { reputationRules } from './reputation-rules.ts'
 import { readdressPeers, type RunningNode, type SingleKeyContext, waitForPeers } from './runtime.ts'
 import { replicaTiming } from './timing.ts'
@@ -346,34 +347,23 @@ function openNetwork(
   )
 }
 
-/**
- * Fallback detection of being behind, when gossip is quiet: only when nothing was stored for two
- * periods (a healthy peer learns of new heights from gossip). A stuck peer then catches up from
- * any peer ahead of it, even by one block: a view change at a height that some honest peers have
- * already decided cannot gather a quorum (they have moved on), so fetching that block is the only way.
- * The same poll says when a height with work stalls.
- */
+/** The fallback check for being behind and for stalls (status-poll.ts), closed with the peer. */
 function watchProgress(
   ctx: SingleKeyContext,
   parts: { replica: ReplicaLike; p2p: P2PNode; catchUp: CatchUp; activity: PeerActivity },
   cleanup: (() => Promise<void>)[]
 ): void {
   const { replica, p2p, catchUp, activity } = parts
-  const periodMs = ctx.genesis.periodMs
-  const poll = setInterval(
-    () => {
-      const now = Date.now()
-      if (now - activity.lastStoredAt >= 2 * periodMs) void catchUp.sync('status poll')
-      activity.checkStall(now, () => ({
-        height: replica.height,
-        view: replica.view,
-        primary: replica.primary,
-        peers: p2p.connectedPeers().length
-      }))
-    },
-    Math.max(2000, 2 * periodMs)
+  const poll = new StatusPoll(
+    { periodMs: ctx.genesis.periodMs },
+    {
+      activity,
+      sync: (why) => catchUp.sync(why),
+      stallContext: () => ({ height: replica.height, view: replica.view, primary: replica.primary, peers: p2p.connectedPeers().length })
+    }
   )
-  cleanup.unshift(async () => clearInterval(poll))
+  poll.start()
+  cleanup.unshift(async () => poll.stop())
 }
 
 /**

@@ -24,6 +24,7 @@ export class PeerActivity {
   private lastHandoffAt = 0
   private stalled: { height: number; since: number } | null = null
   private readonly timings = new Map<number, BlockTiming>()
+  private readonly progress: (() => void)[] = []
   private readonly mStalls
   readonly stallMs: number
 
@@ -52,10 +53,22 @@ export class PeerActivity {
 
   handedOff(now: number): void {
     this.lastHandoffAt = now
+    for (const f of this.progress) f()
+  }
+
+  /** Work waits: an aggregate was handed off after the last block stored. */
+  hasWork(): boolean {
+    return this.lastHandoffAt > this.lastStoredAt
+  }
+
+  /** Called on every hand-off and every block stored. */
+  onProgress(listener: () => void): void {
+    this.progress.push(listener)
   }
 
   committed(c: CommittedBlock): void {
     this.lastStoredAt = c.committedAt
+    for (const f of this.progress) f()
     this.timings.set(c.block.height, { aggregateReceivedAtMs: c.aggregateAt, committedAtMs: c.committedAt })
     if (this.timings.size > TIMINGS_KEPT) this.timings.delete(this.timings.keys().next().value as number)
     if (this.stalled) {

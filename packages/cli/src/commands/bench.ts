@@ -4,7 +4,8 @@
  *   1. aggregation (bench/aggregation.ts): meter report cost, gateway verify+aggregate with dropout
  *      recovery, a consensus peer's part, the trusted setup and start-up from dealt keys;
  *   2. verification (bench/verification.ts): batch vs one-by-one BLS checks of one height's votes;
- *   3. consensus (bench/consensus.ts): latency, throughput, memory of M real peer processes.
+ *   3. consensus (bench/consensus.ts): latency, throughput, memory of M real peer processes;
+ *   4. scale (bench/consensus-scale.ts): M pure replicas in this process, CPU and messages per block.
  * A readable report on stdout, or one JSON document with --json; progress on stderr.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -14,16 +15,20 @@ import { parseFlags } from '../args.ts'
 // in the whole node runtime and libp2p, which `--only aggregation` does not need.
 import type { AggregationBench } from '../bench/aggregation.ts'
 import type { ConsensusBench, ConsensusSizeResult } from '../bench/consensus.ts'
+import type { ScaleBench } from '../bench/consensus-scale.ts'
+import { scaleText } from '../bench/scale-text.ts'
 import type { VerificationBench } from '../bench/verification.ts'
 
-export const PARTS = ['aggregation', 'verification', 'consensus'] as const
+export const PARTS = ['aggregation', 'verification', 'consensus', 'scale'] as const
 export type Part = (typeof PARTS)[number]
 const MAX_BENCH_CONSENSUS = 32
 
 export const benchUsage = (defaults: {
   verification: readonly number[]
   consensus: readonly number[]
-}): string => `usage: bbnp bench [--json] [--quick] [--only aggregation|verification|consensus] [--sizes 4,7,10]
+  scale: readonly number[]
+  maxScale: number
+}): string => `usage: bbnp bench [--json] [--quick] [--only aggregation|verification|consensus|scale] [--sizes 4,7,10]
 
 Measures on this machine, in one run, each figure beside the paper's and the naive way's as a ratio:
   aggregation    a meter's cost per report (M = 4 and 10 shares) vs the paper's 1.72 ms; the
@@ -36,10 +41,14 @@ Measures on this machine, in one run, each figure beside the paper's and the nai
   consensus      for each M: M real consensus processes (bin/bbnp start) on loopback, driven by this
                  process as the gateway: commit latency p50/p99, blocks per second, resident memory
                  per peer, signature work per block
+  scale          for each M: M pure replicas in this process (no sockets, the same verification
+                 code), this process as gateway and network: CPU per block and peer, messages per
+                 block, and how both grow with M (batched vs one by one), M = ${defaults.scale.join(', ')}
 
 flags:
-  --only PART     run one part (default: all three)
-  --sizes LIST    consensus sizes M, comma-separated, each 4..${MAX_BENCH_CONSENSUS} (default ${defaults.consensus.join(',')})
+  --only PART     run one part (default: all four)
+  --sizes LIST    sizes M, comma-separated, for consensus (each 4..${MAX_BENCH_CONSENSUS}, default ${defaults.consensus.join(',')})
+                  and scale (each 4..${defaults.maxScale}, default ${defaults.scale.join(',')})
   --quick         fewer runs and blocks, no n = 10,000 (about a minute for everything)
   --json          one JSON document on stdout instead of the report
   -h, --help      this text
@@ -55,15 +64,14 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' }
 } as const
 
-export function parseSizes(spec: string | undefined, defaults: readonly number[]): number[] {
+export function parseSizes(spec: string | undefined, defaults: readonly number[], max = MAX_BENCH_CONSENSUS): number[] {
   if (spec === undefined) return [...defaults]
   const parts = spec.split(',').map((s) => s.trim())
   const sizes: number[] = []
   for (const p of parts) {
     if (!/^\d+$/.test(p)) throw new UsageError('USAGE', `--sizes must be a comma-separated list of whole numbers, got "${spec}"`)
     const m = Number(p)
-    if (m < 4 || m > MAX_BENCH_CONSENSUS)
-      throw new UsageError('USAGE', `--sizes: each M must be between 4 and ${MAX_BENCH_CONSENSUS}, got ${m}`)
+    if (m < 4 || m > max) throw new UsageError('USAGE', `--sizes: each M must be between 4 and ${max}, got ${m}`)
     if (sizes.includes(m)) throw new UsageError('USAGE', `--sizes names ${m} twice`)
     sizes.push(m)
   }
@@ -87,6 +95,7 @@ export interface BenchReport {
   aggregation?: AggregationBench
   verification?: VerificationBench
   consensus?: ConsensusBench
+  scale?: ScaleBench
   seconds: number
 }
 
@@ -376,7 +385,8 @@ export function reportText(r: BenchReport): string {
   const sections = [
     r.aggregation ? aggregationText(r.aggregation) : [],
     r.verification ? verificationText(r.verification) : [],
-    r.consensus ? consensusText(r.consensus, m.cores) : []
+    r.consensus ? consensusText(r.consensus, m.cores) : [],
+    r.scale ? scaleText(r.scale, table) : []
   ]
   for (const lines of sections.filter((l) => l.length > 0)) out.push('', ...lines)
   out.push('')
@@ -389,10 +399,18 @@ export function reportText(r: BenchReport): string {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, FLAGS)
   if (values.help) {
-    const [verification, consensus] = await Promise.all([import('../bench/verification.ts'), import('../bench/consensus.ts')])
-    process.stdout.write(
-      `${benchUsage({ verification: verification.DEFAULT_VERIFICATION_SIZES, consensus: consensus.DEFAULT_CONSENSUS_SIZES })}\n`
-    )
+    const [verification, consensus, scale] = await Promise.all([
+      import('../bench/verification.ts'),
+      import('../bench/consensus.ts'),
+      import('../bench/consensus-scale.ts')
+    ])
+    const defaults = {
+      verification: verification.DEFAULT_VERIFICATION_SIZES,
+      consensus: consensus.DEFAULT_CONSENSUS_SIZES,
+      scale: scale.DEFAULT_SCALE_SIZES,
+      maxScale: scale.MAX_SCALE
+    }
+    process.stdout.write(`${benchUsage(defaults)}\n`)
     return 0
   }
   let parts: Part[] = [...PARTS]
@@ -401,10 +419,12 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError('USAGE', `--only must be one of ${PARTS.join(', ')}, got "${values.only}"`)
     parts = [values.only as Part]
   }
-  if (values.sizes !== undefined && !parts.includes('consensus'))
-    throw new UsageError('USAGE', '--sizes applies to the consensus part only')
+  if (values.sizes !== undefined && !parts.includes('consensus') && !parts.includes('scale'))
+    throw new UsageError('USAGE', '--sizes applies to the consensus and scale parts only')
   const consensusPart = parts.includes('consensus') ? await import('../bench/consensus.ts') : undefined
   const sizes = consensusPart ? parseSizes(values.sizes, consensusPart.DEFAULT_CONSENSUS_SIZES) : []
+  const scalePart = parts.includes('scale') ? await import('../bench/consensus-scale.ts') : undefined
+  const scaleSizes = scalePart ? parseSizes(values.sizes, scalePart.DEFAULT_SCALE_SIZES, scalePart.MAX_SCALE) : []
   const quick = values.quick === true
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)
   const started = performance.now()
@@ -438,6 +458,10 @@ export async function run(argv: string[]): Promise<number> {
   if (consensusPart) {
     progress(`consensus, M = ${sizes.join(', ')}`)
     report.consensus = await consensusPart.benchConsensus({ quick, sizes, log: progress })
+  }
+  if (scalePart) {
+    progress(`scale, M = ${scaleSizes.join(', ')}`)
+    report.scale = await scalePart.benchScale({ quick, sizes: scaleSizes, log: progress })
   }
   report.seconds = Number(((performance.now() - started) / 1000).toFixed(1))
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${reportText(report)}\n`)

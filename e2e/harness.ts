@@ -8,6 +8,7 @@ import { type ChildProcess, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { BBNP_BIN, freePortRange, type SupervisedChild, Supervisor } from '@bbnp/cli'
 import { sumMetric } from '@bbnp/core'
+import { API_PORT_OFFSET } from '@bbnp/node'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -198,8 +199,8 @@ export class TestNetwork {
   }
 
   apiPort(id: string): number {
-    if (id === 'gateway') return this.basePort + 1000
-    return this.basePort + Number(id.slice(3)) + 1000
+    if (id === 'gateway') return this.basePort + API_PORT_OFFSET
+    return this.basePort + Number(id.slice(3)) + API_PORT_OFFSET
   }
 
   slotNow(): number {

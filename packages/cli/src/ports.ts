@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { API_PORT_OFFSET } from '@bbnp/node'
 
 export interface PortUse {
   port: number
@@ -36,7 +37,7 @@ export async function firstTakenPort(host: string, uses: PortUse[]): Promise<(Po
 const BLOCK = 50
 const FIRST = 20000
 /** A port's HTTP twin (+1000) is in the block this many blocks further on. */
-const TWIN = 1000 / BLOCK
+const TWIN = API_PORT_OFFSET / BLOCK
 /** Blocks below the kernel's ephemeral range (32768 and up on Linux). */
 const BLOCKS = Math.floor((32768 - FIRST) / BLOCK)
 /** A claim older than this is stale (its holder is long gone): tests and benches run for minutes. */
@@ -91,7 +92,7 @@ export async function freePortRange(count: number): Promise<number> {
     const base = FIRST + first * BLOCK
     let ok = true
     for (let p = base; p < base + count && ok; p++)
-      ok = (await probePort('127.0.0.1', p)) === null && (await probePort('127.0.0.1', p + 1000)) === null
+      ok = (await probePort('127.0.0.1', p)) === null && (await probePort('127.0.0.1', p + API_PORT_OFFSET)) === null
     if (!ok) continue
     // The blocks of the ports and of their twins; a block claimed by someone else ends the try.
     const wanted = Array.from({ length: blocks }, (_, k) => [first + k, first + k + TWIN]).flat()

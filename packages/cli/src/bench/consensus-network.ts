@@ -214,7 +214,7 @@ export class BenchNetwork {
   /** Every peer answers its API and is connected to all the others and to the gateway. */
   async waitReady(timeoutMs: number): Promise<void> {
     for (let j = 1; j <= this.m; j++) {
-      await this.waitUntil(`cn-${j} to connect to every peer`, timeoutMs, async () => {
+      await this.waitUntil(`${consensusId(j)} to connect to every peer`, timeoutMs, async () => {
         const s = await getJson<StatusView>(this.apiPort(j), '/status', 1000)
         return s.peers.length >= this.m ? true : null
       })
@@ -280,11 +280,11 @@ export class BenchNetwork {
       const missing = views.flatMap((v, i) => (v === null ? [i + 1] : []))
       if (missing.length === 0) return { views, laggards: [] }
       if (quorumAt === null && this.m - missing.length >= quorum) quorumAt = Date.now()
-      if (quorumAt !== null && Date.now() - quorumAt > STALL_MS) return { views, laggards: missing.map((j) => `cn-${j}`) }
+      if (quorumAt !== null && Date.now() - quorumAt > STALL_MS) return { views, laggards: missing.map(consensusId) }
       if (Date.now() > deadline) {
         const why = lastError ? ` (last error: ${(lastError as Error).message})` : ''
         throw new Error(
-          `timed out after ${timeoutMs} ms waiting for ${missing.map((j) => `cn-${j}`).join(', ')} to store height ${height}${why}`
+          `timed out after ${timeoutMs} ms waiting for ${missing.map(consensusId).join(', ')} to store height ${height}${why}`
         )
       }
       const j = missing[turn++ % missing.length]
@@ -322,7 +322,7 @@ export class BenchNetwork {
     for (let j = 1; j <= this.m; j++) {
       const status = await getText(this.apiPort(j), '/status', 2000).catch((e: Error) => `(no answer: ${e.message})`)
       const metrics = await getText(this.apiPort(j), '/metrics', 2000).catch((e: Error) => `(no answer: ${e.message})`)
-      parts.push(`== cn-${j} /status\n${status}\n== cn-${j} /metrics\n${metrics}`)
+      parts.push(`== ${consensusId(j)} /status\n${status}\n== ${consensusId(j)} /metrics\n${metrics}`)
     }
     writeFileSync(join(this.logsDir, 'failure-snapshot.txt'), `${parts.join('\n')}\n`)
   }

@@ -8,16 +8,9 @@
  */
 import { createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { consensusId, createLogger, DOMAIN, makeDirectory, MetricsRegistry } from '@bbnp/core'
-import {
-  bitmapFromIndices,
-  encodeAggregate,
-  endorsementPayload,
-  makeEndorsement,
-  maxBlockBytes,
-  type SignedAggregate
-} from '@bbnp/consensus'
-import { type SecretKey, sign } from '@bbnp/crypto'
+import { consensusId, createLogger, makeDirectory, MetricsRegistry } from '@bbnp/core'
+import { encodeAggregate, maxBlockBytes } from '@bbnp/consensus'
+import { type SecretKey } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
 import {
   API_PORT_OFFSET,
@@ -27,7 +20,6 @@ import {
   loadAddressBook,
   loadGenesis,
   loadKey,
-  signAggregate,
   gatewayElectionTopic,
   thetaProtocol,
   type WireProtocols,
@@ -39,11 +31,11 @@ import {
 import { BBNP_BIN } from '../bin-path.ts'
 import { type SupervisedChild, type Supervisor, tailOf } from '../supervisor.ts'
 import { sleep } from './measure.ts'
+import { benchAggregate, METERS } from './bench-aggregate.ts'
 
 export const PERIOD_MS = 1000
 /** Slot 0 this long ago: 3,600 slots that are all due, far more than a run hands off. */
 const LOOKBACK_MS = 60 * 60 * 1000
-export const METERS = 3
 export const POLL_MS = 15
 /** A peer this long behind a quorum on one height is reported as a laggard instead of waited for. */
 export const STALL_MS = 8000
@@ -226,26 +218,7 @@ export class BenchNetwork {
 
   signedAggregate(slot: number): Uint8Array {
     // The bench plays the gateway; 2f+1 consensus keys (it made the network) endorse the full set (PROTOCOL 3.5.5).
-    const present = bitmapFromIndices(
-      Array.from({ length: METERS }, (_, i) => i + 1),
-      METERS
-    )
-    const endorsement = makeEndorsement(
-      this.endorsers.map((e) => ({ node: e.node, signature: sign(e.key, DOMAIN.endorse, endorsementPayload(slot, present)) })),
-      this.m
-    )
-    const body: Omit<SignedAggregate, 'signature'> = {
-      slot,
-      fromSlot: slot,
-      status: 'complete',
-      sum: BigInt(slot) * 1000n + 7n,
-      count: METERS,
-      missing: new Uint8Array(0),
-      reason: '',
-      endorsement,
-      faulty: new Uint8Array(0)
-    }
-    return encodeAggregate({ ...body, signature: signAggregate(this.gatewayKey, body) })
+    return encodeAggregate(benchAggregate(slot, this.m, this.endorsers, this.gatewayKey))
   }
 
   /** Hand an encoded aggregate to every peer at once; resolves when all answered. */

@@ -17,12 +17,9 @@
  */
 import { DOMAIN, SeededRng } from '@bbnp/core'
 import {
-  bitmapFromIndices,
   decodeMessage,
   encodeAggregate,
   decodeAggregate,
-  endorsementPayload,
-  makeEndorsement,
   maxBlockBytes,
   type Observation,
   Replica,
@@ -31,7 +28,7 @@ import {
   type SignedAggregate
 } from '@bbnp/consensus'
 import { decodePublicKey, randomScalar, type SecretKey, secretKeyFromScalar, sign, verify, vrfMessage } from '@bbnp/crypto'
-import { reputationRules, signAggregate } from '@bbnp/node'
+import { reputationRules } from '@bbnp/node'
 import {
   DEFAULT_REPUTATION_PARAMS,
   encodeSignedOpinionVector,
@@ -40,11 +37,11 @@ import {
   signOpinionVector
 } from '@bbnp/reputation'
 import { median, round, tick } from './measure.ts'
+import { benchAggregate, METERS } from './bench-aggregate.ts'
 
 export const DEFAULT_SCALE_SIZES = [4, 7, 10, 31, 100] as const
 export const MAX_SCALE = 128
 const PERIOD_MS = 1000
-const METERS = 3
 
 export interface ScaleRow {
   m: number
@@ -155,24 +152,8 @@ class ScaleNetwork {
   /** The gateway's aggregate of `slot`, signed and endorsed by 2f + 1 peers (the gateway's work, not a peer's). */
   aggregate(slot: number): SignedAggregate {
     const quorum = 2 * Math.floor((this.m - 1) / 3) + 1
-    const present = bitmapFromIndices([1, 2, 3], METERS)
-    const body: Omit<SignedAggregate, 'signature'> = {
-      slot,
-      fromSlot: slot,
-      status: 'complete',
-      sum: BigInt(slot) * 1000n + 7n,
-      count: METERS,
-      missing: new Uint8Array(0),
-      reason: '',
-      endorsement: makeEndorsement(
-        this.peers
-          .slice(0, quorum)
-          .map((p, k) => ({ node: k + 1, signature: sign(p.signer, DOMAIN.endorse, endorsementPayload(slot, present)) })),
-        this.m
-      ),
-      faulty: new Uint8Array(0)
-    }
-    return { ...body, signature: signAggregate(this.gatewaySk, body) }
+    const endorsers = this.peers.slice(0, quorum).map((p, k) => ({ node: k + 1, key: p.signer }))
+    return benchAggregate(slot, this.m, endorsers, this.gatewaySk)
   }
 
   start(): void {

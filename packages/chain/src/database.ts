@@ -156,11 +156,26 @@ export abstract class LevelStore {
    * Write the version and genesis on a new store; refuse one of another schema version or genesis,
    * or one that holds data but no version.
    */
-  protected async checkMeta(key: (name: 'version' | 'genesis') => Uint8Array, version: number, genesisHash: Uint8Array): Promise<void> {
+  protected async checkMeta(
+    key: (name: 'version' | 'genesis') => Uint8Array,
+    version: number,
+    genesisHash: Uint8Array,
+    buckets: readonly number[]
+  ): Promise<void> {
     const stored = await this.get(key('version'), 'reading the schema version')
     if (!stored) {
-      const any = await this.io('reading the store', () => this.db.keys({ limit: 1 }).all())
-      if (any.length > 0)
+      const some = await this.io('reading the store', () => this.db.keys({ limit: 16 }).all())
+      // Keys all in this store's buckets: it is ours and lost its version record (damaged, e.g.
+      // a table with flipped bytes); anything else is another program's data.
+      if (some.length > 0 && some.every((k) => k.length > 0 && buckets.includes(k[0])))
+        throw new StoreError(
+          'STORE_CORRUPT',
+          `${this.what} ${this.dir} is damaged: its schema version is missing (nothing was changed); ${damageAdvice(this.dir)}`,
+          {
+            dir: this.dir
+          }
+        )
+      if (some.length > 0)
         throw new StoreError('SCHEMA_MISMATCH', `${this.what} ${this.dir} holds data but no schema version; refusing to use it`, {
           dir: this.dir
         })

@@ -38,7 +38,7 @@ export class GatewayStore extends LevelStore {
     const db = await openDatabase(dir, 'gateway store')
     const store = new GatewayStore(dir, db)
     try {
-      await store.checkMeta(metaKey, GATEWAY_SCHEMA_VERSION, opts.genesisHash)
+      await store.checkMeta(metaKey, GATEWAY_SCHEMA_VERSION, opts.genesisHash, Object.values(GATEWAY_BUCKET))
       const raw = await store.get(key(GATEWAY_BUCKET.lastClosed), 'reading the last closed slot')
       if (raw) store.lastClosed = store.parse('the last closed slot', () => Number(readU64be(raw)))
       return store

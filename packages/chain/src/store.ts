@@ -129,7 +129,7 @@ export class BlockStore extends LevelStore {
       { height: 0, hash: opts.genesisHash, slot: -1 }
     )
     try {
-      await store.checkMeta(metaKey, SCHEMA_VERSION, store.opts.genesisHash)
+      await store.checkMeta(metaKey, SCHEMA_VERSION, store.opts.genesisHash, Object.values(BUCKET))
       store.current = await store.checkHead()
       // The newest blocks are checked for damage now, without pairings (the whole chain, with them:
       // `bbnp verify`), so that a damaged store stops the peer at start, not in the middle of serving.

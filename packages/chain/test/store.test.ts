@@ -225,6 +225,19 @@ describe('BlockStore', () => {
     assert.match(e.message, /is damaged: its genesis hash is missing.*move it away/)
   })
 
+  it('calls a store whose version record was lost damaged, not foreign (a foreign store stays refused as such)', async () => {
+    const dir = freshDir()
+    const store = await BlockStore.open(dir, storeOptions(t))
+    await commitAll(store, chain.slice(0, 2))
+    await store.close()
+    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.del(metaKey('version'))
+    await db.del(metaKey('genesis'))
+    await db.close()
+    const e = await rejectsWith(BlockStore.open(dir, storeOptions(t)), 'STORE_CORRUPT')
+    assert.match(e.message, /is damaged: its schema version is missing.*move it away/)
+  })
+
   it('refuses a second open of the same directory while it is open', async () => {
     const dir = freshDir()
     const store = await BlockStore.open(dir, storeOptions(t))

@@ -190,7 +190,9 @@ export abstract class LevelStore {
     }
     const v = stored.length === 4 ? readU32be(stored) : -1
     if (v !== version) {
-      const msg = `${this.what} ${this.dir} has schema version ${v}, this node reads version ${version}; use another data directory`
+      // LevelDB does not check block checksums on reads (classic-level offers no verify_checksums),
+      // so a flipped byte in this record reads as another value: the advice covers both cases.
+      const msg = `${this.what} ${this.dir} has schema version ${v}, this node reads version ${version} (a store of another release, or a damaged one); use another data directory, or ${damageAdvice(this.dir)}`
       throw new StoreError('SCHEMA_MISMATCH', msg, { dir: this.dir, version: v })
     }
     const genesis = await this.get(key('genesis'), 'reading the genesis hash')
@@ -198,7 +200,7 @@ export abstract class LevelStore {
     // or a genesis hash of the wrong length, has lost data; it does not belong to another chain.
     if (!genesis || genesis.length !== genesisHash.length) throw this.corrupt('its genesis hash is missing or cut short')
     if (!bytesEqual(genesis, genesisHash)) {
-      const msg = `${this.what} ${this.dir} belongs to genesis ${toHex(genesis)}, not ${toHex(genesisHash)}; use another data directory`
+      const msg = `${this.what} ${this.dir} belongs to genesis ${toHex(genesis)}, not ${toHex(genesisHash)} (another network's store, or a damaged one); use another data directory, or ${damageAdvice(this.dir)}`
       throw new StoreError('GENESIS_MISMATCH', msg, { dir: this.dir })
     }
   }

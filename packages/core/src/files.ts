@@ -1,6 +1,6 @@
 /** Filesystem helpers shared by the stores and the command line. */
 import { existsSync, mkdirSync, statSync } from 'node:fs'
-import { join, resolve, sep } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 
 /**
  * mkdir -p, one level at a time. Node's own recursive mkdirSync spins for ever on a path it
@@ -20,4 +20,20 @@ export function makeDirectory(dir: string): void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(path).isDirectory()) throw e
     }
   }
+}
+
+let root: string | undefined
+
+/**
+ * A file of this checkout, from its root (the directory holding bin/bbnp): found by walking up
+ * from this module, so that it is the same from the sources (packages/core/src) and from the
+ * bundle that `npm run build` makes (packages/cli/dist), which sit at different depths.
+ */
+export function projectPath(...parts: string[]): string {
+  if (root === undefined) {
+    let dir = import.meta.dirname
+    while (!existsSync(join(dir, 'bin', 'bbnp')) && dirname(dir) !== dir) dir = dirname(dir)
+    root = dir
+  }
+  return join(root, ...parts)
 }

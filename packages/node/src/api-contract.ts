@@ -5,10 +5,10 @@
  * packages/node/test/openapi.test.ts and e2e/contract.test.ts hold real answers against it.
  */
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { projectPath } from '@bbnp/core'
 import type { Route } from './http-api.ts'
 
-export const OPENAPI_PATH = fileURLToPath(new URL('../../../docs/openapi.json', import.meta.url))
+export const OPENAPI_PATH = projectPath('docs', 'openapi.json')
 
 export function openApiRoutes(): Record<string, Route> {
   let doc: Buffer | undefined

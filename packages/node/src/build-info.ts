@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { projectPath } from '@bbnp/core'
 
 export interface BuildInfo {
   version: string
@@ -15,8 +16,8 @@ export interface BuildInfo {
   node: string
 }
 
-/** The checkout this module runs from (packages/node/src/ is three levels down). */
-const ROOT = resolve(import.meta.dirname, '..', '..', '..')
+/** The checkout this module runs from. */
+const ROOT = projectPath()
 const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/
 
 function readText(path: string): string | null {

@@ -8,8 +8,7 @@
  * `--drop-rate P` (devnets only) drops each meter's report with probability P per slot, decided
  * by a hash of the chain, the meter and the slot: the same drops on every run, for tests.
  */
-import { fileURLToPath } from 'node:url'
-import { BbnpError, concatBytes, GATEWAY_ID, type MetricsRegistry, readU64be, toHex, utf8 } from '@bbnp/core'
+import { BbnpError, concatBytes, GATEWAY_ID, type MetricsRegistry, projectPath, readU64be, toHex, utf8 } from '@bbnp/core'
 import { loadReadings, MeterCrypto } from '@bbnp/aggregation'
 import { sha256 } from '@bbnp/crypto'
 import { createP2PNode, type P2PNode } from '@bbnp/network'
@@ -22,7 +21,7 @@ import { type MeterContext, readdressPeers, type RunningNode, waitForPeers } fro
 import { SlotClock } from './slot-clock.ts'
 
 /** The real readings shipped with the repository (UCI household power, CC BY 4.0). */
-export const DEFAULT_READINGS = fileURLToPath(new URL('../../../configs/data/uci-household-power-2007-02.csv', import.meta.url))
+export const DEFAULT_READINGS = projectPath('configs', 'data', 'uci-household-power-2007-02.csv')
 
 /** Whether meter `id` drops its report of `slot` at rate `p`: seeded by the chain, so every run drops the same ones. */
 export function dropsReport(chainId: string, id: string, slot: number, p: number): boolean {

@@ -8,9 +8,8 @@
 import { request } from 'node:http'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { toHex } from '@bbnp/core'
+import { projectPath, toHex } from '@bbnp/core'
 import type { Genesis } from '../genesis.ts'
 import type { ApiResponse, Route } from '../http-api.ts'
 import { LEADERSHIP_WINDOW } from '../leadership.ts'
@@ -34,7 +33,7 @@ interface StaticFile {
   type: string
 }
 
-const own = (name: string) => () => fileURLToPath(new URL(name, import.meta.url))
+const own = (name: string) => () => projectPath('packages', 'node', 'src', 'dashboard', name)
 const JS = 'text/javascript; charset=utf-8'
 const CSS = 'text/css; charset=utf-8'
 

@@ -25,7 +25,7 @@ export type ReplicaMisbehaviour = (typeof REPLICA_MISBEHAVIOUR)[number]
 /** What a runtime uses of a replica; an honest Replica and a misbehaving one both offer it. */
 export type ReplicaLike = Pick<
   Replica,
-  'handle' | 'config' | 'height' | 'view' | 'viewChanging' | 'primary' | 'primaryOfView' | 'head' | 'stats' | 'cache'
+  'handle' | 'config' | 'height' | 'view' | 'viewChanging' | 'primary' | 'primaryOfView' | 'ownDraw' | 'head' | 'stats' | 'cache'
 >
 
 /** The view offset of a wrong vote payload. */
@@ -93,6 +93,9 @@ class MisbehavingReplica implements ReplicaLike {
   }
   primaryOfView(view: number): number | null {
     return this.inner.primaryOfView(view)
+  }
+  ownDraw(height: number) {
+    return this.inner.ownDraw(height)
   }
   get head() {
     return this.inner.head

@@ -63,13 +63,17 @@ export class Election {
     out.timer({ kind: 'retry', height: this.height, attempt: 0 }, this.retryDelay(0))
   }
 
-  /** Publish this replica's draw (again); returns it, or null before `start`. */
-  resendDraw(): DrawMessage | null {
+  /** This replica's own draw of the height, or null before `start`. */
+  ownDraw(): DrawMessage | null {
     const me = this.ctx.config.me
     const own = this.draws.get(me)
-    if (!own) return null
-    const draw: DrawMessage = { kind: 'draw', height: this.height, seed: this.seed, node: me, signature: own.signature }
-    this.ctx.out.send(draw)
+    return own ? { kind: 'draw', height: this.height, seed: this.seed, node: me, signature: own.signature } : null
+  }
+
+  /** Publish this replica's draw (again); returns it, or null before `start`. */
+  resendDraw(): DrawMessage | null {
+    const draw = this.ownDraw()
+    if (draw) this.ctx.out.send(draw)
     return draw
   }
 
@@ -87,6 +91,15 @@ export class Election {
     // gateway is broken, every replica lacks it and no primary can be named, so also ask the
     // gateway over a stream.
     if (draw && !haveTheta) this.ctx.out.push({ type: 'fetch-theta', draw })
+    // A replica that holds every draw and Theta stops re-sending its own draw, so a draw this
+    // one missed (published before the mesh formed) would never come again by gossip, and this
+    // replica would re-send for the whole height. From the second re-send on, it asks each node
+    // whose draw is missing directly, with its own draw, which that node takes in too.
+    if (draw && attempt > 0 && this.draws.size < this.ctx.m) {
+      const nodes: number[] = []
+      for (let node = 1; node <= this.ctx.m; node++) if (!this.draws.has(node)) nodes.push(node)
+      this.ctx.out.push({ type: 'fetch-draws', draw, nodes })
+    }
     this.ctx.out.timer({ kind: 'retry', height: this.height, attempt: attempt + 1 }, this.retryDelay(attempt + 1))
   }
 

@@ -132,6 +132,8 @@ export type ReplicaEffect =
   | { type: 'behind'; height: number }
   /** No Theta yet although the draw went out: ask the gateway directly with this draw (PROTOCOL 4.1). */
   | { type: 'fetch-theta'; draw: DrawMessage }
+  /** Draws of `nodes` still missing after re-sends: ask each of them directly with this replica's draw (PROTOCOL 4.1). */
+  | { type: 'fetch-draws'; draw: DrawMessage; nodes: number[] }
   | { type: 'log'; level: LogLevel; msg: string; ctx?: Record<string, unknown> }
 
 export type LogLevel = 'debug' | 'info' | 'warn'

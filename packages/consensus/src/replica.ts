@@ -21,7 +21,7 @@ import { Outbox, type ReplicaContext, verifyFrom } from './context.ts'
 import { Election } from './election.ts'
 import { FutureMessages } from './future-messages.ts'
 import type { HeightState, Proposal } from './height.ts'
-import { type ConsensusMessage, type PrePrepareMessage, prePreparePayload, type VoteMessage } from './messages.ts'
+import { type ConsensusMessage, type DrawMessage, type PrePrepareMessage, prePreparePayload, type VoteMessage } from './messages.ts'
 import { Evidence, observe } from './observations.ts'
 import { OpinionPool } from './opinion-pool.ts'
 import { PendingAggregates, slotAt } from './pending-aggregates.ts'
@@ -100,6 +100,11 @@ export class Replica {
 
   get viewChanging(): boolean {
     return this.hs.viewChanging
+  }
+
+  /** This replica's own draw of `height` while it works on that height, else null (PROTOCOL 4.1). */
+  ownDraw(height: number): DrawMessage | null {
+    return this.hs.height === height ? this.hs.election.ownDraw() : null
   }
 
   handle(event: ReplicaEvent): ReplicaEffect[] {

@@ -238,3 +238,33 @@ describe('replica: a draw one peer missed while its sender holds every draw', ()
     assert.equal(new Set(orders).size, 1, `same order everywhere: ${orders.join(' | ')}`)
   })
 })
+
+describe('replica: draws asked for directly (PROTOCOL 4.1)', () => {
+  /** cn-2's draw reaches nobody by gossip: cn-1, cn-3 and cn-4 lack it; cn-2 soon holds every draw and Theta, and stops re-sending. */
+  const lostDraw = (drawsByRequest: boolean) => {
+    const sim = new Sim(4, { seed: 'draw-fetch' })
+    sim.drawsByRequest = drawsByRequest
+    sim.filters.push((d) => !(d.message.kind === 'draw' && d.from === 2))
+    sim.start()
+    sim.advance(20_000)
+    const resent = (from: number, after: number) =>
+      sim.broadcasts.filter((d) => d.message.kind === 'draw' && d.from === from).length - after
+    return { sim, resent }
+  }
+
+  it('a replica missing a draw asks its node, gets it, and stops re-sending its own', () => {
+    const { sim, resent } = lostDraw(true)
+    assert.deepEqual([...new Set(sim.drawFetches.map((f) => `${f.from}->${f.to}`))].sort(), ['1->2', '3->2', '4->2'])
+    for (let j = 1; j <= 4; j++) assert.equal(sim.replica(j).primary !== null, true, `cn-${j} settled its election`)
+    const before = sim.broadcasts.filter((d) => d.message.kind === 'draw' && d.from === 1).length
+    sim.advance(60_000)
+    assert.equal(resent(1, before), 0, 'no draw re-sent once every draw is held')
+  })
+
+  it('without the direct request the replicas that miss it re-send their draw for the whole height (what it prevents)', () => {
+    const { sim, resent } = lostDraw(false)
+    const before = sim.broadcasts.filter((d) => d.message.kind === 'draw' && d.from === 1).length
+    sim.advance(60_000)
+    assert.ok(resent(1, before) >= 10, `cn-1 re-sent its draw ${resent(1, before)} times in a minute`)
+  })
+})

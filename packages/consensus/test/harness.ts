@@ -109,6 +109,10 @@ export class Sim {
   thetaByRequest = true
   /** The replicas that asked the gateway for Theta directly, in order. */
   readonly thetaFetches: number[] = []
+  /** Whether a replica's direct request for missing draws is answered (/bbnp/draw/1). */
+  drawsByRequest = true
+  /** Each direct request for a draw: who asked whom. */
+  readonly drawFetches: { from: number; to: number }[] = []
 
   constructor(m: number, opts: { misbehave?: Record<number, ReplicaMisbehaviour[]>; seed?: string } = {}) {
     this.m = m
@@ -298,6 +302,16 @@ export class Sim {
         case 'fetch-theta':
           this.thetaFetches.push(j)
           if (this.thetaByRequest) this.enqueue(j, { type: 'message', message: this.theta(e.draw.height, e.draw.seed), now: this.now })
+          break
+        case 'fetch-draws':
+          // As /bbnp/draw/1: the asked node takes in the asker's draw and answers its own.
+          for (const node of e.nodes) {
+            this.drawFetches.push({ from: j, to: node })
+            if (!this.drawsByRequest || this.down.has(node)) continue
+            this.enqueue(node, { type: 'message', message: e.draw, now: this.now })
+            const own = this.replicas[node - 1].ownDraw(e.draw.height)
+            if (own) this.enqueue(j, { type: 'message', message: own, now: this.now })
+          }
           break
         case 'log':
           break

@@ -47,6 +47,7 @@ export async function buildLibp2p(
       maxConnections: options.maxConnections ?? networkDefaults.maxConnections,
       inboundConnectionThreshold: options.inboundConnectionsPerSecondPerHost ?? networkDefaults.inboundConnectionsPerSecondPerHost
     },
+    connectionMonitor: { pingInterval: networkDefaults.connectionPingMs },
     peerDiscovery: [],
     metrics: await libp2pMetrics(metrics.registry),
     services: {

@@ -11,6 +11,7 @@ export const networkDefaults: {
   maxConnections: number
   inboundConnectionsPerSecondPerHost: number
   connectTimeoutMs: number
+  connectionPingMs: number
 } = {
   // per publisher per topic: PBFT sends a handful of messages per block; a block is far below 1 MiB
   gossipRateLimit: { messagesPerSecond: 100, burstMessages: 200, bytesPerSecond: 4 << 20, burstBytes: 8 << 20 },
@@ -20,7 +21,12 @@ export const networkDefaults: {
   redial: { initialMs: 250, maxMs: 10_000 },
   maxConnections: 300,
   inboundConnectionsPerSecondPerHost: 100,
-  connectTimeoutMs: 10_000
+  connectTimeoutMs: 10_000,
+  // libp2p's connection monitor opens a stream on every connection this often to see that it is
+  // alive, and aborts it if that fails: the one way a connection whose far host vanished without
+  // closing it (a cut cable) is noticed. Every 10 s (libp2p's default) it was a peer's largest
+  // idle cost on the network; a dead link is now noticed within 30 s plus the ping's timeout.
+  connectionPingMs: 30_000
 }
 
 /** A node's options with the defaults filled in and the specs checked. */

@@ -14,7 +14,7 @@ import { initialReputations } from '@bbnp/reputation'
 import { CommitteeCrypto } from '@bbnp/aggregation'
 import { CatchUp } from './catch-up.ts'
 import { reputationParams } from './config.ts'
-import { consensusProtocols, thetaFetcher } from './consensus-protocols.ts'
+import { consensusProtocols, electionFetchers } from './consensus-protocols.ts'
 import { consensusRoutes } from './consensus-routes.ts'
 import { gatewayApiAddress } from './dashboard/dashboard-routes.ts'
 import { consensusTopics } from './consensus-topics.ts'
@@ -181,12 +181,13 @@ async function composePeer(
   await leadership.load(store)
   const activity = new PeerActivity(peer.timing.viewTimeoutMs, logger, metrics)
   reputationGauges(metrics, peer.m, peer.params, () => replica.head)
-  const fetchTheta = thetaFetcher({
+  const fetchers = electionFetchers({
     ...peer,
+    peerOfNode: new Map(peer.others.map((c) => [c.index, c.peerId.toString()])),
     p2p: () => (peer.silent ? undefined : p2p),
     logger,
     metrics,
-    onTheta: (message) => driver.dispatch({ type: 'message', message, now: Date.now() })
+    onMessage: (message) => driver.dispatch({ type: 'message', message, now: Date.now() })
   })
   let catchUp: CatchUp | undefined
   const driver: EffectDriver = new EffectDriver({
@@ -202,7 +203,8 @@ async function composePeer(
     },
     onObservations: (height, items) => opinions.observe(height, items),
     onBehind: (height) => void catchUp?.sync(`messages for height ${height}`),
-    onFetchTheta: (draw) => void fetchTheta(draw)
+    onFetchTheta: (draw) => void fetchers.theta(draw),
+    onFetchDraws: (draw, nodes) => void fetchers.draws(draw, nodes)
   })
 
   p2p = await openNetwork(ctx, peer, { replica, driver, store, committee, activity })
@@ -340,7 +342,9 @@ function openNetwork(
         onAggregate: (aggregate, now) => {
           activity.handedOff(now)
           void driver.dispatch({ type: 'aggregate', aggregate, now })
-        }
+        },
+        ownDraw: (height) => replica.ownDraw(height),
+        onDraw: (message) => void driver.dispatch({ type: 'message', message, now: Date.now() })
       })
     },
     { logger: logger.child({ component: 'p2p' }), metrics }

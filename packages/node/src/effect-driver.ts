@@ -92,6 +92,7 @@ export interface DriverModules {
   onObservations?: (height: number, items: Observation[]) => void
   onBehind?: (height: number) => void
   onFetchTheta?: (draw: DrawMessage) => void
+  onFetchDraws?: (draw: DrawMessage, nodes: number[]) => void
 }
 
 export class EffectDriver {
@@ -218,6 +219,9 @@ export class EffectDriver {
           break
         case 'fetch-theta':
           this.m.onFetchTheta?.(e.draw)
+          break
+        case 'fetch-draws':
+          this.m.onFetchDraws?.(e.draw, e.nodes)
           break
         case 'log':
           this.m.logger[e.level](e.msg, e.ctx)

@@ -68,6 +68,22 @@ export function gatewayElectionTopic(opts: {
 }
 
 /**
+ * The request of `/bbnp/theta/1` and `/bbnp/draw/1`: the asking node's own draw, the same message
+ * as on gossip, sent by that node's peer. Its signature is checked where it is used.
+ */
+export function decodeOwnDraw(req: Uint8Array, from: string, id: GossipIdentity): DrawMessage {
+  let draw: ConsensusMessage
+  try {
+    draw = decodeMessage(req, id.limits)
+  } catch {
+    throw new BbnpError('MALFORMED', 'not a consensus message')
+  }
+  if (draw.kind !== 'draw') throw new BbnpError('MALFORMED', 'the request carries a draw')
+  if (id.nodeOfPeer.get(from) !== draw.node) throw new BbnpError('REFUSED', 'a node asks with its own draw only')
+  return draw
+}
+
+/**
  * The gateway's side of `/bbnp/theta/1`: a consensus peer that still lacks Theta sends its own
  * draw (the same message as on gossip) and gets Theta for that (height, seed) back. Only the
  * drawing node itself may ask, and only with a valid draw.
@@ -82,14 +98,7 @@ export function thetaProtocol(opts: {
     ...opts.descriptor,
     rateLimit: { messagesPerSecond: 20, burstMessages: 40 },
     handler: async (req, from) => {
-      let draw: ConsensusMessage
-      try {
-        draw = decodeMessage(req, opts.id.limits)
-      } catch {
-        throw new BbnpError('MALFORMED', 'not a consensus message')
-      }
-      if (draw.kind !== 'draw') throw new BbnpError('MALFORMED', 'a Theta request carries a draw')
-      if (opts.id.nodeOfPeer.get(from) !== draw.node) throw new BbnpError('REFUSED', 'a node asks with its own draw only')
+      const draw = decodeOwnDraw(req, from, opts.id)
       const signature = opts.theta.answer(draw)
       opts.onAnswer?.(signature !== null)
       if (!signature) throw new BbnpError('REFUSED', 'invalid or out-of-range draw')

@@ -6,6 +6,7 @@
  *   /bbnp/report/1     meter -> gateway: a batch of reports; a receipt back
  *   /bbnp/aggregate/1  gateway -> consensus peer: a signed aggregate; the peer's chain position back
  *   /bbnp/theta/1      consensus peer -> gateway: its own draw; Theta back (PROTOCOL 4.1)
+ *   /bbnp/draw/1       consensus peer -> consensus peer: its own draw; the other's draw of that height back (PROTOCOL 4.1)
  *   /bbnp/reveal/1     gateway -> meter process: reveal questions of a slot's recovery; answers back (PROTOCOL 3.5.4)
  *   /bbnp/endorse/1    gateway -> consensus peer: (slot, A, the peer's padded shares of A with their tags); its ENDORSE signature,
  *                      or the meters whose share tags fail, back (3.5.5)
@@ -64,6 +65,7 @@ export interface WireProtocols {
   report: ProtocolDescriptor
   aggregate: ProtocolDescriptor
   theta: ProtocolDescriptor
+  draw: ProtocolDescriptor
   blocks: ProtocolDescriptor
   status: ProtocolDescriptor
   reveal: ProtocolDescriptor
@@ -87,6 +89,7 @@ export function wireProtocols(l: ProtocolLimits): WireProtocols {
     // of M peers, and the proof of its faulty peers if it names any (PROTOCOL 3.5.5).
     aggregate: once('/bbnp/aggregate/1', 1024 + bitmap + l.consensus + maxFaultProofBytes(l.consensus), 64, 5000),
     theta: once('/bbnp/theta/1', MAX_THETA_FRAME_BYTES, MAX_THETA_FRAME_BYTES, 3000),
+    draw: once('/bbnp/draw/1', MAX_THETA_FRAME_BYTES, MAX_THETA_FRAME_BYTES, 3000),
     blocks: blocksProtocol(l.maxBlockBytes),
     status: STATUS_PROTOCOL,
     // Questions for every meter a process hosts, MAX_REPORTS_PER_REQUEST at most per request.

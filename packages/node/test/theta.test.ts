@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { DOMAIN, SeededRng } from '@bbnp/core'
-import { type DrawMessage, decodeMessage, encodeMessage } from '@bbnp/consensus'
+import { type ConsensusMessage, type DrawMessage, decodeMessage, encodeMessage } from '@bbnp/consensus'
 import { decodePublicKey, publicKeyFromScalar, randomScalar, secretKeyFromScalar, verify, vrfMessage, vrfProve } from '@bbnp/crypto'
 import { ThetaResponder, thetaProtocol, wireProtocols } from '../src/index.ts'
+import { drawProtocol } from '../src/consensus-protocols.ts'
 
 const rng = new SeededRng('theta-test')
 const nodeScalars = [1, 2, 3, 4].map(() => randomScalar(rng))
@@ -69,5 +70,42 @@ describe('Theta over a stream (/bbnp/theta/1)', () => {
     assert.deepEqual(answered, [false])
     assert.equal(theta.signed, 0)
     assert.equal(theta.badDraws, 1)
+  })
+})
+
+describe('draws over a stream (/bbnp/draw/1)', () => {
+  const setup = (ownHeight = 5) => {
+    const taken: DrawMessage[] = []
+    const spec = drawProtocol({
+      descriptor: wireProtocols({ meters: 5, consensus: 4, candidates: 4, maxBlockBytes: 1 << 16 }).draw,
+      id,
+      silent: false,
+      ownDraw: (height) => (height === ownHeight ? draw(3, height) : null),
+      onDraw: (d) => taken.push(d)
+    })
+    const handler = spec.handler as NonNullable<typeof spec.handler>
+    const ask = async (req: Uint8Array, from: string) => (await handler(req, from, new AbortController().signal)) as Uint8Array[]
+    return { spec, taken, ask }
+  }
+
+  it("takes in the asking node's draw and answers with its own of that height and seed", async () => {
+    const { spec, taken, ask } = setup()
+    assert.equal(spec.id, '/bbnp/draw/1')
+    const frames = await ask(encodeMessage(draw(1)), peerOf(1))
+    assert.equal(frames.length, 1)
+    assert.deepEqual(decodeMessage(frames[0], id.limits), draw(3))
+    assert.deepEqual(taken, [draw(1)])
+  })
+
+  it('refuses a draw of another node, a message that is not a draw, garbage, and a height it is not on', async () => {
+    const { taken, ask } = setup()
+    await assert.rejects(ask(encodeMessage(draw(2)), peerOf(1)), { code: 'REFUSED' })
+    await assert.rejects(ask(encodeMessage(draw(1)), 'peer-stranger'), { code: 'REFUSED' })
+    const theta: ConsensusMessage = { kind: 'theta', height: 5, seed, signature: new Uint8Array(96) }
+    await assert.rejects(ask(encodeMessage(theta), peerOf(1)), { code: 'MALFORMED' })
+    await assert.rejects(ask(new Uint8Array([1, 2, 3]), peerOf(1)), { code: 'MALFORMED' })
+    assert.deepEqual(taken, [], 'nothing refused was taken in')
+    await assert.rejects(ask(encodeMessage(draw(1, 6)), peerOf(1)), { code: 'REFUSED' })
+    assert.equal(taken.length, 1, 'a draw of another height is still taken in (the replica keeps or drops it)')
   })
 })

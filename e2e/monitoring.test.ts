@@ -244,7 +244,7 @@ describe('the monitoring kit', () => {
           role: 'meter' as Role,
           // nodejs_gc_duration_seconds has no series before the process's first garbage collection,
           // which a quiet meter process may not have had yet (its event-loop monitor samples every
-          // 100 ms, EVENT_LOOP_MONITOR_MS, and allocates little): wait for it.
+          // 500 ms, EVENT_LOOP_MONITOR_MS, and allocates little): wait for it.
           metrics: await waitFor(
             'the meter API, after a first garbage collection',
             async () => {

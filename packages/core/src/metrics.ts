@@ -151,12 +151,13 @@ export interface MetricsRegistryOptions {
 
 /**
  * How often the event-loop monitor behind nodejs_eventloop_lag_* samples, in ms. prom-client's
- * default, 10 ms, wakes an idle process 100 times a second: about 5 ms of CPU per second on this
- * project's 2-core VM, against 0.7 ms at 100 ms (docs/performance.md, issue 15). Each sample is
- * the whole interval between two wake-ups, so the lag figures now read about 0.1 s when the loop
- * is free (alerts.yml's threshold allows for it); a stall of the loop longer than that still shows.
+ * default, 10 ms, wakes an idle process 100 times a second; each wake-up of an idle process costs
+ * about 0.1 ms of CPU on this project's 2-core VM: 5 ms/s at 10 ms, 1 ms/s at 100 ms, 0.2 ms/s at
+ * 500 ms (docs/performance.md, issue 15). Each sample is the whole interval between two wake-ups,
+ * so the lag figures read about 0.5 s when the loop is free (alerts.yml's threshold allows for
+ * it); a stall of the loop still shows, by how much it exceeds that.
  */
-export const EVENT_LOOP_MONITOR_MS = 100
+export const EVENT_LOOP_MONITOR_MS = 500
 
 export class MetricsRegistry {
   /** The prom-client registry underneath: libp2p's and gossipsub's own metrics register here too. */

@@ -120,7 +120,9 @@ export function gossipsubOptions(topics: TopicSpec[]): Partial<GossipsubOpts> {
     Dout: 1,
     Dscore: 1,
     Dlazy: 3,
-    heartbeatInterval: 500,
+    // gossipsub's default; each heartbeat wakes an idle peer (docs/performance.md). Publishing does
+    // not wait for it: floodPublish sends to every subscribed peer at once.
+    heartbeatInterval: 1000,
     mcacheLength: 10,
     mcacheGossip: 3,
     allowedTopics: names,

@@ -150,6 +150,8 @@ export function gossipsubOptions(topics: TopicSpec[]): Partial<GossipsubOpts> {
 }
 
 export interface GossipValidationDeps {
+  /** This node's peer ID. */
+  selfId: string
   guard: PeerGuard
   limiter: RateLimiter
   rateLimit: RateLimit
@@ -199,6 +201,10 @@ async function judge(spec: TopicSpec, msg: Message, deliveredBy: string, deps: G
   if (msg.type !== 'signed') return { action: 'reject', reason: 'UNSIGNED' }
   if (msg.data.length > spec.maxBytes) return { action: 'reject', reason: 'OVERSIZED' }
   const from = msg.from.toString()
+  // Our own message, relayed back: after a restart, gossip offers what the previous run published
+  // (gossipsub leaves "from ourselves but not published here" to the application). Not the
+  // relay's fault; charging it got an honest peer banned by a peer that had just restarted.
+  if (from === deps.selfId) return { action: 'ignore', reason: 'OWN_MESSAGE' }
   if (!deps.guard.isAllowed(from)) return { action: 'reject', reason: 'UNKNOWN_PUBLISHER' }
   // we banned the publisher, but whoever relayed its message did not: no blame on the relay
   if (deps.guard.isBanned(from)) return { action: 'ignore', reason: 'BANNED' }

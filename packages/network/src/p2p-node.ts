@@ -149,7 +149,15 @@ export async function createP2PNode(options: P2PNodeOptions, modules: P2PNodeMod
 
   const topicByName = new Map(settings.topics.map((t) => [t.name, t]))
   if (pubsub !== undefined) {
-    const deps = { guard, limiter, rateLimit: settings.gossipRateLimit, messages: metrics.gossipMessages, logger: log, onBan: banPeer }
+    const deps = {
+      selfId,
+      guard,
+      limiter,
+      rateLimit: settings.gossipRateLimit,
+      messages: metrics.gossipMessages,
+      logger: log,
+      onBan: banPeer
+    }
     attachTopics(pubsub, topicByName, deps)
   }
 

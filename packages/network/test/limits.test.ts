@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { MetricsRegistry, nullLogger } from '@bbnp/core'
 import { TopicValidatorResult } from '@libp2p/interface'
-import { applyVerdict } from '../src/gossip.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { applyVerdict, topicValidator } from '../src/gossip.ts'
 import { PeerGuard } from '../src/peer-guard.ts'
 import { RateLimiter } from '../src/rate-limit.ts'
 
@@ -71,6 +73,7 @@ describe('the verdict adapter', () => {
     const messages = metrics.counter('bbnp_gossip_messages_total', 'test', { labels: ['topic', 'result', 'reason'] })
     const banned: string[] = []
     const deps = {
+      selfId: 'self',
       guard: new PeerGuard(new Set(['p']), { maxRejects: 2, windowMs: 60_000, durationMs: 60_000 }),
       limiter: new RateLimiter(),
       rateLimit: limit,
@@ -89,5 +92,46 @@ describe('the verdict adapter', () => {
     assert.equal(await messages.get({ topic: 't', result: 'ignore', reason: 'STALE' }), 1)
     assert.equal(await messages.get({ topic: 't', result: 'reject', reason: 'BAD' }), 2)
     assert.equal(await messages.get({ topic: 't', result: 'reject', reason: 'BAD_VERDICT' }), 1)
+  })
+})
+
+describe('the topic validator', () => {
+  it("ignores this node's own messages relayed back (a restart) without blaming the relay; a stranger's is a charged reject", async () => {
+    const [self, relay, stranger] = await Promise.all([1, 2, 3].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    const metrics = new MetricsRegistry()
+    const messages = metrics.counter('bbnp_gossip_messages_total', 'test', { labels: ['topic', 'result', 'reason'] })
+    const banned: string[] = []
+    const guard = new PeerGuard(new Set([relay.toString()]), { maxRejects: 2, windowMs: 60_000, durationMs: 60_000 })
+    let validated = 0
+    const validate = topicValidator(
+      { name: 't', maxBytes: 64, validate: () => (validated++, { action: 'accept' }), onMessage: () => {} },
+      {
+        selfId: self.toString(),
+        guard,
+        limiter: new RateLimiter(),
+        rateLimit: limit,
+        messages,
+        logger: nullLogger,
+        onBan: (id) => banned.push(id)
+      }
+    )
+    const from = (publisher: typeof self) =>
+      ({
+        type: 'signed',
+        from: publisher,
+        topic: 't',
+        data: new Uint8Array(4),
+        sequenceNumber: 1n,
+        signature: new Uint8Array(64),
+        key: publisher.publicKey
+      }) as never
+    for (let i = 0; i < 3; i++) assert.equal(await validate(relay, from(self)), TopicValidatorResult.Ignore)
+    assert.equal(validated, 0, 'never reaches the topic validator')
+    assert.deepEqual(banned, [], 'the relay is not charged')
+    assert.equal(await messages.get({ topic: 't', result: 'ignore', reason: 'OWN_MESSAGE' }), 3)
+    assert.equal(await validate(relay, from(stranger)), TopicValidatorResult.Reject)
+    assert.equal(await validate(relay, from(stranger)), TopicValidatorResult.Reject)
+    assert.deepEqual(banned, [relay.toString()], 'a publisher off the allow list is still charged to the relay')
+    assert.equal(await validate(relay, from(relay)), TopicValidatorResult.Ignore, 'and the relay, banned now, is ignored')
   })
 })

@@ -168,13 +168,7 @@ export abstract class LevelStore {
       // Keys all in this store's buckets: it is ours and lost its version record (damaged, e.g.
       // a table with flipped bytes); anything else is another program's data.
       if (some.length > 0 && some.every((k) => k.length > 0 && buckets.includes(k[0])))
-        throw new StoreError(
-          'STORE_CORRUPT',
-          `${this.what} ${this.dir} is damaged: its schema version is missing (nothing was changed); ${damageAdvice(this.dir)}`,
-          {
-            dir: this.dir
-          }
-        )
+        throw this.corrupt('its schema version is missing (nothing was changed)')
       if (some.length > 0)
         throw new StoreError('SCHEMA_MISMATCH', `${this.what} ${this.dir} holds data but no schema version; refusing to use it`, {
           dir: this.dir

@@ -213,27 +213,26 @@ describe('BlockStore', () => {
     await rejectsWith(BlockStore.open(foreign, storeOptions(t)), 'SCHEMA_MISMATCH')
   })
 
-  it('calls a store whose genesis hash was lost damaged, not foreign', async () => {
+  /** A store of two blocks that then lost these meta records. */
+  const storeLosing = async (...names: ('version' | 'genesis')[]) => {
     const dir = freshDir()
     const store = await BlockStore.open(dir, storeOptions(t))
     await commitAll(store, chain.slice(0, 2))
     await store.close()
     const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
-    await db.del(metaKey('genesis'))
+    for (const name of names) await db.del(metaKey(name))
     await db.close()
+    return dir
+  }
+
+  it('calls a store whose genesis hash was lost damaged, not foreign', async () => {
+    const dir = await storeLosing('genesis')
     const e = await rejectsWith(BlockStore.open(dir, storeOptions(t)), 'STORE_CORRUPT')
     assert.match(e.message, /is damaged: its genesis hash is missing.*move it away/)
   })
 
   it('calls a store whose version record was lost damaged, not foreign (a foreign store stays refused as such)', async () => {
-    const dir = freshDir()
-    const store = await BlockStore.open(dir, storeOptions(t))
-    await commitAll(store, chain.slice(0, 2))
-    await store.close()
-    const db = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
-    await db.del(metaKey('version'))
-    await db.del(metaKey('genesis'))
-    await db.close()
+    const dir = await storeLosing('version', 'genesis')
     const e = await rejectsWith(BlockStore.open(dir, storeOptions(t)), 'STORE_CORRUPT')
     assert.match(e.message, /is damaged: its schema version is missing.*move it away/)
   })

@@ -24,6 +24,11 @@ interface Draw {
   verified: boolean
 }
 
+/** Node's draw of `height` over `seed` (PROTOCOL 4.1): its VRF signature. */
+export function drawSignature(signer: Parameters<typeof sign>[0], height: number, seed: Uint8Array): Uint8Array {
+  return sign(signer, DOMAIN.election, vrfMessage(height, seed))
+}
+
 export class Election {
   readonly height: number
   readonly seed: Uint8Array
@@ -50,13 +55,17 @@ export class Election {
   /**
    * Publish this replica's draw, and arm the election wait and the draw retry. The order ranks
    * pre-selected nodes first, so publishing it when not pre-selected only matters if every
-   * pre-selected node is silent.
+   * pre-selected node is silent. `carried`: the draw this replica already sent in its COMMIT
+   * for the block that became this height's parent, so it is not published again; the retry
+   * below re-sends it if some peer or the gateway missed that commit.
    */
-  start(): void {
+  start(carried?: Uint8Array): void {
     const { config, out } = this.ctx
-    const signature = sign(config.signer, DOMAIN.election, vrfMessage(this.height, this.seed))
-    this.setDraw(config.me, signature, true)
-    this.resendDraw()
+    if (carried) this.setDraw(config.me, carried, true)
+    else {
+      this.setDraw(config.me, drawSignature(config.signer, this.height, this.seed), true)
+      this.resendDraw()
+    }
     out.timer({ kind: 'election', height: this.height }, config.timing.electionWaitMs)
     // Gossip does not retransmit: a draw published before the mesh formed (a restart) is lost,
     // and without Theta no primary can be named. Re-send the draw until the election settles.
@@ -141,7 +150,11 @@ export class Election {
   }
 
   onDraw(msg: DrawMessage): void {
-    if (!bytesEqual(msg.seed, this.seed)) return this.ctx.out.reject(msg.node, 'draw', 'WRONG_SEED')
+    if (!bytesEqual(msg.seed, this.seed)) {
+      // A commit for a block that was not decided carries a draw over that block: no fault.
+      if (msg.carried) return
+      return this.ctx.out.reject(msg.node, 'draw', 'WRONG_SEED')
+    }
     if (this.draws.has(msg.node)) return
     this.setDraw(msg.node, msg.signature, false)
   }

@@ -22,7 +22,9 @@ export class FutureMessages {
     if (list.length >= MAX_BUFFERED_PER_HEIGHT) return behind
     list.push(msg)
     this.byHeight.set(msg.height, list)
-    if (msg.kind !== 'theta') {
+    // A draw carried in a COMMIT of the current height is for the next one by design: its
+    // sender is not ahead.
+    if (msg.kind !== 'theta' && !(msg.kind === 'draw' && msg.carried)) {
       const senders = this.senders.get(msg.height) ?? new Set<number>()
       senders.add(msg.node)
       this.senders.set(msg.height, senders)

@@ -23,7 +23,8 @@ export const TOPICS = {
   election: '/bbnp/1/election',
   preprepare: '/bbnp/1/preprepare',
   prepare: '/bbnp/1/prepare',
-  commit: '/bbnp/1/commit',
+  // Version 2: a COMMIT carries its sender's draw of the next height (PROTOCOL 4.1).
+  commit: '/bbnp/2/commit',
   viewchange: '/bbnp/1/viewchange',
   reputation: '/bbnp/1/reputation'
 } as const
@@ -37,6 +38,11 @@ export interface DrawMessage {
   seed: Uint8Array
   node: number
   signature: Uint8Array
+  /**
+   * Taken out of a COMMIT (`carriedDraw`), never on the wire alone: its seed is the block the
+   * commit voted for, which a view change may leave undecided, so a wrong seed is no fault.
+   */
+  carried?: true
 }
 
 export interface ThetaMessage {
@@ -64,6 +70,18 @@ export interface VoteMessage {
   node: number
   digest: Uint8Array
   signature: Uint8Array
+  /**
+   * COMMIT only: the sender's draw of height + 1 over seed `digest` (the hash of this block once
+   * decided), so that no draw needs a message of its own (PROTOCOL 4.1); null when not sent. Not
+   * covered by `signature`: a draw is a BLS signature of its own, checked where every draw is.
+   */
+  nextDraw?: Uint8Array | null
+}
+
+/** The draw a COMMIT carries, as a draw message of the next height, or null. */
+export function carriedDraw(m: VoteMessage): DrawMessage | null {
+  if (m.kind !== 'commit' || !m.nextDraw) return null
+  return { kind: 'draw', height: m.height + 1, seed: m.digest, node: m.node, signature: m.nextDraw, carried: true }
 }
 
 /** 2f+1 prepares for one block in one view, aggregated: the evidence a block was prepared. */
@@ -183,8 +201,9 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
     case 'preprepare':
       return encodeCanonical({ k: 'preprepare', h: m.height, v: m.view, node: m.node, block: m.block, sig: m.signature })
     case 'prepare':
-    case 'commit':
       return encodeCanonical({ k: m.kind, h: m.height, v: m.view, node: m.node, d: m.digest, sig: m.signature })
+    case 'commit':
+      return encodeCanonical({ k: m.kind, h: m.height, v: m.view, node: m.node, d: m.digest, sig: m.signature, draw: m.nextDraw ?? null })
     case 'viewchange':
       return encodeCanonical({
         k: 'viewchange',
@@ -253,7 +272,6 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
         signature: readBytes(o.sig, 'sig', SIG_BYTES)
       }
     case 'prepare':
-    case 'commit':
       readObject(o, kind, ['k', 'h', 'v', 'node', 'd', 'sig'])
       return {
         kind,
@@ -262,6 +280,17 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
         node: node(o.node),
         digest: readBytes(o.d, 'digest', HASH_BYTES),
         signature: readBytes(o.sig, 'sig', SIG_BYTES)
+      }
+    case 'commit':
+      readObject(o, kind, ['k', 'h', 'v', 'node', 'd', 'sig', 'draw'])
+      return {
+        kind,
+        height: height(o.h),
+        view: readUint(o.v, 'view'),
+        node: node(o.node),
+        digest: readBytes(o.d, 'digest', HASH_BYTES),
+        signature: readBytes(o.sig, 'sig', SIG_BYTES),
+        nextDraw: o.draw === null ? null : readBytes(o.draw, 'draw', SIG_BYTES)
       }
     case 'viewchange':
       readObject(o, 'viewchange', ['k', 'h', 'v', 'node', 'prepared', 'sig'])

@@ -18,11 +18,19 @@ import { sign } from '@bbnp/crypto'
 import { type Block, type CommitCertificate, decodeCanonicalBlock, encodeBlock, hashEncodedBlock, type SignedAggregate } from './block.ts'
 import { type VotePhase, voteDomain, votePayload } from './certificate.ts'
 import { Outbox, type ReplicaContext, verifyFrom } from './context.ts'
-import { Election } from './election.ts'
+import { ClosedHeights } from './closed-heights.ts'
+import { drawSignature, Election } from './election.ts'
 import { FutureMessages } from './future-messages.ts'
 import type { HeightState, Proposal } from './height.ts'
-import { type ConsensusMessage, type DrawMessage, type PrePrepareMessage, prePreparePayload, type VoteMessage } from './messages.ts'
-import { Evidence, observe } from './observations.ts'
+import {
+  type ConsensusMessage,
+  carriedDraw,
+  type DrawMessage,
+  type PrePrepareMessage,
+  prePreparePayload,
+  type VoteMessage
+} from './messages.ts'
+import { Evidence } from './observations.ts'
 import { OpinionPool } from './opinion-pool.ts'
 import { PendingAggregates, slotAt } from './pending-aggregates.ts'
 import type { RejectReason, ReplicaConfig, ReplicaEffect, ReplicaEvent, ReplicaStats, ReplicaTimer, SignedRecord } from './replica-types.ts'
@@ -50,9 +58,11 @@ export class Replica {
   private readonly future = new FutureMessages()
   private hs: HeightState
   /** Heights decided recently, kept until their grace timers so late votes still count. */
-  private readonly closed = new Map<number, HeightState>()
+  private readonly closed: ClosedHeights
   /** The verified commit votes behind the head's certificate (null after a sync). */
   private headVotes: CommitVotes | null = null
+  /** The draw this replica sent in its last COMMIT: of height + 1, over the block it committed. */
+  private sentDraw: { height: number; seed: Uint8Array; signature: Uint8Array } | null = null
 
   constructor(config: ReplicaConfig, head: ChainHead, lastSigned: SignedRecord | null) {
     this.config = config
@@ -72,6 +82,7 @@ export class Replica {
       accept: (view, block, encoded, digest, proposer, now) => this.accept(view, block, encoded, digest, proposer, now)
     })
     this.opinions = new OpinionPool(this.ctx)
+    this.closed = new ClosedHeights(this.ctx)
     this.pending = new PendingAggregates(this.ctx)
     this.hs = this.newHeight(0)
   }
@@ -171,7 +182,8 @@ export class Replica {
     }
     this.pending.prune(this.head.slot)
     this.opinions.prune(hs.height)
-    hs.election.start()
+    const sent = this.sentDraw
+    hs.election.start(sent && sent.height === hs.height && bytesEqual(sent.seed, hs.seed) ? sent.signature : undefined)
     for (const msg of this.future.take(hs.height)) this.onMessage(msg, now)
     this.tryPropose(now)
     this.armIfWork(now)
@@ -187,11 +199,7 @@ export class Replica {
   }
 
   private onTimeout(timer: ReplicaTimer, now: number): void {
-    if (timer.kind === 'grace') {
-      const closed = this.closed.get(timer.height)
-      if (closed) this.finishObservations(closed)
-      return
-    }
+    if (timer.kind === 'grace') return this.closed.finish(timer.height)
     const hs = this.hs
     if (timer.height !== hs.height || hs.decided) return
     switch (timer.kind) {
@@ -219,13 +227,18 @@ export class Replica {
 
   private onMessage(msg: ConsensusMessage, now: number): void {
     const hs = this.hs
+    const draw = msg.kind === 'commit' ? carriedDraw(msg) : null
+    if (draw && draw.node !== this.config.me) {
+      // A COMMIT carries the next height's draw (PROTOCOL 4.1): kept for it, or taken now (late).
+      if (draw.height > hs.height) this.future.add(draw, hs.height, this.f)
+      else if (draw.height === hs.height) hs.election.onDraw(draw)
+    }
     if (msg.height > hs.height) {
       if (this.future.add(msg, hs.height, this.f)) this.signalBehind(msg.height, now)
       return
     }
     if (msg.height < hs.height) {
-      const closed = this.closed.get(msg.height)
-      if (closed && (msg.kind === 'prepare' || msg.kind === 'commit')) this.lateVote(closed, msg, now)
+      if (msg.kind === 'prepare' || msg.kind === 'commit') this.closed.lateVote(msg, now)
       return
     }
     if (msg.kind !== 'theta' && msg.node === this.config.me) return
@@ -399,7 +412,15 @@ export class Replica {
     hs.votes.markSent(phase, view)
     const signature = sign(this.config.signer, voteDomain(phase), votePayload(hs.height, view, digest))
     hs.votes.add(phase, view, digest, this.config.me, { signature, verified: true, at: 0 })
-    this.out.send({ kind: phase, height: hs.height, view, node: this.config.me, digest, signature })
+    if (phase === 'prepare') {
+      this.out.send({ kind: phase, height: hs.height, view, node: this.config.me, digest, signature })
+      return
+    }
+    // The COMMIT carries this replica's draw of the next height, over this block as its seed
+    // (PROTOCOL 4.1): once the block is decided nobody needs a draw message of its own.
+    const nextDraw = drawSignature(this.config.signer, hs.height + 1, digest)
+    this.sentDraw = { height: hs.height + 1, seed: digest, signature: nextDraw }
+    this.out.send({ kind: phase, height: hs.height, view, node: this.config.me, digest, signature, nextDraw })
   }
 
   private onVote(msg: VoteMessage, now: number): void {
@@ -409,12 +430,6 @@ export class Replica {
     if (msg.view < hs.view || msg.view > hs.view + 8) return
     if (!hs.votes.add(msg.kind, msg.view, msg.digest, msg.node, { signature: msg.signature, verified: false, at: now })) return
     this.evaluate(msg.kind, msg.view, msg.digest, now)
-  }
-
-  /** A vote for a decided height, still within its grace period: evidence for the observations. */
-  private lateVote(hs: HeightState, msg: VoteMessage, now: number): void {
-    if (msg.node === this.config.me) return
-    hs.votes.add(msg.kind, msg.view, msg.digest, msg.node, { signature: msg.signature, verified: false, at: now })
   }
 
   private evaluate(phase: VotePhase, view: number, digest: Uint8Array, now: number): void {
@@ -457,10 +472,7 @@ export class Replica {
     this.stats.commits++
     this.advanceHead(p.block, p.digest, cert)
     this.headVotes = hs.votes.verifiedCommits(view, p.digest)
-    this.closed.set(hs.height, hs)
-    // Bounded: a height whose grace timer never came (heights faster than the grace) is dropped.
-    for (const h of this.closed.keys()) if (h + 64 < hs.height) this.closed.delete(h)
-    this.out.timer({ kind: 'grace', height: hs.height }, this.config.timing.graceMs)
+    this.closed.close(hs)
     this.enterHeight(now)
   }
 
@@ -484,16 +496,5 @@ export class Replica {
     this.advanceHead(block, digest, cert)
     this.headVotes = null
     this.enterHeight(now)
-  }
-
-  /** After the grace period, the observations of a decided height (observations.ts). */
-  private finishObservations(hs: HeightState): void {
-    this.closed.delete(hs.height)
-    // Votes that came after the decision were never checked: check each (phase, digest) set's
-    // rest as one aggregate now (PROTOCOL 4.3).
-    hs.votes.verifyView(hs.decidedView)
-    const wrong = [...hs.evidence.wrong]
-    const primaries = Array.from({ length: hs.decidedView }, (_, v) => hs.election.primaryOf(v))
-    this.out.push({ type: 'observations', height: hs.height, items: observe(hs, this.config.me, this.m, wrong, primaries) })
   }
 }

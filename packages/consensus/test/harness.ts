@@ -17,6 +17,7 @@ import {
 import {
   aggregatePayload,
   bitmapFromIndices,
+  carriedDraw,
   type ChainHead,
   type CommitInfo,
   type ConsensusMessage,
@@ -260,7 +261,9 @@ export class Sim {
         case 'broadcast': {
           // Everything that goes on the wire is decoded again, as the network would.
           const message = decodeMessage(e.encoded, { maxBlockBytes: maxBlockBytes(this.m, this.meters), nodes: this.m })
-          if (message.kind === 'draw') this.gatewayAnswers(message.height, message.seed)
+          // The gateway hears draws alone and carried in commits (PROTOCOL 4.1).
+          const draw = message.kind === 'draw' ? message : message.kind === 'commit' ? carriedDraw(message) : null
+          if (draw) this.gatewayAnswers(draw.height, draw.seed)
           for (let to = 1; to <= this.m; to++) {
             if (to === j || this.down.has(to)) continue
             let d: Delivery | null = { from: j, to, message }

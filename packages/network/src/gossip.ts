@@ -83,9 +83,9 @@ export function scoreParams(topics: string[]): Partial<PeerScoreParams> {
  *   mesh links still give each message disjoint repair paths when a link is missing (measured: the
  *   lower degree cut a consensus peer's gossip work without slowing delivery). Dout = 1 (it must be
  *   < Dlo and <= D/2), Dscore = 1, Dlazy = 3 (gossip to non-mesh peers for repair).
- * - heartbeat 500 ms: the mesh forms (and heals after a reconnect) within half a second; the
- *   cost of a heartbeat with ten peers is negligible. The message cache keeps 10 heartbeats (5 s)
- *   so IWANT repair still works across a short stall.
+ * - heartbeat 1 s (gossipsub's default): the mesh forms, and heals after a reconnect, within a
+ *   second; each heartbeat wakes an idle peer, so not more often. The message cache keeps 10
+ *   heartbeats (10 s) so IWANT repair still works across a short stall; gossip offers the last 3.
  * - strict signing: every message carries its publisher's key and signature, so `from` is
  *   authenticated; messages without them are dropped by gossipsub before our validator.
  * - no floodsub fallback, no peer exchange, only our topics, bounded RPC decoding.

@@ -22,7 +22,7 @@ import { AggregateHandoff } from './gateway-handoff.ts'
 import { ReportIntake } from './gateway-reports.ts'
 import { GatewayRecovery } from './gateway-recovery.ts'
 import { GatewaySlots } from './gateway-slots.ts'
-import { gatewayElectionTopic, thetaProtocol } from './gossip-checks.ts'
+import { gatewayTopics, thetaProtocol } from './gossip-checks.ts'
 import { type Route, startApi } from './http-api.ts'
 import { defaultApiPort } from './options.ts'
 import { decodeHandoffAck, protocolLimits, wireProtocols } from './protocols.ts'
@@ -251,7 +251,7 @@ async function openGatewayNetwork(ctx: SingleKeyContext, gw: GatewaySetup, repor
     genesis.consensus.map((c) => c.verificationKey)
   )
   let p2p: P2PNode | undefined
-  const electionTopic = gatewayElectionTopic({
+  const gatewayGossip = gatewayTopics({
     id: electionId,
     theta,
     publish: (topic, data) => void p2p?.publish(topic, data).catch(() => {}),
@@ -266,7 +266,7 @@ async function openGatewayNetwork(ctx: SingleKeyContext, gw: GatewaySetup, repor
       listen: [options.listen ?? ctx.addresses.listen(GATEWAY_ID)],
       allowedPeers: new Set([...gw.consensusPeers.map((c) => c.peerId), ...gw.meterPeers]),
       persistentPeers: gw.consensusPeers.map((c) => ({ peerId: c.peerId, addr: c.addr })),
-      gossip: { topics: [electionTopic] },
+      gossip: { topics: gatewayGossip },
       protocols: [
         reports.protocol(),
         thetaProtocol({

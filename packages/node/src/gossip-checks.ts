@@ -5,7 +5,16 @@
  * by the replica, in batches. Shared by the consensus peers, the gateway and the benchmark's
  * gateway driver.
  */
-import { type ConsensusMessage, type DecodeLimits, type DrawMessage, decodeMessage, encodeMessage, TOPICS, topicOf } from '@bbnp/consensus'
+import {
+  type ConsensusMessage,
+  carriedDraw,
+  type DecodeLimits,
+  type DrawMessage,
+  decodeMessage,
+  encodeMessage,
+  TOPICS,
+  topicOf
+} from '@bbnp/consensus'
 import { BbnpError, type ProtocolDescriptor } from '@bbnp/core'
 import type { ProtocolSpec, TopicSpec, Verdict } from '@bbnp/network'
 import type { ThetaResponder } from './theta.ts'
@@ -37,24 +46,26 @@ export function checkConsensusGossip(data: Uint8Array, from: string, topic: stri
 }
 
 /**
- * The gateway's election topic (PROTOCOL 4.1): it takes in the consensus nodes' draws and
- * answers each (height, seed) with Theta through `theta`; Theta from others is ignored.
+ * The gateway's topics (PROTOCOL 4.1): it takes in the consensus nodes' draws, on the election
+ * topic and carried in their COMMITs, and answers each (height, seed) with Theta through
+ * `theta`; Theta from others, and commits without a draw, are ignored.
  */
-export function gatewayElectionTopic(opts: {
+export function gatewayTopics(opts: {
   id: GossipIdentity
   theta: ThetaResponder
   publish: (topic: string, data: Uint8Array) => void
   onDraw?: (draw: DrawMessage, answered: boolean) => void
-}): TopicSpec {
+}): TopicSpec[] {
   const drawn = new WeakMap<Uint8Array, DrawMessage>()
-  return {
-    name: TOPICS.election,
+  const topic = (name: string, drawOf: (m: ConsensusMessage) => DrawMessage | null): TopicSpec => ({
+    name,
     maxBytes: 1024,
     validate(data, from): TopicVerdict {
-      const check = checkConsensusGossip(data, from, TOPICS.election, opts.id)
+      const check = checkConsensusGossip(data, from, name, opts.id)
       if (!check.message) return check.verdict
-      if (check.message.kind !== 'draw') return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }
-      drawn.set(data, check.message)
+      const draw = drawOf(check.message)
+      if (!draw) return { action: 'ignore', reason: 'NOT_FOR_GATEWAY' }
+      drawn.set(data, draw)
       return check.verdict
     },
     onMessage(data) {
@@ -64,7 +75,11 @@ export function gatewayElectionTopic(opts: {
       opts.onDraw?.(draw, signature !== null)
       if (signature) opts.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature }))
     }
-  }
+  })
+  return [
+    topic(TOPICS.election, (m) => (m.kind === 'draw' ? m : null)),
+    topic(TOPICS.commit, (m) => (m.kind === 'commit' ? carriedDraw(m) : null))
+  ]
 }
 
 /**

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { DOMAIN, SeededRng } from '@bbnp/core'
-import { type ConsensusMessage, type DrawMessage, decodeMessage, encodeMessage } from '@bbnp/consensus'
+import { type ConsensusMessage, type DrawMessage, decodeMessage, encodeMessage, TOPICS } from '@bbnp/consensus'
 import { decodePublicKey, publicKeyFromScalar, randomScalar, secretKeyFromScalar, verify, vrfMessage, vrfProve } from '@bbnp/crypto'
-import { ThetaResponder, thetaProtocol, wireProtocols } from '../src/index.ts'
+import { gatewayTopics, ThetaResponder, thetaProtocol, wireProtocols } from '../src/index.ts'
 import { drawProtocol } from '../src/consensus-protocols.ts'
 
 const rng = new SeededRng('theta-test')
@@ -107,5 +107,45 @@ describe('draws over a stream (/bbnp/draw/1)', () => {
     assert.deepEqual(taken, [], 'nothing refused was taken in')
     await assert.rejects(ask(encodeMessage(draw(1, 6)), peerOf(1)), { code: 'REFUSED' })
     assert.equal(taken.length, 1, 'a draw of another height is still taken in (the replica keeps or drops it)')
+  })
+})
+
+describe('the gateway’s topics: draws alone and carried in commits (PROTOCOL 4.1)', () => {
+  it('answers the draw a COMMIT carries with Theta, and ignores a commit without one', async () => {
+    const published: { topic: string; data: Uint8Array }[] = []
+    const theta = new ThetaResponder(gatewaySecret, nodeKeys)
+    const topics = gatewayTopics({ id, theta, publish: (topic, data) => published.push({ topic, data }) })
+    assert.deepEqual(
+      topics.map((t) => t.name),
+      [TOPICS.election, TOPICS.commit]
+    )
+    const commitTopic = topics[1]
+    // cn-3 commits block `seed` of height 4, carrying its draw of height 5 over it.
+    const commit = (nextDraw: Uint8Array | null) =>
+      encodeMessage({ kind: 'commit', height: 4, view: 0, node: 3, digest: seed, signature: draw(3).signature, nextDraw })
+    const withDraw = commit(draw(3).signature)
+    assert.deepEqual(await commitTopic.validate(withDraw, peerOf(3)), { action: 'accept' })
+    commitTopic.onMessage(withDraw, peerOf(3))
+    assert.equal(published.length, 1)
+    assert.equal(published[0].topic, TOPICS.election)
+    const answer = decodeMessage(published[0].data, id.limits)
+    assert.equal(answer.kind, 'theta')
+    if (answer.kind !== 'theta') return
+    assert.equal(answer.height, 5)
+    assert.deepEqual(answer.seed, seed)
+    assert.ok(verify(gatewayKey, DOMAIN.threshold, vrfMessage(5, seed), answer.signature))
+    assert.deepEqual(await commitTopic.validate(commit(null), peerOf(3)), { action: 'ignore', reason: 'NOT_FOR_GATEWAY' })
+    assert.deepEqual(await commitTopic.validate(withDraw, peerOf(2)), { action: 'reject', reason: 'WRONG_SENDER' })
+    assert.deepEqual(await commitTopic.validate(encodeMessage(draw(3)), peerOf(3)), { action: 'reject', reason: 'WRONG_TOPIC' })
+    // A forged carried draw gets no Theta.
+    const forged = commit(draw(3, 5, nodeSecret[0]).signature)
+    assert.deepEqual(await commitTopic.validate(forged, peerOf(3)), { action: 'accept' })
+    const before = published.length
+    const other = new ThetaResponder(gatewaySecret, nodeKeys)
+    const fresh = gatewayTopics({ id, theta: other, publish: (topic, data) => published.push({ topic, data }) })[1]
+    await fresh.validate(forged, peerOf(3))
+    fresh.onMessage(forged, peerOf(3))
+    assert.equal(published.length, before, 'no Theta for a forged draw')
+    assert.equal(other.badDraws, 1)
   })
 })

@@ -20,7 +20,7 @@ import {
   loadAddressBook,
   loadGenesis,
   loadKey,
-  gatewayElectionTopic,
+  gatewayTopics,
   thetaProtocol,
   type WireProtocols,
   wireProtocols,
@@ -141,7 +141,7 @@ export class BenchNetwork {
       nodeOfPeer,
       gatewayPeer: this.genesis.gateway.peerId.toString()
     }
-    const electionTopic = gatewayElectionTopic({
+    const gatewayGossip = gatewayTopics({
       id: electionId,
       theta: this.theta,
       publish: (topic, data) => void p2p.publish(topic, data).catch(() => {})
@@ -152,7 +152,7 @@ export class BenchNetwork {
         listen: [addresses.listen(this.genesis.gateway.id)],
         allowedPeers: new Set(this.peerIds),
         persistentPeers: this.genesis.consensus.map((c) => ({ peerId: c.peerId.toString(), addr: addresses.address(c.id) })),
-        gossip: { topics: [electionTopic] },
+        gossip: { topics: gatewayGossip },
         protocols: [thetaProtocol({ descriptor: this.wire.theta, id: electionId, theta: this.theta })]
       },
       { logger, metrics: new MetricsRegistry() }

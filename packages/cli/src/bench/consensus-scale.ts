@@ -17,6 +17,7 @@
  */
 import { DOMAIN, SeededRng } from '@bbnp/core'
 import {
+  carriedDraw,
   decodeMessage,
   encodeAggregate,
   decodeAggregate,
@@ -205,7 +206,9 @@ class ScaleNetwork {
       if (e.type === 'broadcast') {
         this.published++
         this.bytes += e.encoded.length
-        if (e.message.kind === 'draw') this.theta(e.message.height, e.message.seed)
+        // The gateway answers a draw, alone or carried in a COMMIT (PROTOCOL 4.1).
+        const draw = e.message.kind === 'draw' ? e.message : e.message.kind === 'commit' ? carriedDraw(e.message) : null
+        if (draw) this.theta(draw.height, draw.seed)
         for (let to = 1; to <= this.m; to++) {
           if (to === j) continue
           // Each receiver decodes what it receives in its gossip validator.

@@ -34,9 +34,14 @@ export async function observe(net: TestNetwork, live: string[], rec: ChainRecord
   }
 }
 
-/** Every recorded block is still there, with the same hash, on every listed peer. */
+/**
+ * Every recorded block is still there, with the same hash, on every listed peer. The record may
+ * run a block or two ahead of a peer that is still storing or fetching them, so each peer is
+ * first given a deadline to reach the recorded top.
+ */
 export async function assertNothingLost(net: TestNetwork, ids: string[], rec: ChainRecord): Promise<number> {
   const top = Math.max(...rec.seen.keys())
+  await net.waitHeight(top, ids, 60_000)
   for (const id of ids) {
     const blocks = await net.blocks(id, 1, top)
     for (const b of blocks) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { TOPICS } from '@bbnp/consensus'
 import { readingsTable, ROOT, TestNetwork, waitFor } from './harness.ts'
 import { networks } from './scope.ts'
 
@@ -69,8 +70,8 @@ describe('outsiders and a hostile insider', () => {
 
       // 2. Every topic counted rejections at the honest peers, and the replica refused bad signatures.
       for (const id of honest) {
-        for (const topic of ['election', 'preprepare', 'prepare', 'commit', 'viewchange', 'reputation']) {
-          const rejected = await net.metric(id, 'bbnp_gossip_messages_total', { topic: `/bbnp/1/${topic}`, result: 'reject' })
+        for (const topic of Object.values(TOPICS)) {
+          const rejected = await net.metric(id, 'bbnp_gossip_messages_total', { topic, result: 'reject' })
           assert.ok(rejected > 0, `${id} rejected something on ${topic}`)
         }
       }

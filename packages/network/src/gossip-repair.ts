@@ -5,12 +5,22 @@ import type { ConnectionInfo } from './connections.ts'
 const GOSSIP_GRACE_MS = 5000
 /** How long after one of a peer's connections closed the others must still be open to count as a partial close. */
 const PARTIAL_CLOSE_GRACE_MS = 300
-/** How often the watchdog compares the persistent peers with gossipsub's subscribers. */
+/** How often the watchdog compares the persistent peers with gossipsub's subscribers, when gossipsub does not tell us its heartbeats. */
 const WATCHDOG_INTERVAL_MS = 1000
 
 export interface GossipRepairDeps {
-  /** The node's gossipsub; without one (a node that does not gossip) nothing is ever repaired. */
-  pubsub: { getSubscribers(topic: string): { toString(): string }[] } | undefined
+  /**
+   * The node's gossipsub; without one (a node that does not gossip) nothing is ever repaired.
+   * With its heartbeat event the watchdog runs after each heartbeat (every second) instead of on
+   * a timer of its own: an idle process then wakes once for both (docs/performance.md).
+   */
+  pubsub:
+    | {
+        getSubscribers(topic: string): { toString(): string }[]
+        addEventListener?(type: 'gossipsub:heartbeat', listener: () => void): void
+        removeEventListener?(type: 'gossipsub:heartbeat', listener: () => void): void
+      }
+    | undefined
   /** The node's topic names. */
   topics: string[]
   /** Peer IDs of the node's persistent peers. */
@@ -39,6 +49,7 @@ export class GossipRepair {
   /** persistent peer id -> when the watchdog first saw it connected but unknown to gossipsub */
   private readonly unsubscribedSince = new Map<string, number>()
   private watchdog: ReturnType<typeof setInterval> | undefined
+  private readonly onHeartbeat = () => this.checkSubscriptions()
   private running = false
 
   constructor(deps: GossipRepairDeps) {
@@ -53,12 +64,17 @@ export class GossipRepair {
 
   start(): void {
     this.running = true
-    this.watchdog = setInterval(() => this.checkSubscriptions(), WATCHDOG_INTERVAL_MS)
-    this.watchdog.unref()
+    const { pubsub } = this.deps
+    if (pubsub?.addEventListener) pubsub.addEventListener('gossipsub:heartbeat', this.onHeartbeat)
+    else {
+      this.watchdog = setInterval(() => this.checkSubscriptions(), WATCHDOG_INTERVAL_MS)
+      this.watchdog.unref()
+    }
   }
 
   stop(): void {
     this.running = false
+    this.deps.pubsub?.removeEventListener?.('gossipsub:heartbeat', this.onHeartbeat)
     clearInterval(this.watchdog)
   }
 
@@ -68,7 +84,7 @@ export class GossipRepair {
    * two peers dial each other at once and gossipsub's stream state is lost). Every persistent
    * peer of ours subscribes to at least one of our topics, so after a grace period the
    * connection is closed and the keeper dials it again, which rebuilds the gossip state.
-   * Runs every WATCHDOG_INTERVAL_MS while started.
+   * Runs after every gossipsub heartbeat (or every WATCHDOG_INTERVAL_MS) while started.
    */
   checkSubscriptions(): void {
     const { pubsub, topics } = this.deps

@@ -12,7 +12,7 @@ const REPAIRS = 'bbnp_gossip_repairs_total'
  * mocked; `advance` moves them in steps of 100 ms (one large tick would run every interval it
  * spans at the final time).
  */
-function setup(t: TestContext, opts: { gossip?: boolean; topics?: string[] } = {}) {
+function setup(t: TestContext, opts: { gossip?: boolean; topics?: string[]; heartbeats?: EventTarget } = {}) {
   t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] })
   const subscribers = new Map<string, string[]>()
   const connected = new Set<string>()
@@ -20,7 +20,18 @@ function setup(t: TestContext, opts: { gossip?: boolean; topics?: string[] } = {
   const hungUp: string[] = []
   const metrics = new MetricsRegistry()
   const repair = new GossipRepair({
-    pubsub: opts.gossip === false ? undefined : { getSubscribers: (topic) => subscribers.get(topic) ?? [] },
+    pubsub:
+      opts.gossip === false
+        ? undefined
+        : {
+            getSubscribers: (topic: string) => subscribers.get(topic) ?? [],
+            ...(opts.heartbeats
+              ? {
+                  addEventListener: (type: 'gossipsub:heartbeat', f: () => void) => opts.heartbeats?.addEventListener(type, f),
+                  removeEventListener: (type: 'gossipsub:heartbeat', f: () => void) => opts.heartbeats?.removeEventListener(type, f)
+                }
+              : {})
+          },
     topics: opts.topics ?? ['/t/a', '/t/b'],
     persistentPeers: ['P', 'Q'],
     isConnected: (id) => connected.has(id),
@@ -91,6 +102,28 @@ describe('gossip watchdog', () => {
       repair.stop()
       assert.deepEqual(hungUp, [], JSON.stringify(opts))
     }
+  })
+})
+
+describe('gossip watchdog on gossipsub heartbeats', () => {
+  it('runs after each heartbeat and keeps no timer of its own; stops listening on stop', (t) => {
+    const heartbeats = new EventTarget()
+    const { repair, connected, hungUp, advance } = setup(t, { heartbeats })
+    const beat = () => heartbeats.dispatchEvent(new Event('gossipsub:heartbeat'))
+    connected.add('P')
+    repair.start()
+    advance(10_000)
+    assert.deepEqual(hungUp, [], 'no heartbeat, no check')
+    beat() // first seen now
+    advance(5000)
+    beat()
+    assert.deepEqual(hungUp, ['P'], 'hung up at the first heartbeat after the grace period')
+    connected.add('P')
+    repair.stop()
+    beat()
+    advance(6000)
+    beat()
+    assert.deepEqual(hungUp, ['P'], 'not after stop')
   })
 })
 

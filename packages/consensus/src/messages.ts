@@ -272,8 +272,10 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
         signature: readBytes(o.sig, 'sig', SIG_BYTES)
       }
     case 'prepare':
-      readObject(o, kind, ['k', 'h', 'v', 'node', 'd', 'sig'])
-      return {
+    case 'commit': {
+      // A COMMIT also carries the next height's draw, or null (PROTOCOL 4.1); a PREPARE does not.
+      readObject(o, kind, kind === 'commit' ? ['k', 'h', 'v', 'node', 'd', 'sig', 'draw'] : ['k', 'h', 'v', 'node', 'd', 'sig'])
+      const vote: VoteMessage = {
         kind,
         height: height(o.h),
         view: readUint(o.v, 'view'),
@@ -281,17 +283,9 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): Consensu
         digest: readBytes(o.d, 'digest', HASH_BYTES),
         signature: readBytes(o.sig, 'sig', SIG_BYTES)
       }
-    case 'commit':
-      readObject(o, kind, ['k', 'h', 'v', 'node', 'd', 'sig', 'draw'])
-      return {
-        kind,
-        height: height(o.h),
-        view: readUint(o.v, 'view'),
-        node: node(o.node),
-        digest: readBytes(o.d, 'digest', HASH_BYTES),
-        signature: readBytes(o.sig, 'sig', SIG_BYTES),
-        nextDraw: o.draw === null ? null : readBytes(o.draw, 'draw', SIG_BYTES)
-      }
+      if (kind === 'commit') vote.nextDraw = o.draw === null ? null : readBytes(o.draw, 'draw', SIG_BYTES)
+      return vote
+    }
     case 'viewchange':
       readObject(o, 'viewchange', ['k', 'h', 'v', 'node', 'prepared', 'sig'])
       return {

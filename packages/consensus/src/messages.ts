@@ -78,8 +78,8 @@ export interface VoteMessage {
   nextDraw?: Uint8Array | null
 }
 
-/** The draw a COMMIT carries, as a draw message of the next height, or null. */
-export function carriedDraw(m: VoteMessage): DrawMessage | null {
+/** The draw a COMMIT carries, as a draw message of the next height; null for any other message. */
+export function carriedDraw(m: ConsensusMessage): DrawMessage | null {
   if (m.kind !== 'commit' || !m.nextDraw) return null
   return { kind: 'draw', height: m.height + 1, seed: m.digest, node: m.node, signature: m.nextDraw, carried: true }
 }

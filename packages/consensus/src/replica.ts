@@ -227,7 +227,7 @@ export class Replica {
 
   private onMessage(msg: ConsensusMessage, now: number): void {
     const hs = this.hs
-    const draw = msg.kind === 'commit' ? carriedDraw(msg) : null
+    const draw = carriedDraw(msg)
     if (draw && draw.node !== this.config.me) {
       // A COMMIT carries the next height's draw (PROTOCOL 4.1): kept for it, or taken now (late).
       if (draw.height > hs.height) this.future.add(draw, hs.height, this.f)

@@ -22,7 +22,7 @@ describe('COMMIT with the next height’s draw: the wire (PROTOCOL 4.1, 6.2)', (
     }
     const back = decodeMessage(encodeMessage(commit), limits)
     assert.deepEqual(back, commit)
-    assert.deepEqual(carriedDraw(back as VoteMessage), {
+    assert.deepEqual(carriedDraw(back), {
       kind: 'draw',
       height: 8,
       seed: digest,

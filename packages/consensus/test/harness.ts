@@ -262,7 +262,7 @@ export class Sim {
           // Everything that goes on the wire is decoded again, as the network would.
           const message = decodeMessage(e.encoded, { maxBlockBytes: maxBlockBytes(this.m, this.meters), nodes: this.m })
           // The gateway hears draws alone and carried in commits (PROTOCOL 4.1).
-          const draw = message.kind === 'draw' ? message : message.kind === 'commit' ? carriedDraw(message) : null
+          const draw = message.kind === 'draw' ? message : carriedDraw(message)
           if (draw) this.gatewayAnswers(draw.height, draw.seed)
           for (let to = 1; to <= this.m; to++) {
             if (to === j || this.down.has(to)) continue

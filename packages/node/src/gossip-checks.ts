@@ -76,10 +76,7 @@ export function gatewayTopics(opts: {
       if (signature) opts.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature }))
     }
   })
-  return [
-    topic(TOPICS.election, (m) => (m.kind === 'draw' ? m : null)),
-    topic(TOPICS.commit, (m) => (m.kind === 'commit' ? carriedDraw(m) : null))
-  ]
+  return [topic(TOPICS.election, (m) => (m.kind === 'draw' ? m : null)), topic(TOPICS.commit, carriedDraw)]
 }
 
 /**

@@ -44,6 +44,10 @@ export interface SlotCloserDeps {
 export class SlotCloser {
   last: LastSlot | null = null
   private inOrder: Promise<void> = Promise.resolve()
+  /** Slots closed whose recovery still runs. */
+  private readonly recovering = new Set<number>()
+  /** Aggregates signed but held back until every slot before theirs is closed and handed off. */
+  private readonly ready = new Map<number, SignedAggregate>()
   private readonly d: SlotCloserDeps
   private readonly mSlots
   private readonly mAggregateMs
@@ -63,7 +67,8 @@ export class SlotCloser {
   /**
    * Close slot t, recover it (PROTOCOL 3.5), sign its aggregate and hand it off. Recoveries run side
    * by side, but their aggregates are handed off in slot order: a primary builds on the lowest slot
-   * it holds, and a later slot handed off first would make the chain pass an earlier one by.
+   * it holds, and a later slot handed off first would make the chain pass an earlier one by. A slot
+   * that closed early (every meter in) while the one before it still takes reports waits for it.
    */
   close(slot: number): void {
     const agg = this.d.slots.close(slot)
@@ -77,11 +82,30 @@ export class SlotCloser {
 
   private recover(slot: number, agg: SlotAggregator): void {
     const started = performance.now()
-    const outcome = this.d.recovery.run(agg)
-    this.inOrder = this.inOrder.then(() => outcome.then((o) => this.finish(slot, o, started))).catch((e) => this.d.fail(e))
+    this.recovering.add(slot)
+    this.d.recovery
+      .run(agg)
+      .then((o) => {
+        this.ready.set(slot, this.finish(slot, o, started))
+        this.recovering.delete(slot)
+        this.release()
+      })
+      .catch((e) => this.d.fail(e))
   }
 
-  private async finish(slot: number, { result, reason, endorsement, faulty, faultProof }: RecoveryOutcome, started: number): Promise<void> {
+  /** Hand off, in slot order, the aggregates no earlier slot can still come before. */
+  private release(): void {
+    const limit = Math.min(this.d.slots.firstUnclosed, ...this.recovering)
+    const due = [...this.ready.keys()].filter((s) => s < limit).sort((a, b) => a - b)
+    for (const slot of due) {
+      const aggregate = this.ready.get(slot)!
+      this.ready.delete(slot)
+      this.inOrder = this.inOrder.then(() => this.d.handoff.add(aggregate)).catch((e) => this.d.fail(e))
+    }
+  }
+
+  /** The slot's aggregate, signed as complete, recovered or incomplete. */
+  private finish(slot: number, { result, reason, endorsement, faulty, faultProof }: RecoveryOutcome, started: number): SignedAggregate {
     const { logger, meters, nodes } = this.d
     this.mAggregateMs.observe((performance.now() - started) / 1000)
     const hasSum = result.status === 'complete'
@@ -90,7 +114,8 @@ export class SlotCloser {
     if (result.status === 'inconsistent')
       logger.error('slot without a sum: its decoded value is impossible', { slot, detail: result.reason })
     else if (!hasSum) logger.warn('slot without a sum', { slot, reason, count: result.count, missing: result.missing.length })
-    this.last = { slot, status, sum: hasSum ? result.sum : null, count: result.count, missing: result.missing, reason }
+    if (!this.last || slot > this.last.slot)
+      this.last = { slot, status, sum: hasSum ? result.sum : null, count: result.count, missing: result.missing, reason }
     const aggregate = this.signed({
       slot,
       fromSlot: slot,
@@ -105,7 +130,7 @@ export class SlotCloser {
       ...(faulty.length === 0 ? {} : { faultProof })
     })
     logger.info('slot closed', { slot, status, sum: aggregateSum(aggregate), count: result.count, missing: result.missing.length })
-    await this.d.handoff.add(aggregate)
+    return aggregate
   }
 
   /**

@@ -82,6 +82,11 @@ export class GatewaySlots {
     return this.newestClosed
   }
 
+  /** The oldest slot not closed yet: every slot before it is closed. */
+  get firstUnclosed(): number {
+    return this.nextToClose
+  }
+
   /** Whether slot t is closed: no report is counted for it any more. */
   isClosed(slot: number): boolean {
     return slot < this.nextToClose || this.closedAhead.has(slot)

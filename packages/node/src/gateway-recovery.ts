@@ -42,7 +42,7 @@ import {
   reporterSetHash,
   type SignedPartial
 } from '@bbnp/consensus'
-import { type PublicKey, verify } from '@bbnp/crypto'
+import { batchVerifySameMessage, type PublicKey } from '@bbnp/crypto'
 import type { P2PNode } from '@bbnp/network'
 import {
   decodeEndorseResponse,
@@ -286,7 +286,7 @@ export class GatewayRecovery {
     present: Uint8Array,
     payload: Uint8Array
   ): Promise<{ endorsed: { node: number; signature: Uint8Array }[]; refusals: Map<number, number[]> }> {
-    const endorsed: { node: number; signature: Uint8Array }[] = []
+    const signed: { node: number; signature: Uint8Array }[] = []
     const refusals = new Map<number, number[]>()
     await Promise.all(
       this.m.peers.map(async ({ index, peerId }) => {
@@ -295,9 +295,7 @@ export class GatewayRecovery {
           const [frame] = await this.m.p2p.request(peerId, this.o.wire.endorse, body, { timeoutMs: this.o.committeeTimeoutMs })
           const answer = decodeEndorseResponse(frame, agg.meterCount)
           if ('signature' in answer) {
-            if (verify(this.o.keys[index - 1], DOMAIN.endorse, payload, answer.signature))
-              endorsed.push({ node: index, signature: answer.signature })
-            else this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: consensusId(index) })
+            signed.push({ node: index, signature: answer.signature })
             return
           }
           const meters = bitmapIndices(answer.badShares, agg.meterCount).filter((i) => bitmapHas(present, i))
@@ -321,7 +319,16 @@ export class GatewayRecovery {
         }
       })
     )
-    endorsed.sort((a, b) => a.node - b.node)
+    // Every endorsement signs the same payload: one aggregate check for all of them (PROTOCOL
+    // 4.3's batch verification), one check each only if that fails, to find the bad ones.
+    const { bad } = batchVerifySameMessage(
+      signed.map((e) => ({ publicKey: this.o.keys[e.node - 1], signature: e.signature })),
+      DOMAIN.endorse,
+      payload
+    )
+    for (const k of bad)
+      this.m.logger.warn('a consensus peer endorsed with a wrong signature', { slot: agg.slot, peer: consensusId(signed[k].node) })
+    const endorsed = signed.filter((_, k) => !bad.includes(k)).sort((a, b) => a.node - b.node)
     return { endorsed, refusals }
   }
 

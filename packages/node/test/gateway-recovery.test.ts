@@ -24,6 +24,7 @@ import {
   SeededRng
 } from '@bbnp/core'
 import {
+  bitmapIndices,
   CommitteeCrypto,
   dealKeys,
   decodeRevealRequest,
@@ -56,6 +57,7 @@ import {
   type EndorseRequest,
   decodePartialRequest,
   decodePartialResponse,
+  encodeEndorseResponse,
   encodePartialResponse,
   splitRevealItems,
   wireProtocols
@@ -89,6 +91,8 @@ interface Interference {
   tamper?: (peer: number, req: EndorseRequest) => EndorseRequest
   /** Meters whose key for these peers is wrong (another meter's): their shares to them, pads and tags, are garbage under a valid report tag. */
   broken?: Record<number, number[]>
+  /** Peers whose endorsement comes back signed wrongly: zeroed, or by another peer's key over the same payload. */
+  spoilEndorsement?: Record<number, 'zero-signature' | 'signed-by-another'>
   /** Called with the outcome before the stores close. */
   inspect?: (outcome: RecoveryOutcome, committees: Map<string, RecoveryCommittee>, stores: BlockStore[]) => Promise<void>
 }
@@ -169,6 +173,10 @@ async function recover(net: Network, faults: Record<number, PartialFault>, silen
       const sent = decodeEndorseRequest(body, N)
       const req = x.tamper ? x.tamper(u, sent) : sent
       endorsedSet = req.present
+      const spoil = x.spoilEndorsement?.[u]
+      if (spoil === 'zero-signature') return [encodeEndorseResponse({ signature: new Uint8Array(96) })]
+      // Another peer's honest endorsement: a valid signature over the same payload, not u's.
+      if (spoil === 'signed-by-another') return [await committees.get(`peer-${(u % net.m) + 1}`)!.endorse(req)]
       return [await committees.get(peerId)!.endorse(req)]
     }
     if (id === wire.partial.id) return [await partial(u, body)]
@@ -288,6 +296,25 @@ describe("the gateway's recovery and the partial sums' signatures", () => {
     assert.deepEqual(r.outcome.faulty, [6])
     assert.ok(!r.outcome.faultProof.some((p) => p.node === 2), 'the unsigned value is not in the proof')
     assert.equal(replicaCheck(net7, aggregateOf(net7, r.outcome)), null)
+  })
+})
+
+describe("the endorsements' signatures, checked as one aggregate", () => {
+  it('a wrongly signed endorsement is left out and the others still endorse; too few good ones, no sum', async () => {
+    const net = network(4, 'endorse-sigs')
+    // One bad among four, either way: the aggregate check fails, the one-by-one checks find it.
+    for (const spoil of ['zero-signature', 'signed-by-another'] as const) {
+      const r = await recover(net, {}, [], { spoilEndorsement: { 3: spoil } })
+      assert.equal(r.outcome.result.status, 'complete', spoil)
+      assert.equal(r.outcome.result.status === 'complete' && r.outcome.result.sum, r.expected)
+      assert.ok(r.outcome.endorsement, spoil)
+      assert.deepEqual(bitmapIndices(r.outcome.endorsement.signers, net.m), [1, 2, 4], `${spoil}: cn-3 does not sign`)
+      assert.equal(replicaCheck(net, aggregateOf(net, r.outcome)), null, 'every replica accepts the certificate')
+    }
+    // Two bad among four leave two good ones, under the quorum of three: no endorsement, no sum.
+    const r = await recover(net, {}, [], { spoilEndorsement: { 1: 'zero-signature', 4: 'signed-by-another' } })
+    assert.equal(r.outcome.result.status, 'incomplete')
+    assert.equal(r.outcome.reason, 'no-endorsement')
   })
 })
 

@@ -84,6 +84,11 @@ export function carriedDraw(m: ConsensusMessage): DrawMessage | null {
   return { kind: 'draw', height: m.height + 1, seed: m.digest, node: m.node, signature: m.nextDraw, carried: true }
 }
 
+/** The draw a message is or carries (a DRAW, or a COMMIT's next draw); null for any other message. */
+export function drawOf(m: ConsensusMessage): DrawMessage | null {
+  return m.kind === 'draw' ? m : carriedDraw(m)
+}
+
 /** 2f+1 prepares for one block in one view, aggregated: the evidence a block was prepared. */
 export interface PreparedCertificate {
   view: number

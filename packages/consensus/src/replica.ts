@@ -412,15 +412,14 @@ export class Replica {
     hs.votes.markSent(phase, view)
     const signature = sign(this.config.signer, voteDomain(phase), votePayload(hs.height, view, digest))
     hs.votes.add(phase, view, digest, this.config.me, { signature, verified: true, at: 0 })
-    if (phase === 'prepare') {
-      this.out.send({ kind: phase, height: hs.height, view, node: this.config.me, digest, signature })
-      return
+    const vote: VoteMessage = { kind: phase, height: hs.height, view, node: this.config.me, digest, signature }
+    if (phase === 'commit') {
+      // The COMMIT carries this replica's draw of the next height, over this block as its seed
+      // (PROTOCOL 4.1): once the block is decided nobody needs a draw message of its own.
+      vote.nextDraw = drawSignature(this.config.signer, hs.height + 1, digest)
+      this.sentDraw = { height: hs.height + 1, seed: digest, signature: vote.nextDraw }
     }
-    // The COMMIT carries this replica's draw of the next height, over this block as its seed
-    // (PROTOCOL 4.1): once the block is decided nobody needs a draw message of its own.
-    const nextDraw = drawSignature(this.config.signer, hs.height + 1, digest)
-    this.sentDraw = { height: hs.height + 1, seed: digest, signature: nextDraw }
-    this.out.send({ kind: phase, height: hs.height, view, node: this.config.me, digest, signature, nextDraw })
+    this.out.send(vote)
   }
 
   private onVote(msg: VoteMessage, now: number): void {

@@ -7,10 +7,10 @@
  */
 import {
   type ConsensusMessage,
-  carriedDraw,
   type DecodeLimits,
   type DrawMessage,
   decodeMessage,
+  drawOf,
   encodeMessage,
   TOPICS,
   topicOf
@@ -57,7 +57,7 @@ export function gatewayTopics(opts: {
   onDraw?: (draw: DrawMessage, answered: boolean) => void
 }): TopicSpec[] {
   const drawn = new WeakMap<Uint8Array, DrawMessage>()
-  const topic = (name: string, drawOf: (m: ConsensusMessage) => DrawMessage | null): TopicSpec => ({
+  const topic = (name: string): TopicSpec => ({
     name,
     maxBytes: 1024,
     validate(data, from): TopicVerdict {
@@ -76,7 +76,9 @@ export function gatewayTopics(opts: {
       if (signature) opts.publish(TOPICS.election, encodeMessage({ kind: 'theta', height: draw.height, seed: draw.seed, signature }))
     }
   })
-  return [topic(TOPICS.election, (m) => (m.kind === 'draw' ? m : null)), topic(TOPICS.commit, carriedDraw)]
+  // Each topic carries only its own kinds (checkConsensusGossip): draws alone on the election
+  // topic, draws carried in COMMITs on the commit topic.
+  return [topic(TOPICS.election), topic(TOPICS.commit)]
 }
 
 /**

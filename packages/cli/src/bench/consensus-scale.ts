@@ -17,10 +17,10 @@
  */
 import { DOMAIN, SeededRng } from '@bbnp/core'
 import {
-  carriedDraw,
   decodeMessage,
   encodeAggregate,
   decodeAggregate,
+  drawOf,
   maxBlockBytes,
   type Observation,
   Replica,
@@ -207,7 +207,7 @@ class ScaleNetwork {
         this.published++
         this.bytes += e.encoded.length
         // The gateway answers a draw, alone or carried in a COMMIT (PROTOCOL 4.1).
-        const draw = e.message.kind === 'draw' ? e.message : carriedDraw(e.message)
+        const draw = drawOf(e.message)
         if (draw) this.theta(draw.height, draw.seed)
         for (let to = 1; to <= this.m; to++) {
           if (to === j) continue
